@@ -1,0 +1,357 @@
+//! The behaviour every backend must show. Each adapter runs all of it through
+//! [`conformance_tests!`](crate::conformance_tests), SQLite always and PostgreSQL where configured.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pactum_vault::{AuditKey, SystemKey};
+use time::macros::date;
+
+use crate::audit::{VerifyError, verify};
+use crate::schema::unclassified;
+use crate::*;
+
+/// Declares one `#[tokio::test]` per conformance case. `$make` is an async fn returning
+/// `Option<B>`: a fresh, migrated backend, or `None` when this backend is not configured here.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@cases $make;
+            subject_round_trip,
+            duplicate_email_index_is_a_conflict_and_nothing_is_stored,
+            shredding_removes_key_first_then_every_row,
+            purposes_record_their_retention,
+            audit_chain_links_every_event_and_verifies,
+            concurrent_commits_are_group_committed_and_all_acknowledged,
+            a_failing_change_does_not_fail_its_batch_neighbours,
+            chain_continues_after_restart,
+            vault_keys_bootstrap_once,
+            subject_keys_page_in_order_and_rewrap,
+            policy_activations_latest_wins,
+            every_column_is_classified
+        );
+    };
+    (@cases $make:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(backend) = $make().await else { return };
+                $crate::conformance::$name(backend).await;
+            }
+        )*
+    };
+}
+
+fn audit_key() -> AuditKey {
+    AuditKey::new(SystemKey::generate().unwrap())
+}
+
+async fn store<B: Backend>(backend: B) -> (Store<B>, AuditKey) {
+    let key = audit_key();
+    let store = Store::start(backend, key.clone(), "node-a").await.unwrap();
+    (store, key)
+}
+
+fn subject(index: &[u8]) -> NewSubject {
+    NewSubject {
+        id: SubjectId::new(),
+        email_index: Some(index.to_vec()),
+        key: WrappedKey { master_key_id: "m1".into(), wrapped: vec![1, 2, 3] },
+        created_at: 1_700_000_000_000_000,
+    }
+}
+
+fn item(subject: SubjectId, category: &str) -> StoredItem {
+    StoredItem {
+        id: ItemId::new(),
+        subject,
+        category: category.into(),
+        source: "form:test".into(),
+        collected_at: 1_700_000_000_000_001,
+        value: vec![9, 9, 9],
+    }
+}
+
+fn purpose(subject: SubjectId, categories: &[&str]) -> PurposeInstance {
+    PurposeInstance {
+        id: PurposeInstanceId::new(),
+        subject,
+        purpose: "course_enrolment".into(),
+        basis: "contract".into(),
+        anchor: "course_end".into(),
+        anchor_date: Some(date!(2028 - 02 - 29)),
+        retain_until: Some(date!(2033 - 02 - 28)),
+        started_at: 1_700_000_000_000_002,
+        ended_at: None,
+        end_reason: None,
+        notice_version: "2026.1".into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+fn event(action: &str, subject: Option<SubjectId>) -> AuditEvent {
+    AuditEvent::new("test", action, subject, serde_json::json!({"n": 1}))
+}
+
+fn change(ops: Vec<Op>, audit: Vec<AuditEvent>) -> Change {
+    Change { at: 1_700_000_000_000_100, ops, audit }
+}
+
+pub async fn subject_round_trip<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let s = subject(b"index-a");
+    let i1 = item(s.id, "name");
+    let i2 = item(s.id, "email");
+    let p = purpose(s.id, &["name", "email"]);
+    store
+        .commit(change(
+            vec![Op::CreateSubject(s.clone()), Op::PutItem(i1.clone()), Op::PutItem(i2.clone()), Op::StartPurpose(p.clone())],
+            vec![event("subject.create", Some(s.id))],
+        ))
+        .await
+        .unwrap();
+    let b = store.backend();
+    assert_eq!(b.subject_by_email_index(b"index-a").await.unwrap(), Some(s.id));
+    assert_eq!(b.subject_by_email_index(b"index-b").await.unwrap(), None);
+    assert_eq!(b.subject_key(s.id).await.unwrap(), Some(s.key.clone()));
+    let mut items = b.items_of(s.id).await.unwrap();
+    items.sort_by_key(|i| i.id);
+    let mut expected = vec![i1, i2];
+    expected.sort_by_key(|i| i.id);
+    assert_eq!(items, expected);
+    let mut purposes = b.purposes_of(s.id).await.unwrap();
+    for p in &mut purposes {
+        p.categories.sort();
+    }
+    let mut p_sorted = p.clone();
+    p_sorted.categories.sort();
+    assert_eq!(purposes, vec![p_sorted]);
+    b.health().await.unwrap();
+}
+
+pub async fn duplicate_email_index_is_a_conflict_and_nothing_is_stored<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let first = subject(b"same");
+    store.commit(change(vec![Op::CreateSubject(first.clone())], vec![])).await.unwrap();
+    let second = subject(b"same");
+    let orphan = item(second.id, "name");
+    let result = store
+        .commit(change(vec![Op::PutItem(orphan), Op::CreateSubject(second.clone())], vec![event("x", None)]))
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "expected a conflict, got {result:?}");
+    assert!(store.backend().items_of(second.id).await.unwrap().is_empty(), "a failed change must leave nothing behind");
+    assert_eq!(store.backend().subject_key(second.id).await.unwrap(), None);
+}
+
+pub async fn shredding_removes_key_first_then_every_row<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let s = subject(b"to-erase");
+    let keep = subject(b"to-keep");
+    store
+        .commit(change(
+            vec![
+                Op::CreateSubject(s.clone()),
+                Op::PutItem(item(s.id, "name")),
+                Op::StartPurpose(purpose(s.id, &["name"])),
+                Op::CreateSubject(keep.clone()),
+                Op::PutItem(item(keep.id, "name")),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let proof = DeletionProof {
+        id: ProofId::new(),
+        at: 1_800_000_000_000_000,
+        record_class: "subject".into(),
+        subject_ref: s.id.to_string(),
+        rule: "erasure request".into(),
+        content_hash: vec![1; 32],
+    };
+    store
+        .commit(change(vec![Op::ShredSubject(s.id), Op::RecordDeletion(proof.clone())], vec![event("subject.erase", Some(s.id))]))
+        .await
+        .unwrap();
+    let b = store.backend();
+    assert_eq!(b.subject_key(s.id).await.unwrap(), None);
+    assert!(b.items_of(s.id).await.unwrap().is_empty());
+    assert!(b.purposes_of(s.id).await.unwrap().is_empty());
+    assert_eq!(b.subject_by_email_index(b"to-erase").await.unwrap(), None);
+    assert_eq!(b.deletion_proofs_of(&s.id.to_string()).await.unwrap(), vec![proof]);
+    assert_eq!(b.items_of(keep.id).await.unwrap().len(), 1, "other subjects are untouched");
+}
+
+pub async fn purposes_record_their_retention<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let s = subject(b"ret");
+    let mut open = purpose(s.id, &["email"]);
+    open.anchor = "withdrawal".into();
+    open.anchor_date = None;
+    open.retain_until = None;
+    let other = purpose(s.id, &["name"]);
+    store
+        .commit(change(vec![Op::CreateSubject(s.clone()), Op::StartPurpose(open.clone()), Op::StartPurpose(other.clone())], vec![]))
+        .await
+        .unwrap();
+    store
+        .commit(change(
+            vec![
+                Op::EndPurpose {
+                    instance: open.id,
+                    ended_at: 1_800_000_000_000_000,
+                    reason: "withdrawal".into(),
+                    retain_until: date!(2027 - 01 - 30),
+                },
+                Op::SetRetention { instance: other.id, anchor_date: date!(2026 - 03 - 15), retain_until: date!(2031 - 03 - 15) },
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let purposes = store.backend().purposes_of(s.id).await.unwrap();
+    let ended = purposes.iter().find(|p| p.id == open.id).unwrap();
+    assert_eq!(ended.retain_until, Some(date!(2027 - 01 - 30)));
+    assert_eq!(ended.ended_at, Some(1_800_000_000_000_000));
+    assert_eq!(ended.end_reason.as_deref(), Some("withdrawal"));
+    assert!(ended.is_live(date!(2027 - 01 - 30)) && !ended.is_live(date!(2027 - 01 - 31)));
+    let anchored = purposes.iter().find(|p| p.id == other.id).unwrap();
+    assert_eq!(anchored.anchor_date, Some(date!(2026 - 03 - 15)));
+    assert_eq!(anchored.retain_until, Some(date!(2031 - 03 - 15)));
+}
+
+async fn chain_of<B: Backend>(b: &B, chain: &str) -> Vec<AuditEntry> {
+    b.audit_entries(chain, 0, 100_000).await.unwrap()
+}
+
+pub async fn audit_chain_links_every_event_and_verifies<B: Backend>(backend: B) {
+    let (store, key) = store(backend).await;
+    let s = subject(b"audited");
+    store
+        .commit(change(vec![Op::CreateSubject(s.clone())], vec![event("subject.create", Some(s.id)), event("consent.grant", Some(s.id))]))
+        .await
+        .unwrap();
+    store.commit(change(vec![], vec![event("admin.action", None)])).await.unwrap();
+    let entries = chain_of(store.backend(), "node-a").await;
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(entries[0].prev_hash, vec![0; 32]);
+    assert_eq!(entries[1].prev_hash, entries[0].hash);
+    assert_eq!(entries[2].prev_hash, entries[1].hash);
+    assert_eq!(entries[0].subject_ref.as_deref(), Some(s.id.to_string().as_str()));
+    let summary = verify(store.backend(), &key).await.unwrap();
+    assert_eq!(summary, vec![crate::audit::ChainSummary { chain: "node-a".into(), entries: 3 }]);
+    // A different key cannot verify the chain: the links are MACs, not plain hashes.
+    match verify(store.backend(), &audit_key()).await {
+        Err(VerifyError::Broken(b)) => assert_eq!(b.chain, "node-a"),
+        other => panic!("a wrong key must not verify: {other:?}"),
+    }
+}
+
+pub async fn concurrent_commits_are_group_committed_and_all_acknowledged<B: Backend>(backend: B) {
+    let (store, key) = store(backend).await;
+    let mut tasks = Vec::new();
+    for n in 0..300u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = subject(format!("concurrent-{n}").as_bytes());
+            store.commit(change(vec![Op::CreateSubject(s.clone()), Op::PutItem(item(s.id, "email"))], vec![event("subject.create", Some(s.id))])).await.map(|_| s.id)
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().unwrap());
+    }
+    for id in &ids {
+        assert_eq!(store.backend().items_of(*id).await.unwrap().len(), 1, "every acknowledged change is stored");
+    }
+    let entries = chain_of(store.backend(), "node-a").await;
+    assert_eq!(entries.len(), 300);
+    assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+    verify(store.backend(), &key).await.unwrap();
+}
+
+pub async fn a_failing_change_does_not_fail_its_batch_neighbours<B: Backend>(backend: B) {
+    let (store, key) = store(backend).await;
+    store.commit(change(vec![Op::CreateSubject(subject(b"taken"))], vec![event("first", None)])).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..100u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let index = if n == 50 { b"taken".to_vec() } else { format!("free-{n}").into_bytes() };
+            store.commit(change(vec![Op::CreateSubject(subject(&index))], vec![event("subject.create", None)])).await
+        }));
+    }
+    let mut failures = 0;
+    for t in tasks {
+        if t.await.unwrap().is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 1, "only the duplicate fails");
+    let entries = chain_of(store.backend(), "node-a").await;
+    assert_eq!(entries.len(), 100, "the failed change left no audit entry, and the chain has no gap");
+    assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+    verify(store.backend(), &key).await.unwrap();
+}
+
+pub async fn chain_continues_after_restart<B: Backend>(backend: B) {
+    let key = audit_key();
+    let first = Store::start(backend.clone(), key.clone(), "node-a").await.unwrap();
+    first.commit(change(vec![], vec![event("one", None), event("two", None)])).await.unwrap();
+    let head = first.backend().audit_heads().await.unwrap();
+    assert_eq!(head.iter().find(|h| h.chain == "node-a").map(|h| h.seq), Some(2));
+    drop(first);
+    let second = Store::start(backend, key.clone(), "node-a").await.unwrap();
+    second.commit(change(vec![], vec![event("three", None)])).await.unwrap();
+    let entries = chain_of(second.backend(), "node-a").await;
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2].seq, 3);
+    assert_eq!(entries[2].prev_hash, entries[1].hash);
+    verify(second.backend(), &key).await.unwrap();
+}
+
+pub async fn vault_keys_bootstrap_once<B: Backend>(backend: B) {
+    let first = vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m1".into(), wrapped: vec![1] } }];
+    let second = vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m2".into(), wrapped: vec![2] } }];
+    assert_eq!(backend.bootstrap_vault_keys(&first).await.unwrap(), first);
+    assert_eq!(backend.bootstrap_vault_keys(&second).await.unwrap(), first, "existing keys are never replaced");
+    let (store, _) = store(backend).await;
+    let rewrapped = VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m3".into(), wrapped: vec![3] } };
+    store.commit(change(vec![Op::RewrapVaultKey(rewrapped.clone())], vec![])).await.unwrap();
+    assert_eq!(store.backend().vault_keys().await.unwrap(), vec![rewrapped]);
+}
+
+pub async fn subject_keys_page_in_order_and_rewrap<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let subjects: Vec<NewSubject> = (0..5).map(|n| subject(format!("page-{n}").as_bytes())).collect();
+    store.commit(change(subjects.iter().cloned().map(Op::CreateSubject).collect(), vec![])).await.unwrap();
+    let b = store.backend();
+    let page1 = b.subject_keys_page(None, 3).await.unwrap();
+    let page2 = b.subject_keys_page(page1.last().map(|(id, _)| *id), 3).await.unwrap();
+    let mut seen: Vec<SubjectId> = page1.iter().chain(page2.iter()).map(|(id, _)| *id).collect();
+    assert_eq!(seen.len(), 5);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages come in id order");
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+    let new_key = WrappedKey { master_key_id: "m2".into(), wrapped: vec![4, 5, 6] };
+    store.commit(change(vec![Op::RewrapSubjectKey { subject: subjects[0].id, key: new_key.clone() }], vec![])).await.unwrap();
+    assert_eq!(b.subject_key(subjects[0].id).await.unwrap(), Some(new_key));
+}
+
+pub async fn policy_activations_latest_wins<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    assert_eq!(store.backend().latest_policy_activation().await.unwrap(), None);
+    let a = PolicyActivation { version: "1".into(), source_digest: "aa".into(), cookie_version: "c1".into(), activated_at: 10 };
+    let b = PolicyActivation { version: "2".into(), source_digest: "bb".into(), cookie_version: "c2".into(), activated_at: 20 };
+    store.commit(change(vec![Op::ActivatePolicy(a)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ActivatePolicy(b.clone())], vec![])).await.unwrap();
+    assert_eq!(store.backend().latest_policy_activation().await.unwrap(), Some(b));
+}
+
+pub async fn every_column_is_classified<B: Backend>(backend: B) {
+    let columns = backend.schema_columns().await.unwrap();
+    assert!(columns.len() > 20, "the schema must be readable: {columns:?}");
+    let (unknown, missing) = unclassified(&columns);
+    assert!(unknown.is_empty(), "columns without a privacy classification (add them to pactum_store::schema::COLUMNS): {unknown:?}");
+    assert!(missing.is_empty(), "classified columns the schema lacks: {missing:?}");
+}

@@ -1,0 +1,79 @@
+//! Pactum's storage contract, shared by the SQLite and PostgreSQL adapters.
+//!
+//! - [`records`]: the rows Pactum stores, and [`Change`], one atomic unit of work.
+//! - [`Backend`]: what an adapter implements: reads, and applying a batch of changes in one transaction.
+//! - [`Store`]: the single writer in front of a backend. It group-commits concurrent changes into
+//!   one transaction, links their audit events into the hash chain, and acknowledges each change
+//!   only after its commit is durable (DESIGN invariants 4 and 6).
+//! - [`audit`]: verifying the chain.
+//! - [`schema`]: the privacy classification of every column.
+//! - [`conformance`]: the behaviour every backend must show, run by each adapter's tests.
+
+pub mod audit;
+pub mod conformance;
+mod records;
+pub mod schema;
+mod writer;
+
+pub use records::*;
+pub use writer::Store;
+
+use std::future::Future;
+
+/// Why a storage operation failed. Messages never carry personal data.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database refused a duplicate: {0}")]
+    Conflict(String),
+    #[error("the database is not reachable: {0}")]
+    Unavailable(String),
+    #[error("the stored data is not what Pactum expects: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// A storage backend. Reads go straight to it; every write goes through [`Store`].
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// Applies the batch in one transaction: either every change in it is durable, or none is.
+    fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inserts the system keys if none exist yet, then returns the ones stored (several nodes may race here).
+    fn bootstrap_vault_keys(&self, keys: &[VaultKeyRecord]) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
+
+    fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn vault_keys(&self) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
+
+    fn subject_by_email_index(&self, index: &[u8]) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send;
+
+    fn subject_key(&self, subject: SubjectId) -> impl Future<Output = Result<Option<WrappedKey>, StoreError>> + Send;
+
+    /// Subject keys in id order after `after`, for re-wrapping under a new master key.
+    fn subject_keys_page(
+        &self,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(SubjectId, WrappedKey)>, StoreError>> + Send;
+
+    fn items_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<StoredItem>, StoreError>> + Send;
+
+    fn purposes_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<PurposeInstance>, StoreError>> + Send;
+
+    fn deletion_proofs_of(&self, subject_ref: &str) -> impl Future<Output = Result<Vec<DeletionProof>, StoreError>> + Send;
+
+    fn audit_heads(&self) -> impl Future<Output = Result<Vec<AuditHead>, StoreError>> + Send;
+
+    /// Entries of one chain with `seq > after`, in stored order of `seq`, at most `limit`.
+    fn audit_entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
+
+    /// Every (table, column) of Pactum's own tables, for the classification check.
+    fn schema_columns(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+}

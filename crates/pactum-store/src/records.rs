@@ -1,0 +1,249 @@
+//! The records Pactum stores, and the operations a [`Change`] is made of.
+
+use time::Date;
+use uuid::Uuid;
+
+/// UTC time in microseconds since the Unix epoch; every stored timestamp uses it.
+pub type Micros = i64;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered id (UUIDv7).
+            pub fn new() -> Self {
+                $name(Uuid::now_v7())
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 16] {
+                self.0.as_bytes()
+            }
+
+            pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+                Uuid::from_slice(bytes).ok().map($name)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A data subject. Its id is the pseudonymous reference used in the audit chain and in logs.
+    SubjectId
+);
+id_type!(
+    /// One stored personal value.
+    ItemId
+);
+id_type!(
+    /// One purpose instance: this enrolment, this subscription, this invoice.
+    PurposeInstanceId
+);
+id_type!(
+    /// One deletion proof.
+    ProofId
+);
+
+/// A key wrapped by a master key, with the id of that master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub master_key_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// A system key (blind index, audit) as stored: wrapped under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultKeyRecord {
+    pub name: String,
+    pub key: WrappedKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubject {
+    pub id: SubjectId,
+    /// Keyed blind index of the e-mail address, for lookup without decryption.
+    pub email_index: Option<Vec<u8>>,
+    pub key: WrappedKey,
+    pub created_at: Micros,
+}
+
+/// One personal value: who it is about, what category, where it came from, and when.
+/// `value` is ciphertext under the subject's key, bound to this row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub id: ItemId,
+    pub subject: SubjectId,
+    pub category: String,
+    pub source: String,
+    pub collected_at: Micros,
+    pub value: Vec<u8>,
+}
+
+/// A purpose holding some categories of one subject until `retain_until` (DESIGN invariant 2).
+///
+/// `retain_until` is `None` while the anchor event has not happened yet (a subscription that is
+/// still active, a course that has not ended): then the purpose holds its data without an end date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurposeInstance {
+    pub id: PurposeInstanceId,
+    pub subject: SubjectId,
+    pub purpose: String,
+    pub basis: String,
+    pub anchor: String,
+    pub anchor_date: Option<Date>,
+    pub retain_until: Option<Date>,
+    pub started_at: Micros,
+    pub ended_at: Option<Micros>,
+    pub end_reason: Option<String>,
+    /// The policy version of the notice the person saw when this purpose began (P03).
+    pub notice_version: String,
+    pub categories: Vec<String>,
+}
+
+impl PurposeInstance {
+    /// Whether this purpose still holds its data on `today`.
+    pub fn is_live(&self, today: Date) -> bool {
+        self.retain_until.is_none_or(|until| today <= until)
+    }
+}
+
+/// The record of a deletion. It holds no personal data: what class of record, whose (by
+/// pseudonymous reference), under which rule, when, and a digest of what was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionProof {
+    pub id: ProofId,
+    pub at: Micros,
+    pub record_class: String,
+    pub subject_ref: String,
+    pub rule: String,
+    pub content_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyActivation {
+    pub version: String,
+    pub source_digest: String,
+    pub cookie_version: String,
+    pub activated_at: Micros,
+}
+
+/// Something that happened, to be linked into the audit chain with the change that caused it.
+/// `details` is JSON without clear personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub subject_ref: Option<String>,
+    pub details: String,
+}
+
+impl AuditEvent {
+    pub fn new(actor: &str, action: &str, subject: Option<SubjectId>, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject_ref: subject.map(|s| s.to_string()),
+            details: details.to_string(),
+        }
+    }
+}
+
+/// An audit event as stored: numbered within its chain and linked to its predecessor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub chain: String,
+    pub seq: u64,
+    pub at: Micros,
+    pub actor: String,
+    pub action: String,
+    pub subject_ref: Option<String>,
+    pub details: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl AuditEntry {
+    /// The fields the link covers, in a fixed order.
+    pub fn linked_fields(&self) -> [Vec<u8>; 7] {
+        [
+            self.chain.as_bytes().to_vec(),
+            self.seq.to_be_bytes().to_vec(),
+            self.at.to_be_bytes().to_vec(),
+            self.actor.as_bytes().to_vec(),
+            self.action.as_bytes().to_vec(),
+            self.subject_ref.as_deref().unwrap_or("").as_bytes().to_vec(),
+            self.details.as_bytes().to_vec(),
+        ]
+    }
+}
+
+/// The last link of a chain, MACed so that cutting entries off the end is detected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    pub mac: Vec<u8>,
+}
+
+/// One operation inside a [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    CreateSubject(NewSubject),
+    PutItem(StoredItem),
+    StartPurpose(PurposeInstance),
+    /// The anchor event of a purpose happened: from now on it holds its data until `retain_until`.
+    SetRetention { instance: PurposeInstanceId, anchor_date: Date, retain_until: Date },
+    /// The purpose ended early (withdrawal, objection, erasure); it holds data until `retain_until`.
+    EndPurpose { instance: PurposeInstanceId, ended_at: Micros, reason: String, retain_until: Date },
+    DeleteItem(ItemId),
+    /// Crypto-shreds a subject: its key is deleted first, then every row that belongs to it.
+    ShredSubject(SubjectId),
+    RecordDeletion(DeletionProof),
+    RewrapSubjectKey { subject: SubjectId, key: WrappedKey },
+    RewrapVaultKey(VaultKeyRecord),
+    ActivatePolicy(PolicyActivation),
+}
+
+/// One atomic unit of work: its operations and the audit events that describe it are committed
+/// together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub at: Micros,
+    pub ops: Vec<Op>,
+    pub audit: Vec<AuditEvent>,
+}
+
+/// A change ready for a backend: its audit events numbered and linked.
+#[derive(Debug, Clone)]
+pub struct PreparedChange {
+    pub change: Change,
+    pub entries: Vec<AuditEntry>,
+}
+
+/// `YYYY-MM-DD`, the stored form of dates in both backends.
+pub fn date_to_text(date: Date) -> String {
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+pub fn date_from_text(text: &str) -> Option<Date> {
+    let mut parts = text.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, month, day).ok()
+}

@@ -1,0 +1,97 @@
+//! The privacy classification of every column of every table (issue: classification test).
+//!
+//! A column is either personal (a policy data category, or ciphertext whose category is in the
+//! row), pseudonymous (a reference or keyed token that identifies nobody without Pactum's keys),
+//! or not personal. Each adapter's tests compare this list with the real schema, so a migration
+//! that adds a column nobody classified fails the build.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classification {
+    /// Holds values of this policy data category.
+    Category(&'static str),
+    /// Ciphertext of a personal value; its category is stored in the same row.
+    CiphertextOfRowCategory,
+    /// Pseudonymous: an id, a keyed index or a digest. Identifies nobody without Pactum's keys.
+    Pseudonymous,
+    /// Not about a person at all.
+    NonPersonal,
+    /// Key material, wrapped under the master key.
+    WrappedKey,
+}
+
+use Classification::*;
+
+pub const COLUMNS: &[(&str, &str, Classification)] = &[
+    ("vault_keys", "name", NonPersonal),
+    ("vault_keys", "master_key_id", NonPersonal),
+    ("vault_keys", "wrapped", WrappedKey),
+    ("subjects", "id", Pseudonymous),
+    ("subjects", "email_index", Category("email")),
+    ("subjects", "created_at", NonPersonal),
+    ("subject_keys", "subject_id", Pseudonymous),
+    ("subject_keys", "master_key_id", NonPersonal),
+    ("subject_keys", "wrapped", WrappedKey),
+    ("items", "id", Pseudonymous),
+    ("items", "subject_id", Pseudonymous),
+    ("items", "category", NonPersonal),
+    ("items", "source", NonPersonal),
+    ("items", "collected_at", NonPersonal),
+    ("items", "value", CiphertextOfRowCategory),
+    ("purpose_instances", "id", Pseudonymous),
+    ("purpose_instances", "subject_id", Pseudonymous),
+    ("purpose_instances", "purpose", NonPersonal),
+    ("purpose_instances", "basis", NonPersonal),
+    ("purpose_instances", "anchor", NonPersonal),
+    ("purpose_instances", "anchor_date", NonPersonal),
+    ("purpose_instances", "retain_until", NonPersonal),
+    ("purpose_instances", "started_at", NonPersonal),
+    ("purpose_instances", "ended_at", NonPersonal),
+    ("purpose_instances", "end_reason", NonPersonal),
+    ("purpose_instances", "notice_version", NonPersonal),
+    ("purpose_holds", "instance_id", Pseudonymous),
+    ("purpose_holds", "subject_id", Pseudonymous),
+    ("purpose_holds", "category", NonPersonal),
+    ("deletion_proofs", "id", Pseudonymous),
+    ("deletion_proofs", "at", NonPersonal),
+    ("deletion_proofs", "record_class", NonPersonal),
+    ("deletion_proofs", "subject_ref", Pseudonymous),
+    ("deletion_proofs", "rule", NonPersonal),
+    ("deletion_proofs", "content_hash", Pseudonymous),
+    ("audit_log", "chain", NonPersonal),
+    ("audit_log", "seq", NonPersonal),
+    ("audit_log", "at", NonPersonal),
+    ("audit_log", "actor", Pseudonymous),
+    ("audit_log", "action", NonPersonal),
+    ("audit_log", "subject_ref", Pseudonymous),
+    ("audit_log", "details", Pseudonymous),
+    ("audit_log", "prev_hash", NonPersonal),
+    ("audit_log", "hash", NonPersonal),
+    ("audit_heads", "chain", NonPersonal),
+    ("audit_heads", "seq", NonPersonal),
+    ("audit_heads", "hash", NonPersonal),
+    ("audit_heads", "mac", NonPersonal),
+    ("policy_activations", "id", NonPersonal),
+    ("policy_activations", "version", NonPersonal),
+    ("policy_activations", "source_digest", NonPersonal),
+    ("policy_activations", "cookie_version", NonPersonal),
+    ("policy_activations", "activated_at", NonPersonal),
+];
+
+/// Tables that belong to the migration tool, not to Pactum's data.
+pub const TOOL_TABLES: &[&str] = &["_sqlx_migrations"];
+
+/// Columns in the schema that nobody classified, and classified columns the schema lacks.
+pub fn unclassified(actual: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    let unknown = actual
+        .iter()
+        .filter(|(t, _)| !TOOL_TABLES.contains(&t.as_str()))
+        .filter(|(t, c)| !COLUMNS.iter().any(|(ct, cc, _)| ct == t && cc == c))
+        .map(|(t, c)| format!("{t}.{c}"))
+        .collect();
+    let missing = COLUMNS
+        .iter()
+        .filter(|(ct, cc, _)| !actual.iter().any(|(t, c)| t == ct && c == cc))
+        .map(|(t, c, _)| format!("{t}.{c}"))
+        .collect();
+    (unknown, missing)
+}

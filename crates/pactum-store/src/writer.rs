@@ -1,0 +1,155 @@
+//! The single writer: group commit and the audit chain.
+//!
+//! Every change is sent to one task per node. It takes whatever changes are waiting (up to
+//! [`MAX_BATCH`]), numbers and links their audit events, and applies them all in one transaction.
+//! Each caller gets its answer only after that transaction committed, so an acknowledged write is
+//! durable, yet a thousand concurrent writes cost one commit instead of a thousand. Because the
+//! chain head lives in this task, linking the chain never takes a database lock.
+//!
+//! If a batch fails, its changes are retried one by one, so one bad change cannot fail its
+//! neighbours.
+
+use std::sync::Arc;
+
+use pactum_vault::AuditKey;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AuditEntry, AuditHead, Backend, Change, PreparedChange, StoreError};
+
+/// The most changes one transaction takes.
+pub const MAX_BATCH: usize = 512;
+const QUEUE: usize = 8192;
+
+struct Job {
+    change: Change,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A backend with its writer. Cheap to clone; all clones share the writer.
+pub struct Store<B: Backend> {
+    backend: B,
+    jobs: mpsc::Sender<Job>,
+    chain: Arc<str>,
+}
+
+impl<B: Backend> Clone for Store<B> {
+    fn clone(&self) -> Self {
+        Store { backend: self.backend.clone(), jobs: self.jobs.clone(), chain: self.chain.clone() }
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Starts the writer for `chain` (one chain per node, see docs/operations.md).
+    pub async fn start(backend: B, audit_key: AuditKey, chain: &str) -> Result<Store<B>, StoreError> {
+        let head = backend
+            .audit_heads()
+            .await?
+            .into_iter()
+            .find(|h| h.chain == chain)
+            .unwrap_or(AuditHead { chain: chain.to_string(), seq: 0, hash: vec![0; 32], mac: Vec::new() });
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let writer = Writer { backend: backend.clone(), audit_key, head };
+        tokio::spawn(writer.run(queue));
+        Ok(Store { backend, jobs, chain: chain.into() })
+    }
+
+    /// Reads go straight to the backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// Commits a change; returns once it is durable.
+    pub async fn commit(&self, change: Change) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { change, done })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+}
+
+struct Writer<B: Backend> {
+    backend: B,
+    audit_key: AuditKey,
+    head: AuditHead,
+}
+
+impl<B: Backend> Writer<B> {
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            let batch = std::mem::take(&mut jobs);
+            self.commit_batch(batch).await;
+        }
+    }
+
+    async fn commit_batch(&mut self, jobs: Vec<Job>) {
+        let (done, changes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.done, j.change)).unzip();
+        let (prepared, head) = self.prepare(changes);
+        match self.backend.apply_batch(&prepared, &head).await {
+            Ok(()) => {
+                self.head = head;
+                for d in done {
+                    let _ = d.send(Ok(()));
+                }
+            }
+            Err(e) if prepared.len() == 1 => {
+                tracing::warn!(error = %e, "a change was not committed");
+                for d in done {
+                    let _ = d.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = prepared.len(), "a batch failed; committing its changes one by one");
+                for (prepared, d) in prepared.into_iter().zip(done) {
+                    let (single, head) = self.prepare(vec![prepared.change]);
+                    let result = self.backend.apply_batch(&single, &head).await;
+                    if result.is_ok() {
+                        self.head = head;
+                    }
+                    let _ = d.send(result);
+                }
+            }
+        }
+    }
+
+    /// Numbers and links the audit events of `changes`, continuing from the current head.
+    fn prepare(&self, changes: Vec<Change>) -> (Vec<PreparedChange>, AuditHead) {
+        let mut seq = self.head.seq;
+        let mut prev = self.head.hash.clone();
+        let prepared = changes
+            .into_iter()
+            .map(|change| {
+                let entries = change
+                    .audit
+                    .iter()
+                    .map(|event| {
+                        seq += 1;
+                        let mut entry = AuditEntry {
+                            chain: self.head.chain.clone(),
+                            seq,
+                            at: change.at,
+                            actor: event.actor.clone(),
+                            action: event.action.clone(),
+                            subject_ref: event.subject_ref.clone(),
+                            details: event.details.clone(),
+                            prev_hash: prev.clone(),
+                            hash: Vec::new(),
+                        };
+                        entry.hash = crate::audit::link(&self.audit_key, &entry);
+                        prev = entry.hash.clone();
+                        entry
+                    })
+                    .collect();
+                PreparedChange { change, entries }
+            })
+            .collect();
+        let mac = self.audit_key.head(&self.head.chain, seq, &prev);
+        (prepared, AuditHead { chain: self.head.chain.clone(), seq, hash: prev, mac })
+    }
+}
