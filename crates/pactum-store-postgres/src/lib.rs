@@ -1,0 +1,466 @@
+//! The PostgreSQL backend, for scale.
+//!
+//! Same contract and schema as SQLite, with PostgreSQL types (BYTEA, BIGINT, TEXT only, so the
+//! SQL stays portable to PostgreSQL-compatible distributed stores). Commits use the server's
+//! default `synchronous_commit = on`, so an acknowledged change is on disk. Several nodes can run
+//! against one database: each node writes its own audit chain (see docs/operations.md).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use pactum_store::*;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct PgBackend {
+    pool: PgPool,
+}
+
+fn error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => StoreError::Database(db.message().to_string()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("unreadable {what}"))
+}
+
+impl PgBackend {
+    /// Connects to `url` (`postgres://…`) and runs the migrations.
+    pub async fn connect(url: &str) -> Result<PgBackend, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with prepared options (tests use them to isolate each case in its own schema).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<PgBackend, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(error)?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        Ok(PgBackend { pool })
+    }
+
+    /// The pool, for maintenance commands and tests that must reach the raw tables.
+    pub fn raw_pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
+    match op {
+        Op::CreateSubject(s) => {
+            sqlx::query("INSERT INTO subjects (id, email_index, created_at) VALUES ($1, $2, $3)")
+                .bind(s.id.as_bytes().as_slice())
+                .bind(s.email_index.as_deref())
+                .bind(s.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO subject_keys (subject_id, master_key_id, wrapped) VALUES ($1, $2, $3)")
+                .bind(s.id.as_bytes().as_slice())
+                .bind(&s.key.master_key_id)
+                .bind(&s.key.wrapped)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::PutItem(i) => {
+            sqlx::query("INSERT INTO items (id, subject_id, category, source, collected_at, value) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(i.id.as_bytes().as_slice())
+                .bind(i.subject.as_bytes().as_slice())
+                .bind(&i.category)
+                .bind(&i.source)
+                .bind(i.collected_at)
+                .bind(&i.value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::StartPurpose(p) => {
+            sqlx::query(
+                "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(p.id.as_bytes().as_slice())
+            .bind(p.subject.as_bytes().as_slice())
+            .bind(&p.purpose)
+            .bind(&p.basis)
+            .bind(&p.anchor)
+            .bind(p.anchor_date.map(date_to_text))
+            .bind(p.retain_until.map(date_to_text))
+            .bind(p.started_at)
+            .bind(p.ended_at)
+            .bind(&p.end_reason)
+            .bind(&p.notice_version)
+            .execute(&mut *tx)
+            .await?;
+            for c in &p.categories {
+                sqlx::query("INSERT INTO purpose_holds (instance_id, subject_id, category) VALUES ($1, $2, $3)")
+                    .bind(p.id.as_bytes().as_slice())
+                    .bind(p.subject.as_bytes().as_slice())
+                    .bind(c)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Op::SetRetention { instance, anchor_date, retain_until } => {
+            sqlx::query("UPDATE purpose_instances SET anchor_date = $1, retain_until = $2 WHERE id = $3")
+                .bind(date_to_text(*anchor_date))
+                .bind(date_to_text(*retain_until))
+                .bind(instance.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::EndPurpose { instance, ended_at, reason, retain_until } => {
+            sqlx::query("UPDATE purpose_instances SET ended_at = $1, end_reason = $2, retain_until = $3 WHERE id = $4")
+                .bind(ended_at)
+                .bind(reason)
+                .bind(date_to_text(*retain_until))
+                .bind(instance.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::DeleteItem(id) => {
+            sqlx::query("DELETE FROM items WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+        }
+        Op::ShredSubject(id) => {
+            // The key goes first: from this statement on, nothing left of the subject can be opened.
+            for sql in [
+                "DELETE FROM subject_keys WHERE subject_id = $1",
+                "DELETE FROM items WHERE subject_id = $1",
+                "DELETE FROM purpose_holds WHERE subject_id = $1",
+                "DELETE FROM purpose_instances WHERE subject_id = $1",
+                "DELETE FROM subjects WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+            }
+        }
+        Op::RecordDeletion(p) => {
+            sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(p.id.as_bytes().as_slice())
+                .bind(p.at)
+                .bind(&p.record_class)
+                .bind(&p.subject_ref)
+                .bind(&p.rule)
+                .bind(&p.content_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::RewrapSubjectKey { subject, key } => {
+            sqlx::query("UPDATE subject_keys SET master_key_id = $1, wrapped = $2 WHERE subject_id = $3")
+                .bind(&key.master_key_id)
+                .bind(&key.wrapped)
+                .bind(subject.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::RewrapVaultKey(v) => {
+            sqlx::query("UPDATE vault_keys SET master_key_id = $1, wrapped = $2 WHERE name = $3")
+                .bind(&v.key.master_key_id)
+                .bind(&v.key.wrapped)
+                .bind(&v.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::ActivatePolicy(a) => {
+            sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
+                .bind(&a.version)
+                .bind(&a.source_digest)
+                .bind(&a.cookie_version)
+                .bind(a.activated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_audit(tx: &mut PgConnection, e: &AuditEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.chain)
+    .bind(e.seq as i64)
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.subject_ref)
+    .bind(&e.details)
+    .bind(&e.prev_hash)
+    .bind(&e.hash)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn id_from<T>(row: &PgRow, column: &str, make: fn(&[u8]) -> Option<T>) -> Result<T, StoreError> {
+    let bytes: Vec<u8> = row.try_get(column).map_err(|_| corrupt(column))?;
+    make(&bytes).ok_or_else(|| corrupt(column))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(row: &'r PgRow, column: &str) -> Result<T, StoreError> {
+    row.try_get(column).map_err(|_| corrupt(column))
+}
+
+fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|t| date_from_text(&t).ok_or_else(|| corrupt(column))).transpose()
+}
+
+impl Backend for PgBackend {
+    async fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        for prepared in batch {
+            for op in &prepared.change.ops {
+                apply_op(&mut tx, op).await.map_err(error)?;
+            }
+            for entry in &prepared.entries {
+                insert_audit(&mut tx, entry).await.map_err(error)?;
+            }
+        }
+        if batch.iter().any(|p| !p.entries.is_empty()) {
+            sqlx::query(
+                "INSERT INTO audit_heads (chain, seq, hash, mac) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+            )
+            .bind(&head.chain)
+            .bind(head.seq as i64)
+            .bind(&head.hash)
+            .bind(&head.mac)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
+    }
+
+    async fn bootstrap_vault_keys(&self, keys: &[VaultKeyRecord]) -> Result<Vec<VaultKeyRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        // Nodes starting together must agree on one set of keys.
+        sqlx::query("LOCK TABLE vault_keys IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await.map_err(error)?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vault_keys").fetch_one(&mut *tx).await.map_err(error)?;
+        if existing == 0 {
+            for k in keys {
+                sqlx::query("INSERT INTO vault_keys (name, master_key_id, wrapped) VALUES ($1, $2, $3)")
+                    .bind(&k.name)
+                    .bind(&k.key.master_key_id)
+                    .bind(&k.key.wrapped)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+        }
+        tx.commit().await.map_err(error)?;
+        self.vault_keys().await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(error).map(|_| ())
+    }
+
+    async fn vault_keys(&self) -> Result<Vec<VaultKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT name, master_key_id, wrapped FROM vault_keys ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(VaultKeyRecord {
+                    name: get(r, "name")?,
+                    key: WrappedKey { master_key_id: get(r, "master_key_id")?, wrapped: get(r, "wrapped")? },
+                })
+            })
+            .collect()
+    }
+
+    async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
+        let row = sqlx::query("SELECT id FROM subjects WHERE email_index = $1")
+            .bind(index)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.map(|r| id_from(&r, "id", SubjectId::from_slice)).transpose()
+    }
+
+    async fn subject_key(&self, subject: SubjectId) -> Result<Option<WrappedKey>, StoreError> {
+        let row = sqlx::query("SELECT master_key_id, wrapped FROM subject_keys WHERE subject_id = $1")
+            .bind(subject.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.map(|r| Ok(WrappedKey { master_key_id: get(&r, "master_key_id")?, wrapped: get(&r, "wrapped")? })).transpose()
+    }
+
+    async fn subject_keys_page(&self, after: Option<SubjectId>, limit: u32) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
+        let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        let rows = sqlx::query("SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id > $1 ORDER BY subject_id LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    id_from(r, "subject_id", SubjectId::from_slice)?,
+                    WrappedKey { master_key_id: get(r, "master_key_id")?, wrapped: get(r, "wrapped")? },
+                ))
+            })
+            .collect()
+    }
+
+    async fn items_of(&self, subject: SubjectId) -> Result<Vec<StoredItem>, StoreError> {
+        let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1 ORDER BY id")
+            .bind(subject.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredItem {
+                    id: id_from(r, "id", ItemId::from_slice)?,
+                    subject,
+                    category: get(r, "category")?,
+                    source: get(r, "source")?,
+                    collected_at: get(r, "collected_at")?,
+                    value: get(r, "value")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purposes_of(&self, subject: SubjectId) -> Result<Vec<PurposeInstance>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version \
+             FROM purpose_instances WHERE subject_id = $1 ORDER BY id",
+        )
+        .bind(subject.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        let holds = sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = $1 ORDER BY category")
+            .bind(subject.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
+            let mut categories = Vec::new();
+            for h in &holds {
+                if id_from(h, "instance_id", PurposeInstanceId::from_slice)? == id {
+                    categories.push(get(h, "category")?);
+                }
+            }
+            out.push(PurposeInstance {
+                id,
+                subject,
+                purpose: get(r, "purpose")?,
+                basis: get(r, "basis")?,
+                anchor: get(r, "anchor")?,
+                anchor_date: date_col(r, "anchor_date")?,
+                retain_until: date_col(r, "retain_until")?,
+                started_at: get(r, "started_at")?,
+                ended_at: get(r, "ended_at")?,
+                end_reason: get(r, "end_reason")?,
+                notice_version: get(r, "notice_version")?,
+                categories,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn deletion_proofs_of(&self, subject_ref: &str) -> Result<Vec<DeletionProof>, StoreError> {
+        let rows = sqlx::query("SELECT id, at, record_class, subject_ref, rule, content_hash FROM deletion_proofs WHERE subject_ref = $1 ORDER BY id")
+            .bind(subject_ref)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeletionProof {
+                    id: id_from(r, "id", ProofId::from_slice)?,
+                    at: get(r, "at")?,
+                    record_class: get(r, "record_class")?,
+                    subject_ref: get(r, "subject_ref")?,
+                    rule: get(r, "rule")?,
+                    content_hash: get(r, "content_hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError> {
+        let rows = sqlx::query("SELECT chain, seq, hash, mac FROM audit_heads ORDER BY chain").fetch_all(&self.pool).await.map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = get(r, "seq")?;
+                Ok(AuditHead { chain: get(r, "chain")?, seq: seq as u64, hash: get(r, "hash")?, mac: get(r, "mac")? })
+            })
+            .collect()
+    }
+
+    async fn audit_entries(&self, chain: &str, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT chain, seq, at, actor, action, subject_ref, details, prev_hash, hash FROM audit_log \
+             WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(chain)
+        .bind(after as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = get(r, "seq")?;
+                Ok(AuditEntry {
+                    chain: get(r, "chain")?,
+                    seq: seq as u64,
+                    at: get(r, "at")?,
+                    actor: get(r, "actor")?,
+                    action: get(r, "action")?,
+                    subject_ref: get(r, "subject_ref")?,
+                    details: get(r, "details")?,
+                    prev_hash: get(r, "prev_hash")?,
+                    hash: get(r, "hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {
+        let row = sqlx::query("SELECT version, source_digest, cookie_version, activated_at FROM policy_activations ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.map(|r| {
+            Ok(PolicyActivation {
+                version: get(&r, "version")?,
+                source_digest: get(&r, "source_digest")?,
+                cookie_version: get(&r, "cookie_version")?,
+                activated_at: get(&r, "activated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter().map(|r| Ok((get(r, "table_name")?, get(r, "column_name")?))).collect()
+    }
+}
