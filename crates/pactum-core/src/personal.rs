@@ -1,0 +1,336 @@
+//! Personal data and the purposes that hold it (DESIGN invariant 2).
+//!
+//! Data enters only through [`Pactum::collect`]: for one purpose, only the categories that purpose
+//! declares (deny by default, P01/P24), each value sealed under the subject's own key. A purpose
+//! instance holds its categories until a `retain_until` the policy computes from an anchor event.
+//! [`Pactum::subject_report`] lists every item with its source, purposes and retention;
+//! [`Pactum::erase_subject`] shreds the subject's key and deletes its rows in one transaction.
+
+use pactum_policy::{Anchor, Lang, Purpose};
+use pactum_store::{
+    AuditEvent, Backend, Change, DeletionProof, ItemId, NewSubject, Op, ProofId, PurposeInstance, PurposeInstanceId,
+    StoredItem, SubjectId,
+};
+use pactum_vault::{Binding, SubjectKey};
+use serde::Serialize;
+use time::Date;
+
+use crate::values::{FieldError, Problem, parse_value};
+use crate::{Clock, CoreError, Pactum};
+
+const ITEMS_TABLE: &str = "items";
+const VALUE_COLUMN: &str = "value";
+
+fn binding(item: &ItemId) -> Binding<'_> {
+    Binding { table: ITEMS_TABLE, column: VALUE_COLUMN, row_id: item.as_bytes() }
+}
+
+/// A request to collect personal data for one purpose.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub purpose: String,
+    /// (category, raw value) pairs, straight from the form or API.
+    pub values: Vec<(String, String)>,
+    /// Where the data comes from, e.g. `form:course_enrolment` or `partner:certification_partner`.
+    pub source: String,
+    /// The date of the purpose's anchor event when it is already known (a course's end date).
+    pub anchor_date: Option<Date>,
+    /// Who collects: `subject` for self-service, or a pseudonymous staff or partner id.
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    pub subject: SubjectId,
+    pub instance: PurposeInstanceId,
+    pub retain_until: Option<Date>,
+}
+
+/// One purpose holding an item, as the access report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hold {
+    pub purpose: String,
+    pub purpose_label: String,
+    pub basis: String,
+    pub basis_label: String,
+    pub retain_until: Option<Date>,
+    pub rule: String,
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    pub category: String,
+    pub category_label: String,
+    pub value: String,
+    pub source: String,
+    pub collected_at: i64,
+    pub held_by: Vec<Hold>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectReport {
+    pub subject: SubjectId,
+    pub items: Vec<ItemReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub subject: SubjectId,
+    pub items_deleted: usize,
+    pub proof: ProofId,
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    fn purpose(&self, key: &str) -> Result<&Purpose, CoreError> {
+        self.policy.purpose(key).ok_or_else(|| CoreError::UnknownPurpose(key.to_string()))
+    }
+
+    /// Checks a collection against the policy without storing anything: every undeclared field,
+    /// every missing required field and every malformed value, all at once.
+    pub fn check_collection(&self, collection: &Collection) -> Result<Vec<(String, String)>, CoreError> {
+        let purpose = self.purpose(&collection.purpose)?;
+        let mut errors = Vec::new();
+        let mut parsed = Vec::new();
+        for (category, raw) in &collection.values {
+            if !purpose.uses(category) {
+                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                continue;
+            }
+            let Some(definition) = self.policy.category(category) else {
+                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                continue;
+            };
+            if parsed.iter().any(|(c, _): &(String, String)| c == category) {
+                continue;
+            }
+            if raw.trim().is_empty() {
+                continue;
+            }
+            match parse_value(definition, raw) {
+                Ok(value) => parsed.push((category.clone(), value)),
+                Err(e) => errors.push(e),
+            }
+        }
+        for field in purpose.fields.iter().filter(|f| f.required) {
+            let given = parsed.iter().any(|(c, _)| *c == field.category);
+            let already_failed = errors.iter().any(|e| e.field == field.category);
+            if !given && !already_failed {
+                errors.push(FieldError { field: field.category.clone(), problem: Problem::Missing });
+            }
+        }
+        if errors.is_empty() { Ok(parsed) } else { Err(CoreError::Invalid(errors)) }
+    }
+
+    /// Stores personal data for one purpose. The person is recognised by e-mail address where the
+    /// purpose collects one; otherwise a new subject is created.
+    pub async fn collect(&self, collection: Collection) -> Result<Collected, CoreError> {
+        let values = self.check_collection(&collection)?;
+        let purpose = self.purpose(&collection.purpose)?;
+        let backend = self.store.backend();
+        let now = self.clock.now_micros();
+        let today = self.clock.today();
+
+        let email_index = values.iter().find(|(c, _)| c == "email").map(|(_, v)| self.keys.blind_index.email(v));
+        let existing = match &email_index {
+            Some(index) => backend.subject_by_email_index(index).await?,
+            None => None,
+        };
+        let mut ops = Vec::new();
+        let (subject, key, known_items): (SubjectId, SubjectKey, Vec<StoredItem>) = match existing {
+            Some(subject) => {
+                let wrapped = backend.subject_key(subject).await?.ok_or(CoreError::SubjectGone)?;
+                let key = self.keys.subject_key(subject, &wrapped)?;
+                (subject, key, backend.items_of(subject).await?)
+            }
+            None => {
+                let subject = SubjectId::new();
+                let (key, wrapped) = self.keys.new_subject_key(subject)?;
+                ops.push(Op::CreateSubject(NewSubject { id: subject, email_index: email_index.clone(), key: wrapped, created_at: now }));
+                (subject, key, Vec::new())
+            }
+        };
+
+        let mut new_items = 0usize;
+        for (category, value) in &values {
+            let same = known_items.iter().any(|i| {
+                i.category == *category && key.open(binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
+            });
+            if same {
+                continue;
+            }
+            let id = ItemId::new();
+            let sealed = key.seal(binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
+            ops.push(Op::PutItem(StoredItem {
+                id,
+                subject,
+                category: category.clone(),
+                source: collection.source.clone(),
+                collected_at: now,
+                value: sealed,
+            }));
+            new_items += 1;
+        }
+
+        let anchor_date = match purpose.retention.anchor {
+            Anchor::Collection => Some(today),
+            _ => collection.anchor_date,
+        };
+        let retain_until = anchor_date.map(|d| purpose.retention.retain_until(d, self.policy.financial_year_end));
+        let instance = PurposeInstanceId::new();
+        ops.push(Op::StartPurpose(PurposeInstance {
+            id: instance,
+            subject,
+            purpose: purpose.key.clone(),
+            basis: purpose.basis.key().to_string(),
+            anchor: purpose.retention.anchor.key().to_string(),
+            anchor_date,
+            retain_until,
+            started_at: now,
+            ended_at: None,
+            end_reason: None,
+            notice_version: self.policy.version.clone(),
+            categories: purpose.fields.iter().map(|f| f.category.clone()).collect(),
+        }));
+        let categories: Vec<&str> = values.iter().map(|(c, _)| c.as_str()).collect();
+        let event = AuditEvent::new(
+            &collection.actor,
+            "personal_data.collect",
+            Some(subject),
+            serde_json::json!({
+                "purpose": purpose.key,
+                "instance": instance.to_string(),
+                "categories": categories,
+                "new_items": new_items,
+                "source": collection.source,
+                "notice_version": self.policy.version,
+                "retain_until": retain_until.map(pactum_store::date_to_text),
+            }),
+        );
+        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
+        Ok(Collected { subject, instance, retain_until })
+    }
+
+    /// The anchor event of a purpose instance happened on `date` (the course ended, the order was
+    /// completed): from now on it holds its data until the date its retention rule gives.
+    pub async fn anchor_event(&self, subject: SubjectId, instance: PurposeInstanceId, date: Date, actor: &str) -> Result<Date, CoreError> {
+        let current = self.instance(subject, instance).await?;
+        let purpose = self.purpose(&current.purpose)?;
+        let retain_until = purpose.retention.retain_until(date, self.policy.financial_year_end);
+        let event = AuditEvent::new(
+            actor,
+            "purpose.anchor_event",
+            Some(subject),
+            serde_json::json!({"purpose": purpose.key, "instance": instance.to_string(), "anchor": purpose.retention.anchor.key(), "retain_until": pactum_store::date_to_text(retain_until)}),
+        );
+        let op = Op::SetRetention { instance, anchor_date: date, retain_until };
+        self.store.commit(Change { at: self.clock.now_micros(), ops: vec![op], audit: vec![event] }).await?;
+        Ok(retain_until)
+    }
+
+    /// Ends a purpose early (withdrawal, objection). A purpose whose rule counts from withdrawal
+    /// keeps its data for that period; any other ends today.
+    pub async fn end_purpose(&self, subject: SubjectId, instance: PurposeInstanceId, reason: &str, actor: &str) -> Result<Date, CoreError> {
+        let current = self.instance(subject, instance).await?;
+        let purpose = self.purpose(&current.purpose)?;
+        let today = self.clock.today();
+        let retain_until = match purpose.retention.anchor {
+            Anchor::Withdrawal => purpose.retention.retain_until(today, self.policy.financial_year_end),
+            _ => today,
+        };
+        let retain_until = current.retain_until.map_or(retain_until, |r| r.min(retain_until));
+        let event = AuditEvent::new(
+            actor,
+            "purpose.end",
+            Some(subject),
+            serde_json::json!({"purpose": purpose.key, "instance": instance.to_string(), "reason": reason, "retain_until": pactum_store::date_to_text(retain_until)}),
+        );
+        let op = Op::EndPurpose { instance, ended_at: self.clock.now_micros(), reason: reason.to_string(), retain_until };
+        self.store.commit(Change { at: self.clock.now_micros(), ops: vec![op], audit: vec![event] }).await?;
+        Ok(retain_until)
+    }
+
+    async fn instance(&self, subject: SubjectId, instance: PurposeInstanceId) -> Result<PurposeInstance, CoreError> {
+        self.store
+            .backend()
+            .purposes_of(subject)
+            .await?
+            .into_iter()
+            .find(|p| p.id == instance)
+            .ok_or(CoreError::UnknownInstance)
+    }
+
+    /// Finds a subject by e-mail address, through the blind index.
+    pub async fn find_subject_by_email(&self, email: &str) -> Result<Option<SubjectId>, CoreError> {
+        let Some(email) = crate::values::parse_email(email.trim()) else { return Ok(None) };
+        Ok(self.store.backend().subject_by_email_index(&self.keys.blind_index.email(&email)).await?)
+    }
+
+    /// Everything stored about a subject, decrypted, with the purposes that hold each item and until when.
+    pub async fn subject_report(&self, subject: SubjectId, lang: Lang) -> Result<SubjectReport, CoreError> {
+        let backend = self.store.backend();
+        let wrapped = backend.subject_key(subject).await?.ok_or(CoreError::SubjectGone)?;
+        let key = self.keys.subject_key(subject, &wrapped)?;
+        let purposes = backend.purposes_of(subject).await?;
+        let today = self.clock.today();
+        let mut items = Vec::new();
+        for item in backend.items_of(subject).await? {
+            let value = key.open(binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let held_by = purposes
+                .iter()
+                .filter(|p| p.categories.contains(&item.category))
+                .map(|p| {
+                    let policy_purpose = self.policy.purpose(&p.purpose);
+                    Hold {
+                        purpose: p.purpose.clone(),
+                        purpose_label: policy_purpose.map(|x| x.label.get(lang).to_string()).unwrap_or_else(|| p.purpose.clone()),
+                        basis: p.basis.clone(),
+                        basis_label: policy_purpose.map(|x| x.basis.label(lang).to_string()).unwrap_or_else(|| p.basis.clone()),
+                        retain_until: p.retain_until,
+                        rule: policy_purpose.map(|x| x.retention.describe(lang)).unwrap_or_default(),
+                        live: p.is_live(today),
+                    }
+                })
+                .collect();
+            items.push(ItemReport {
+                category_label: self.policy.category(&item.category).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| item.category.clone()),
+                category: item.category,
+                value: String::from_utf8_lossy(&value).into_owned(),
+                source: item.source,
+                collected_at: item.collected_at,
+                held_by,
+            });
+        }
+        Ok(SubjectReport { subject, items })
+    }
+
+    /// Erases a subject: the key is destroyed first, then every row, in one transaction, with a
+    /// deletion proof and an audit entry. What was stored can no longer be decrypted anywhere.
+    pub async fn erase_subject(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
+        let backend = self.store.backend();
+        if backend.subject_key(subject).await?.is_none() {
+            return Err(CoreError::SubjectGone);
+        }
+        let items = backend.items_of(subject).await?;
+        let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
+        parts.extend(items.iter().map(|i| i.value.as_slice()));
+        let proof = DeletionProof {
+            id: ProofId::new(),
+            at: self.clock.now_micros(),
+            record_class: "subject".into(),
+            subject_ref: subject.to_string(),
+            rule: rule.to_string(),
+            content_hash: pactum_vault::digest(&parts),
+        };
+        let event = AuditEvent::new(
+            actor,
+            "subject.erase",
+            Some(subject),
+            serde_json::json!({"items": items.len(), "rule": rule, "proof": proof.id.to_string()}),
+        );
+        let proof_id = proof.id;
+        let ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
+        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
+        Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id })
+    }
+}

@@ -1,0 +1,149 @@
+//! Parsing personal values at the edge, by the kind their category declares in the policy.
+//!
+//! Every value arrives as untrusted text. It leaves as a normalised value or as a [`FieldError`]
+//! that names the field and says what to do, in Danish and English. Errors never repeat the value.
+
+use pactum_policy::{Category, FieldKind, Lang};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    TooLong(u32),
+    NotAnEmail,
+    NotAPhone,
+    ControlCharacters,
+    NotADate,
+    NotABoolean,
+    NotAccepted,
+    Undeclared,
+}
+
+impl FieldError {
+    pub fn message(&self, lang: Lang) -> String {
+        let f = &self.field;
+        match (self.problem, lang) {
+            (Problem::Missing, Lang::Da) => format!("Feltet «{f}» skal udfyldes."),
+            (Problem::Missing, Lang::En) => format!("The field «{f}» is required."),
+            (Problem::TooLong(n), Lang::Da) => format!("Feltet «{f}» må højst være {n} tegn. Forkort det."),
+            (Problem::TooLong(n), Lang::En) => format!("The field «{f}» may be at most {n} characters. Shorten it."),
+            (Problem::NotAnEmail, Lang::Da) => format!("Feltet «{f}» skal være en e-mailadresse, f.eks. navn@firma.dk."),
+            (Problem::NotAnEmail, Lang::En) => format!("The field «{f}» must be an e-mail address, e.g. name@company.com."),
+            (Problem::NotAPhone, Lang::Da) => format!("Feltet «{f}» skal være et telefonnummer, f.eks. +45 12 34 56 78."),
+            (Problem::NotAPhone, Lang::En) => format!("The field «{f}» must be a phone number, e.g. +45 12 34 56 78."),
+            (Problem::ControlCharacters, Lang::Da) => format!("Feltet «{f}» indeholder usynlige styretegn. Skriv det igen."),
+            (Problem::ControlCharacters, Lang::En) => format!("The field «{f}» contains invisible control characters. Type it again."),
+            (Problem::NotADate, Lang::Da) => format!("Feltet «{f}» skal være en dato som 2026-03-15."),
+            (Problem::NotADate, Lang::En) => format!("The field «{f}» must be a date such as 2026-03-15."),
+            (Problem::NotABoolean, Lang::Da) => format!("Feltet «{f}» skal være ja eller nej."),
+            (Problem::NotABoolean, Lang::En) => format!("The field «{f}» must be yes or no."),
+            (Problem::NotAccepted, Lang::Da) => format!("Feltet «{f}» kan ikke indtastes i en formular."),
+            (Problem::NotAccepted, Lang::En) => format!("The field «{f}» cannot be entered in a form."),
+            (Problem::Undeclared, Lang::Da) => format!("Feltet «{f}» indsamles ikke til dette formål. Fjern det og prøv igen."),
+            (Problem::Undeclared, Lang::En) => format!("The field «{f}» is not collected for this purpose. Remove it and try again."),
+        }
+    }
+}
+
+/// Checks and normalises one value of `category`.
+pub fn parse_value(category: &Category, raw: &str) -> Result<String, FieldError> {
+    let err = |problem| FieldError { field: category.key.clone(), problem };
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(err(Problem::Missing));
+    }
+    if value.chars().count() > category.max_length as usize {
+        return Err(err(Problem::TooLong(category.max_length)));
+    }
+    let multiline = matches!(category.kind, FieldKind::Address | FieldKind::Text | FieldKind::Record);
+    if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
+        return Err(err(Problem::ControlCharacters));
+    }
+    match category.kind {
+        FieldKind::Email => parse_email(value).ok_or(err(Problem::NotAnEmail)),
+        FieldKind::Phone => parse_phone(value).ok_or(err(Problem::NotAPhone)),
+        FieldKind::Date => time::Date::parse(value, &time::format_description::well_known::Iso8601::DATE)
+            .map(|_| value.to_string())
+            .map_err(|_| err(Problem::NotADate)),
+        FieldKind::Boolean => match value {
+            "true" | "yes" | "ja" | "1" | "on" => Ok("true".into()),
+            "false" | "no" | "nej" | "0" | "off" => Ok("false".into()),
+            _ => Err(err(Problem::NotABoolean)),
+        },
+        FieldKind::Name | FieldKind::Text | FieldKind::Address | FieldKind::Company | FieldKind::Record => Ok(value.to_string()),
+    }
+}
+
+/// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces. The domain is
+/// lower-cased; the local part is kept as given.
+pub fn parse_email(value: &str) -> Option<String> {
+    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (local, domain) = value.rsplit_once('@')?;
+    let domain_ok = domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    let local_ok = !local.is_empty() && local.len() <= 64 && !local.contains('@') && !local.contains(['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\']);
+    (domain_ok && local_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// A phone number in E.164. Eight digits without a country code are taken as Danish (+45).
+pub fn parse_phone(value: &str) -> Option<String> {
+    let cleaned: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+    let (plus, digits) = match cleaned.strip_prefix('+') {
+        Some(rest) => (true, rest.to_string()),
+        None => match cleaned.strip_prefix("00") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, cleaned.clone()),
+        },
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    match (plus, digits.len()) {
+        (true, 8..=15) if !digits.starts_with('0') => Some(format!("+{digits}")),
+        (false, 8) => Some(format!("+45{digits}")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(parse_email("Jens.Hansen@Example.DK").as_deref(), Some("Jens.Hansen@example.dk"));
+        assert_eq!(parse_email("søren@eksempel.dk").as_deref(), Some("søren@eksempel.dk"));
+        for bad in ["", "jens", "jens@", "@example.dk", "jens@example", "a b@example.dk", "jens@exa_mple.dk", "jens@-x.dk"] {
+            assert_eq!(parse_email(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_become_e164() {
+        assert_eq!(parse_phone("12 34 56 78").as_deref(), Some("+4512345678"));
+        assert_eq!(parse_phone("+45 12-34-56-78").as_deref(), Some("+4512345678"));
+        assert_eq!(parse_phone("0046 70 123 45 67").as_deref(), Some("+46701234567"));
+        for bad in ["", "1234", "+45 12ab5678", "+0 1234 5678", "123456789"] {
+            assert_eq!(parse_phone(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,300}") {
+            let _ = parse_email(&s);
+            let _ = parse_phone(&s);
+        }
+    }
+}
