@@ -1,0 +1,86 @@
+//! Pactum's web layer (axum): public pages rendered from the policy, health, and the security
+//! headers every response carries.
+//!
+//! [`Application::build`] binds its own listener, so tests run the real application on port 0.
+
+mod headers;
+pub mod notice;
+mod pages;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use pactum_core::{Clock, Pactum};
+use pactum_policy::Lang;
+use pactum_store::Backend;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Shared state of every handler.
+pub struct AppState<B: Backend, C: Clock> {
+    pub pactum: Pactum<B, C>,
+    /// The notice never changes while the process runs, so it is rendered once.
+    pub notice_da: String,
+    pub notice_en: String,
+}
+
+impl<B: Backend, C: Clock> AppState<B, C> {
+    pub fn new(pactum: Pactum<B, C>) -> Result<Arc<Self>, askama::Error> {
+        let notice_da = notice::render(&pactum.policy, Lang::Da)?;
+        let notice_en = notice::render(&pactum.policy, Lang::En)?;
+        Ok(Arc::new(AppState { pactum, notice_da, notice_en }))
+    }
+}
+
+/// The largest request body Pactum accepts.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
+    pages::routes::<B, C>()
+        .with_state(state)
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(pages::panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // Only the route template: paths and query strings may carry personal data.
+            let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+            tracing::info_span!("request", method = %request.method(), route)
+        }))
+}
+
+/// The HTTP server: a router bound to its own listener.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build<B: Backend, C: Clock>(pactum: Pactum<B, C>, listen: SocketAddr) -> std::io::Result<Application> {
+        let state = AppState::new(pactum).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind(listen).await?;
+        Ok(Application { listener, router: router(state) })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,187 @@
+//! The commands behind the command line.
+
+use std::path::Path;
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::keys::{open_vault, rotate_master_key};
+use pactum_core::{Clock, Pactum, SystemClock};
+use pactum_policy::{BUNDLED_POLICY, BUNDLED_POLICY_NAME, Lang, Policy, parse_policy};
+use pactum_store::Backend;
+use pactum_store::audit::{VerifyError, verify};
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::{Settings, StoreArgs};
+use crate::{LogFormat, NoticeLang, database, with_backend};
+
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("PACTUM_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn read_policy_file(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read the policy file {}: {e}", file.display()))
+}
+
+/// The policy to run: the given file, or the bundled example.
+fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
+    let (name, text) = match &settings.policy {
+        Some(path) => (path.display().to_string(), read_policy_file(path)?),
+        None => (BUNDLED_POLICY_NAME.to_string(), BUNDLED_POLICY.to_string()),
+    };
+    parse_policy(&name, &text).map_err(|errors| anyhow::anyhow!("the policy is not valid, so Pactum will not start:\n{errors}"))
+}
+
+pub fn policy_check(file: &Path) -> anyhow::Result<i32> {
+    let text = read_policy_file(file)?;
+    match parse_policy(&file.display().to_string(), &text) {
+        Ok(p) => {
+            println!(
+                "{}: valid policy, version {} ({} categories, {} purposes, {} recipients, {} cookies)",
+                file.display(),
+                p.version,
+                p.categories.len(),
+                p.purposes.len(),
+                p.recipients.len(),
+                p.cookies.len()
+            );
+            Ok(0)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(1)
+        }
+    }
+}
+
+pub fn policy_render(file: &Path, lang: NoticeLang) -> anyhow::Result<i32> {
+    let text = read_policy_file(file)?;
+    let policy = match parse_policy(&file.display().to_string(), &text) {
+        Ok(p) => p,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(1);
+        }
+    };
+    let lang = match lang {
+        NoticeLang::Da => Lang::Da,
+        NoticeLang::En => Lang::En,
+    };
+    println!("{}", pactum_web::notice::render(&policy, lang)?);
+    Ok(0)
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<database::AnyBackend> {
+    if database::scheme(&settings.database_url)? == database::Scheme::Sqlite {
+        settings.ensure_data_dir()?;
+    }
+    database::connect(&settings.database_url).await
+}
+
+pub async fn serve(args: &StoreArgs, listen: Option<&str>) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, listen)?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| serve_on(b, &settings, policy).await)
+}
+
+async fn serve_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
+    let ring = load(settings.key_source.clone())?;
+    let pactum = Pactum::start(backend, ring, policy, SystemClock, &settings.node).await?;
+    let version = pactum.policy.version.clone();
+    let app = pactum_web::Application::build(pactum, settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let address = app.local_addr()?;
+    tracing::info!(%address, policy_version = %version, "Pactum is serving");
+    println!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("Pactum stopped");
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+pub async fn migrate(args: &StoreArgs) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    open(&settings).await?;
+    println!("the database schema is up to date");
+    Ok(0)
+}
+
+pub async fn audit_verify(args: &StoreArgs) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| verify_on(b, &settings).await)
+}
+
+async fn verify_on<B: Backend>(backend: B, settings: &Settings) -> anyhow::Result<i32> {
+    if backend.vault_keys().await?.is_empty() {
+        println!("the database holds no audit entries yet");
+        return Ok(0);
+    }
+    let source = match &settings.key_source {
+        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
+        inline => inline.clone(),
+    };
+    let keys = open_vault(&backend, load(source)?).await?;
+    match verify(&backend, &keys.audit).await {
+        Ok(chains) => {
+            for c in &chains {
+                println!("audit chain `{}`: {} entries verified", c.chain, c.entries);
+            }
+            if chains.is_empty() {
+                println!("the database holds no audit entries yet");
+            }
+            Ok(0)
+        }
+        Err(VerifyError::Broken(b)) => {
+            eprintln!("{b}");
+            Ok(1)
+        }
+        Err(VerifyError::Store(e)) => Err(e.into()),
+    }
+}
+
+pub async fn key_rotate(args: &StoreArgs) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| rotate_on(b, &settings, policy).await)
+}
+
+async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
+    let source = match &settings.key_source {
+        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
+        inline => inline.clone(),
+    };
+    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, &settings.node).await?;
+    let rotation = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await?;
+    println!(
+        "master key rotated: {} subject keys re-wrapped from key {} to key {}; the old key file was kept as master.key.retired-{}",
+        rotation.subject_keys_rewrapped, rotation.old_key_id, rotation.new_key_id, rotation.old_key_id
+    );
+    Ok(0)
+}

@@ -1,0 +1,112 @@
+//! The `pactum` binary's library: command-line interface, settings and the commands themselves.
+//! `main.rs` only parses the command line and calls [`run`].
+
+pub mod commands;
+pub mod database;
+pub mod settings;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "pactum", version, about = "Pactum: sign-ups, orders and certifications that keep every promise of the privacy policy")]
+pub struct Cli {
+    /// Log format on standard error
+    #[arg(long, env = "PACTUM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the website and API (creates the data directory, database and master key on first run)
+    Serve {
+        /// Address and port to listen on [default: 127.0.0.1:8080]
+        #[arg(long, env = "PACTUM_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+    /// Create or upgrade the database schema, then exit
+    Migrate {
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+    /// Work with policy files
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Work with the audit chain
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage the master key
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file; prints every problem as file:line:col and exits non-zero if there is one
+    Check { file: std::path::PathBuf },
+    /// Print the privacy notice a policy file produces, as HTML
+    Render {
+        file: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = NoticeLang::Da)]
+        lang: NoticeLang,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NoticeLang {
+    Da,
+    En,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every audit chain; exits non-zero naming the first entry that was edited, removed or moved
+    Verify {
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-wrap every subject key under a new master key and retire the old key file
+    Rotate {
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+/// Exit status: 0 success, 1 a check failed (invalid policy, broken chain), 2 Pactum could not do its job.
+pub async fn run(cli: Cli) -> i32 {
+    commands::init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { listen, store } => commands::serve(&store, listen.as_deref()).await,
+        Command::Migrate { store } => commands::migrate(&store).await,
+        Command::Policy { command: PolicyCommand::Check { file } } => commands::policy_check(&file),
+        Command::Policy { command: PolicyCommand::Render { file, lang } } => commands::policy_render(&file, lang),
+        Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
+        Command::Key { command: KeyCommand::Rotate { store } } => commands::key_rotate(&store).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}

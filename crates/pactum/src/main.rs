@@ -1,0 +1,7 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let code = pactum::run(pactum::Cli::parse()).await;
+    std::process::exit(code);
+}
