@@ -25,9 +25,13 @@ pub enum KeySource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read the master key file {path}: {reason}. Check that it exists and that Pactum's user may read it")]
+    #[error(
+        "cannot read the master key file {path}: {reason}. Check that it exists and that Pactum's user may read it"
+    )]
     Unreadable { path: String, reason: String },
-    #[error("the master key in {origin} is not valid: it must be 64 hexadecimal characters. Restore the original key from your key backup")]
+    #[error(
+        "the master key in {origin} is not valid: it must be 64 hexadecimal characters. Restore the original key from your key backup"
+    )]
     Malformed { origin: String },
     #[error(
         "the master key file {path} is missing, but this database is encrypted under master key {needed}. \
@@ -81,7 +85,9 @@ pub fn next_path(path: &Path) -> PathBuf {
 
 fn read_key_file(path: &Path) -> Result<Option<MasterKey>, KeyError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => MasterKey::decode(&text).map(Some).map_err(|_| KeyError::Malformed { origin: path.display().to_string() }),
+        Ok(text) => {
+            MasterKey::decode(&text).map(Some).map_err(|_| KeyError::Malformed { origin: path.display().to_string() })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(KeyError::Unreadable { path: path.display().to_string(), reason: e.to_string() }),
     }
@@ -91,13 +97,17 @@ fn read_key_file(path: &Path) -> Result<Option<MasterKey>, KeyError> {
 pub fn load(source: KeySource) -> Result<KeyRing, KeyError> {
     match &source {
         KeySource::Inline(text) => {
-            let key = MasterKey::decode(text).map_err(|_| KeyError::Malformed { origin: "PACTUM_MASTER_KEY".into() })?;
+            let key =
+                MasterKey::decode(text).map_err(|_| KeyError::Malformed { origin: "PACTUM_MASTER_KEY".into() })?;
             Ok(KeyRing { current: Some(key), next: None, source })
         }
         KeySource::File { path, may_create } => {
             let current = read_key_file(path)?;
             if current.is_none() && !may_create {
-                return Err(KeyError::Unreadable { path: path.display().to_string(), reason: "the file does not exist".into() });
+                return Err(KeyError::Unreadable {
+                    path: path.display().to_string(),
+                    reason: "the file does not exist".into(),
+                });
             }
             let next = read_key_file(&next_path(path))?;
             Ok(KeyRing { current, next, source })
@@ -119,10 +129,11 @@ pub fn write_new_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyError> 
     file.write_all(key.encode().as_bytes()).map_err(fail)?;
     file.write_all(b"\n").map_err(fail)?;
     file.sync_all().map_err(fail)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    // The new directory entry must be durable too, or a crash could lose the file.
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }

@@ -46,7 +46,10 @@ pub async fn open_vault<B: Backend>(backend: &B, mut ring: KeyRing) -> Result<Ke
             };
             let key = MasterKey::generate().map_err(|e| KeyError::Vault(e.to_string()))?;
             write_new_key_file(path, &key)?;
-            tracing::info!(master_key_id = key.id(), "created a new master key file; back it up apart from the database");
+            tracing::info!(
+                master_key_id = key.id(),
+                "created a new master key file; back it up apart from the database"
+            );
             ring.current = Some(key);
         }
         let master = ring.active().ok_or_else(|| KeyError::Vault("no master key is loaded".into()))?;
@@ -54,7 +57,10 @@ pub async fn open_vault<B: Backend>(backend: &B, mut ring: KeyRing) -> Result<Ke
         for name in [AUDIT, BLIND_INDEX] {
             let key = SystemKey::generate().map_err(|e| KeyError::Vault(e.to_string()))?;
             let wrapped = master.wrap_system_key(name, &key).map_err(|e| KeyError::Vault(e.to_string()))?;
-            fresh.push(VaultKeyRecord { name: name.into(), key: WrappedKey { master_key_id: master.id().into(), wrapped } });
+            fresh.push(VaultKeyRecord {
+                name: name.into(),
+                key: WrappedKey { master_key_id: master.id().into(), wrapped },
+            });
         }
         stored = backend.bootstrap_vault_keys(&fresh).await?;
     }
@@ -71,10 +77,9 @@ pub async fn open_vault<B: Backend>(backend: &B, mut ring: KeyRing) -> Result<Ke
             given: ring.active().map(|k| k.id().to_string()).unwrap_or_default(),
             needed: record.key.master_key_id.clone(),
         })?;
-        master.unwrap_system_key(name, &record.key.wrapped).map_err(|_| KeyError::Wrong {
-            given: master.id().to_string(),
-            needed: record.key.master_key_id.clone(),
-        })
+        master
+            .unwrap_system_key(name, &record.key.wrapped)
+            .map_err(|_| KeyError::Wrong { given: master.id().to_string(), needed: record.key.master_key_id.clone() })
     };
     let audit = AuditKey::new(unwrap(AUDIT)?);
     let blind_index = BlindIndexKey::new(unwrap(BLIND_INDEX)?);
@@ -95,10 +100,16 @@ const ROTATION_PAGE: u32 = 1000;
 ///
 /// The new key is written to `<file>.next` before anything is re-wrapped, and becomes the key file
 /// only when all is done; an interrupted rotation resumes with the same new key.
-pub async fn rotate_master_key<B: Backend>(store: &Store<B>, keys: &Keys, actor: &str, now: i64) -> Result<Rotation, KeyError> {
+pub async fn rotate_master_key<B: Backend>(
+    store: &Store<B>,
+    keys: &Keys,
+    actor: &str,
+    now: i64,
+) -> Result<Rotation, KeyError> {
     let KeySource::File { path, .. } = &keys.ring.source else {
         return Err(KeyError::Vault(
-            "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file".into(),
+            "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file"
+                .into(),
         ));
     };
     let old = keys.ring.current.as_ref().ok_or_else(|| KeyError::Vault("no current master key is loaded".into()))?;
@@ -127,7 +138,10 @@ pub async fn rotate_master_key<B: Backend>(store: &Store<B>, keys: &Keys, actor:
             }
             let key = keys.subject_key(*subject, wrapped)?;
             let rewrapped = new.wrap_subject_key(subject.as_bytes(), &key).map_err(vault_err)?;
-            ops.push(Op::RewrapSubjectKey { subject: *subject, key: WrappedKey { master_key_id: new.id().into(), wrapped: rewrapped } });
+            ops.push(Op::RewrapSubjectKey {
+                subject: *subject,
+                key: WrappedKey { master_key_id: new.id().into(), wrapped: rewrapped },
+            });
         }
         count += ops.len() as u64;
         if !ops.is_empty() {
@@ -136,13 +150,16 @@ pub async fn rotate_master_key<B: Backend>(store: &Store<B>, keys: &Keys, actor:
     }
     let mut ops = Vec::new();
     for record in backend.vault_keys().await? {
-        let master = keys.ring.by_id(&record.key.master_key_id).ok_or_else(|| KeyError::Wrong {
-            given: old.id().into(),
-            needed: record.key.master_key_id.clone(),
-        })?;
+        let master = keys
+            .ring
+            .by_id(&record.key.master_key_id)
+            .ok_or_else(|| KeyError::Wrong { given: old.id().into(), needed: record.key.master_key_id.clone() })?;
         let system = master.unwrap_system_key(&record.name, &record.key.wrapped).map_err(vault_err)?;
         let wrapped = new.wrap_system_key(&record.name, &system).map_err(vault_err)?;
-        ops.push(Op::RewrapVaultKey(VaultKeyRecord { name: record.name, key: WrappedKey { master_key_id: new.id().into(), wrapped } }));
+        ops.push(Op::RewrapVaultKey(VaultKeyRecord {
+            name: record.name,
+            key: WrappedKey { master_key_id: new.id().into(), wrapped },
+        }));
     }
     let event = pactum_store::AuditEvent::new(
         actor,

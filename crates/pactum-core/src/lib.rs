@@ -49,7 +49,12 @@ pub struct Pactum<B: Backend, C: Clock> {
 
 impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
     fn clone(&self) -> Self {
-        Pactum { store: self.store.clone(), policy: self.policy.clone(), keys: self.keys.clone(), clock: self.clock.clone() }
+        Pactum {
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+        }
     }
 }
 
@@ -58,7 +63,13 @@ pub const DEFAULT_CHAIN: &str = "main";
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Opens the vault, starts the writer and activates the policy.
-    pub async fn start(backend: B, ring: KeyRing, policy: Policy, clock: C, chain: &str) -> Result<Pactum<B, C>, CoreError> {
+    pub async fn start(
+        backend: B,
+        ring: KeyRing,
+        policy: Policy,
+        clock: C,
+        chain: &str,
+    ) -> Result<Pactum<B, C>, CoreError> {
         let keys = keys::open_vault(&backend, ring).await?;
         let store = Store::start(backend, keys.audit.clone(), chain).await?;
         let pactum = Pactum { store, policy: Arc::new(policy), keys: Arc::new(keys), clock };

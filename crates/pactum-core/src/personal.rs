@@ -146,7 +146,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             None => {
                 let subject = SubjectId::new();
                 let (key, wrapped) = self.keys.new_subject_key(subject)?;
-                ops.push(Op::CreateSubject(NewSubject { id: subject, email_index: email_index.clone(), key: wrapped, created_at: now }));
+                ops.push(Op::CreateSubject(NewSubject {
+                    id: subject,
+                    email_index: email_index.clone(),
+                    key: wrapped,
+                    created_at: now,
+                }));
                 (subject, key, Vec::new())
             }
         };
@@ -154,7 +159,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let mut new_items = 0usize;
         for (category, value) in &values {
             let same = known_items.iter().any(|i| {
-                i.category == *category && key.open(binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
+                i.category == *category
+                    && key.open(binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
             });
             if same {
                 continue;
@@ -213,7 +219,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// The anchor event of a purpose instance happened on `date` (the course ended, the order was
     /// completed): from now on it holds its data until the date its retention rule gives.
-    pub async fn anchor_event(&self, subject: SubjectId, instance: PurposeInstanceId, date: Date, actor: &str) -> Result<Date, CoreError> {
+    pub async fn anchor_event(
+        &self,
+        subject: SubjectId,
+        instance: PurposeInstanceId,
+        date: Date,
+        actor: &str,
+    ) -> Result<Date, CoreError> {
         let current = self.instance(subject, instance).await?;
         let purpose = self.purpose(&current.purpose)?;
         let retain_until = purpose.retention.retain_until(date, self.policy.financial_year_end);
@@ -230,7 +242,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// Ends a purpose early (withdrawal, objection). A purpose whose rule counts from withdrawal
     /// keeps its data for that period; any other ends today.
-    pub async fn end_purpose(&self, subject: SubjectId, instance: PurposeInstanceId, reason: &str, actor: &str) -> Result<Date, CoreError> {
+    pub async fn end_purpose(
+        &self,
+        subject: SubjectId,
+        instance: PurposeInstanceId,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Date, CoreError> {
         let current = self.instance(subject, instance).await?;
         let purpose = self.purpose(&current.purpose)?;
         let today = self.clock.today();
@@ -245,7 +263,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Some(subject),
             serde_json::json!({"purpose": purpose.key, "instance": instance.to_string(), "reason": reason, "retain_until": pactum_store::date_to_text(retain_until)}),
         );
-        let op = Op::EndPurpose { instance, ended_at: self.clock.now_micros(), reason: reason.to_string(), retain_until };
+        let op =
+            Op::EndPurpose { instance, ended_at: self.clock.now_micros(), reason: reason.to_string(), retain_until };
         self.store.commit(Change { at: self.clock.now_micros(), ops: vec![op], audit: vec![event] }).await?;
         Ok(retain_until)
     }
@@ -283,9 +302,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     let policy_purpose = self.policy.purpose(&p.purpose);
                     Hold {
                         purpose: p.purpose.clone(),
-                        purpose_label: policy_purpose.map(|x| x.label.get(lang).to_string()).unwrap_or_else(|| p.purpose.clone()),
+                        purpose_label: policy_purpose
+                            .map(|x| x.label.get(lang).to_string())
+                            .unwrap_or_else(|| p.purpose.clone()),
                         basis: p.basis.clone(),
-                        basis_label: policy_purpose.map(|x| x.basis.label(lang).to_string()).unwrap_or_else(|| p.basis.clone()),
+                        basis_label: policy_purpose
+                            .map(|x| x.basis.label(lang).to_string())
+                            .unwrap_or_else(|| p.basis.clone()),
                         retain_until: p.retain_until,
                         rule: policy_purpose.map(|x| x.retention.describe(lang)).unwrap_or_default(),
                         live: p.is_live(today),
@@ -293,7 +316,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 })
                 .collect();
             items.push(ItemReport {
-                category_label: self.policy.category(&item.category).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| item.category.clone()),
+                category_label: self
+                    .policy
+                    .category(&item.category)
+                    .map(|c| c.label.get(lang).to_string())
+                    .unwrap_or_else(|| item.category.clone()),
                 category: item.category,
                 value: String::from_utf8_lossy(&value).into_owned(),
                 source: item.source,

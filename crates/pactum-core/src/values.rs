@@ -32,20 +32,34 @@ impl FieldError {
             (Problem::Missing, Lang::En) => format!("The field «{f}» is required."),
             (Problem::TooLong(n), Lang::Da) => format!("Feltet «{f}» må højst være {n} tegn. Forkort det."),
             (Problem::TooLong(n), Lang::En) => format!("The field «{f}» may be at most {n} characters. Shorten it."),
-            (Problem::NotAnEmail, Lang::Da) => format!("Feltet «{f}» skal være en e-mailadresse, f.eks. navn@firma.dk."),
-            (Problem::NotAnEmail, Lang::En) => format!("The field «{f}» must be an e-mail address, e.g. name@company.com."),
-            (Problem::NotAPhone, Lang::Da) => format!("Feltet «{f}» skal være et telefonnummer, f.eks. +45 12 34 56 78."),
+            (Problem::NotAnEmail, Lang::Da) => {
+                format!("Feltet «{f}» skal være en e-mailadresse, f.eks. navn@firma.dk.")
+            }
+            (Problem::NotAnEmail, Lang::En) => {
+                format!("The field «{f}» must be an e-mail address, e.g. name@company.com.")
+            }
+            (Problem::NotAPhone, Lang::Da) => {
+                format!("Feltet «{f}» skal være et telefonnummer, f.eks. +45 12 34 56 78.")
+            }
             (Problem::NotAPhone, Lang::En) => format!("The field «{f}» must be a phone number, e.g. +45 12 34 56 78."),
-            (Problem::ControlCharacters, Lang::Da) => format!("Feltet «{f}» indeholder usynlige styretegn. Skriv det igen."),
-            (Problem::ControlCharacters, Lang::En) => format!("The field «{f}» contains invisible control characters. Type it again."),
+            (Problem::ControlCharacters, Lang::Da) => {
+                format!("Feltet «{f}» indeholder usynlige styretegn. Skriv det igen.")
+            }
+            (Problem::ControlCharacters, Lang::En) => {
+                format!("The field «{f}» contains invisible control characters. Type it again.")
+            }
             (Problem::NotADate, Lang::Da) => format!("Feltet «{f}» skal være en dato som 2026-03-15."),
             (Problem::NotADate, Lang::En) => format!("The field «{f}» must be a date such as 2026-03-15."),
             (Problem::NotABoolean, Lang::Da) => format!("Feltet «{f}» skal være ja eller nej."),
             (Problem::NotABoolean, Lang::En) => format!("The field «{f}» must be yes or no."),
             (Problem::NotAccepted, Lang::Da) => format!("Feltet «{f}» kan ikke indtastes i en formular."),
             (Problem::NotAccepted, Lang::En) => format!("The field «{f}» cannot be entered in a form."),
-            (Problem::Undeclared, Lang::Da) => format!("Feltet «{f}» indsamles ikke til dette formål. Fjern det og prøv igen."),
-            (Problem::Undeclared, Lang::En) => format!("The field «{f}» is not collected for this purpose. Remove it and try again."),
+            (Problem::Undeclared, Lang::Da) => {
+                format!("Feltet «{f}» indsamles ikke til dette formål. Fjern det og prøv igen.")
+            }
+            (Problem::Undeclared, Lang::En) => {
+                format!("The field «{f}» is not collected for this purpose. Remove it and try again.")
+            }
         }
     }
 }
@@ -75,7 +89,9 @@ pub fn parse_value(category: &Category, raw: &str) -> Result<String, FieldError>
             "false" | "no" | "nej" | "0" | "off" => Ok("false".into()),
             _ => Err(err(Problem::NotABoolean)),
         },
-        FieldKind::Name | FieldKind::Text | FieldKind::Address | FieldKind::Company | FieldKind::Record => Ok(value.to_string()),
+        FieldKind::Name | FieldKind::Text | FieldKind::Address | FieldKind::Company | FieldKind::Record => {
+            Ok(value.to_string())
+        }
     }
 }
 
@@ -88,10 +104,16 @@ pub fn parse_email(value: &str) -> Option<String> {
     let (local, domain) = value.rsplit_once('@')?;
     let domain_ok = domain.contains('.')
         && domain.split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
-    let local_ok = !local.is_empty() && local.len() <= 64 && !local.contains('@') && !local.contains(['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\']);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && !local.contains(['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\']);
     (domain_ok && local_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
@@ -124,7 +146,9 @@ mod tests {
     fn emails() {
         assert_eq!(parse_email("Jens.Hansen@Example.DK").as_deref(), Some("Jens.Hansen@example.dk"));
         assert_eq!(parse_email("søren@eksempel.dk").as_deref(), Some("søren@eksempel.dk"));
-        for bad in ["", "jens", "jens@", "@example.dk", "jens@example", "a b@example.dk", "jens@exa_mple.dk", "jens@-x.dk"] {
+        for bad in
+            ["", "jens", "jens@", "@example.dk", "jens@example", "a b@example.dk", "jens@exa_mple.dk", "jens@-x.dk"]
+        {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
     }

@@ -1,5 +1,7 @@
 //! The master key: created once, never replaced, refused when missing or wrong, rotatable (DESIGN invariant 3).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use pactum_core::keyfile::{KeyError, KeySource, load};
@@ -13,7 +15,8 @@ use pactum_vault::MasterKey;
 use time::macros::datetime;
 
 async fn start(dir: &Path, source: KeySource) -> Result<Pactum<SqliteBackend, ManualClock>, CoreError> {
-    let backend = SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.expect("sqlite");
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.expect("sqlite");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
     Pactum::start(backend, load(source)?, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await
 }

@@ -1,6 +1,8 @@
 //! Collecting, reporting and erasing personal data through the core, on SQLite and (where
 //! configured) PostgreSQL: P01, P03, P18, P24, P33 and DESIGN invariants 2 and 3.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -32,11 +34,13 @@ struct Env<B: Backend> {
 }
 
 async fn sqlite() -> Option<Env<SqliteBackend>> {
-    let dir = tempfile::tempdir().ok()?;
+    let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("pactum.db");
     let backend = SqliteBackend::connect(&format!("sqlite://{}", file.display())).await.expect("sqlite");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
-    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main").await.expect("start");
+    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main")
+        .await
+        .expect("start");
     Some(Env { pactum, dir, sqlite_file: Some(file) })
 }
 
@@ -50,9 +54,11 @@ async fn postgres() -> Option<Env<PgBackend>> {
     let mut conn = sqlx::ConnectOptions::connect(&admin).await.expect("PostgreSQL reachable");
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.expect("schema");
     let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.expect("connect");
-    let dir = tempfile::tempdir().ok()?;
+    let dir = tempfile::tempdir().expect("temporary directory");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
-    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main").await.expect("start");
+    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main")
+        .await
+        .expect("start");
     Some(Env { pactum, dir, sqlite_file: None })
 }
 
@@ -84,7 +90,8 @@ fn enrolment(values: &[(&str, &str)]) -> Collection {
 
 async fn p01_undeclared_field_is_refused_and_nothing_is_stored<B: Backend>(env: Env<B>) {
     let p = &env.pactum;
-    let result = p.collect(enrolment(&[("name", NAME), ("email", EMAIL), ("cpr", "010190-1234"), ("allergies", "nuts")])).await;
+    let result =
+        p.collect(enrolment(&[("name", NAME), ("email", EMAIL), ("cpr", "010190-1234"), ("allergies", "nuts")])).await;
     let Err(CoreError::Invalid(errors)) = result else { panic!("must refuse, got {result:?}") };
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, vec!["cpr", "allergies"]);
@@ -95,13 +102,18 @@ async fn p01_undeclared_field_is_refused_and_nothing_is_stored<B: Backend>(env: 
 
 async fn p24_required_fields_enforced_optional_never<B: Backend>(env: Env<B>) {
     let p = &env.pactum;
-    let Err(CoreError::Invalid(errors)) = p.collect(enrolment(&[("phone", PHONE)])).await else { panic!("must refuse") };
+    let Err(CoreError::Invalid(errors)) = p.collect(enrolment(&[("phone", PHONE)])).await else {
+        panic!("must refuse")
+    };
     let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     fields.sort();
     assert_eq!(fields, vec!["email", "name"]);
     // Optional fields may be left out or empty.
     p.collect(enrolment(&[("name", NAME), ("email", EMAIL), ("phone", "")])).await.unwrap();
-    let Err(CoreError::Invalid(errors)) = p.collect(enrolment(&[("name", NAME), ("email", "not-an-email")])).await else { panic!("must refuse") };
+    let Err(CoreError::Invalid(errors)) = p.collect(enrolment(&[("name", NAME), ("email", "not-an-email")])).await
+    else {
+        panic!("must refuse")
+    };
     assert_eq!(errors[0].field, "email");
 }
 
@@ -111,7 +123,11 @@ async fn collected_values_are_reported_with_source_purpose_and_retention<B: Back
     assert_eq!(done.retain_until, Some(date!(2027 - 04 - 14)), "30 days after the course ends");
     let record = Collection {
         purpose: "certification_record".into(),
-        values: vec![("participation".into(), "PRINCE2 Foundation, ended 2028-02-29, passed: yes".into()), ("name".into(), NAME.into()), ("email".into(), EMAIL.into())],
+        values: vec![
+            ("participation".into(), "PRINCE2 Foundation, ended 2028-02-29, passed: yes".into()),
+            ("name".into(), NAME.into()),
+            ("email".into(), EMAIL.into()),
+        ],
         source: "partner:certification_partner".into(),
         anchor_date: Some(date!(2028 - 02 - 29)),
         actor: "staff:1".into(),
@@ -153,7 +169,11 @@ fn assert_no_clear_text(db: &Path, values: &[&str]) {
         let bytes = std::fs::read(f).unwrap();
         for v in values {
             for needle in [v.to_string(), v.to_lowercase()] {
-                assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{} contains a clear-text personal value", f.display());
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} contains a clear-text personal value",
+                    f.display()
+                );
             }
         }
     }
@@ -167,7 +187,11 @@ async fn same_email_is_the_same_subject<B: Backend>(env: Env<B>) {
     let c = p.collect(enrolment(&[("name", NAME), ("email", "bo@eksempel.dk")])).await.unwrap();
     assert_ne!(a.subject, c.subject);
     let report = p.subject_report(a.subject, Lang::En).await.unwrap();
-    assert_eq!(report.items.iter().filter(|i| i.category == "name").count(), 1, "an unchanged value is not stored twice");
+    assert_eq!(
+        report.items.iter().filter(|i| i.category == "name").count(),
+        1,
+        "an unchanged value is not stored twice"
+    );
 }
 
 async fn p33_erasure_shreds_the_key_and_the_rows<B: Backend>(env: Env<B>) {
@@ -175,7 +199,8 @@ async fn p33_erasure_shreds_the_key_and_the_rows<B: Backend>(env: Env<B>) {
     let done = p.collect(enrolment(&[("name", NAME), ("email", EMAIL), ("phone", PHONE)])).await.unwrap();
     let other = p.collect(enrolment(&[("name", "Bo Berg"), ("email", "bo@eksempel.dk")])).await.unwrap();
     let backend = p.store.backend();
-    let ciphertexts: Vec<Vec<u8>> = backend.items_of(done.subject).await.unwrap().into_iter().map(|i| i.value).collect();
+    let ciphertexts: Vec<Vec<u8>> =
+        backend.items_of(done.subject).await.unwrap().into_iter().map(|i| i.value).collect();
     assert_eq!(ciphertexts.len(), 3);
 
     let erasure = p.erase_subject(done.subject, "erasure request (P33)", "subject").await.unwrap();

@@ -86,16 +86,12 @@ impl Policy {
 
     /// The recipients registered to receive data from `purpose`.
     pub fn recipients_of<'a>(&'a self, purpose: &'a str) -> impl Iterator<Item = &'a Recipient> {
-        self.recipients
-            .iter()
-            .filter(move |r| r.purposes.iter().any(|p| p == purpose))
+        self.recipients.iter().filter(move |r| r.purposes.iter().any(|p| p == purpose))
     }
 
     /// The purposes that hold `category`.
     pub fn purposes_using<'a>(&'a self, category: &'a str) -> impl Iterator<Item = &'a Purpose> {
-        self.purposes
-            .iter()
-            .filter(move |p| p.fields.iter().any(|f| f.category == category))
+        self.purposes.iter().filter(move |p| p.fields.iter().any(|f| f.category == category))
     }
 }
 
@@ -177,11 +173,7 @@ impl LegalBasis {
     ];
 
     pub fn key(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, b)| *b == self)
-            .map(|(k, _)| *k)
-            .unwrap_or("consent")
+        Self::ALL.iter().find(|(_, b)| *b == self).map(|(k, _)| *k).unwrap_or("consent")
     }
 
     /// The article that grants this basis.
@@ -331,11 +323,8 @@ pub enum Safeguard {
 }
 
 impl Safeguard {
-    pub const ALL: [(&'static str, Safeguard); 3] = [
-        ("adequacy", Safeguard::Adequacy),
-        ("scc", Safeguard::Scc),
-        ("bcr", Safeguard::Bcr),
-    ];
+    pub const ALL: [(&'static str, Safeguard); 3] =
+        [("adequacy", Safeguard::Adequacy), ("scc", Safeguard::Scc), ("bcr", Safeguard::Bcr)];
 
     pub fn label(self, lang: Lang) -> &'static str {
         match (self, lang) {

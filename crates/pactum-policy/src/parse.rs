@@ -53,7 +53,8 @@ impl std::error::Error for PolicyErrors {}
 
 /// Parses and validates a policy. `file` names the source in the errors.
 pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
-    let mut reader = Reader { source, found: Vec::new(), used_categories: Default::default() };
+    let mut reader =
+        Reader { source, found: Vec::new(), used_categories: Default::default(), declared_purposes: HashMap::new() };
     let (document, syntax_errors) = DeTable::parse_recoverable(source);
     for e in &syntax_errors {
         reader.error(
@@ -63,10 +64,10 @@ pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
         );
     }
     let policy = reader.policy(document.get_ref(), document.span());
-    if reader.found.is_empty() {
-        if let Some(policy) = policy {
-            return Ok(policy);
-        }
+    if reader.found.is_empty()
+        && let Some(policy) = policy
+    {
+        return Ok(policy);
     }
     let mut found = std::mem::take(&mut reader.found);
     found.sort_by_key(|(at, _, _)| *at);
@@ -119,6 +120,9 @@ struct Reader<'s> {
     /// Categories named in any purpose's fields, valid or not, so one broken purpose does not
     /// also report its categories as unused.
     used_categories: std::collections::HashSet<String>,
+    /// The fields of every declared purpose, valid or not, for checking recipients without
+    /// repeating a purpose's own mistakes as theirs.
+    declared_purposes: HashMap<String, Vec<String>>,
 }
 
 const TOP_KEYS: &[&str] =
@@ -185,7 +189,7 @@ impl<'s> Reader<'s> {
         if categories.is_empty() {
             self.missing(&top, "categories", "a `[categories.<key>]` table for each kind of personal data");
         }
-        if purposes.is_empty() {
+        if self.declared_purposes.is_empty() {
             self.missing(&top, "purposes", "a `[purposes.<key>]` table for each purpose");
         }
         Some(Policy {
@@ -206,10 +210,14 @@ impl<'s> Reader<'s> {
         self.allow_keys(t, CONTROLLER_KEYS);
         let name = self.string(t, "name", true);
         let cvr = self.string(t, "cvr", true);
-        if let (Some(cvr), Some(v)) = (&cvr, t.get("cvr")) {
-            if cvr.len() != 8 || !cvr.bytes().all(|b| b.is_ascii_digit()) {
-                self.error(v.span(), "`cvr` must be the 8-digit Danish CVR number", "write it as 8 digits, e.g. \"12345678\"");
-            }
+        if let (Some(cvr), Some(v)) = (&cvr, t.get("cvr"))
+            && (cvr.len() != 8 || !cvr.bytes().all(|b| b.is_ascii_digit()))
+        {
+            self.error(
+                v.span(),
+                "`cvr` must be the 8-digit Danish CVR number",
+                "write it as 8 digits, e.g. \"12345678\"",
+            );
         }
         let address = self.string(t, "address", true);
         let email = self.email(t, "email", true);
@@ -268,7 +276,13 @@ impl<'s> Reader<'s> {
         Some(Category { key: key.to_string(), label: label?, class: class?, kind: kind?, max_length })
     }
 
-    fn purpose(&mut self, key: &str, key_span: &Range<usize>, t: &Table<'_, '_>, categories: &[Category]) -> Option<Purpose> {
+    fn purpose(
+        &mut self,
+        key: &str,
+        key_span: &Range<usize>,
+        t: &Table<'_, '_>,
+        categories: &[Category],
+    ) -> Option<Purpose> {
         self.allow_keys(t, PURPOSE_KEYS);
         let label = self.text(t, "label", true);
         let description = self.text(t, "description", true);
@@ -292,18 +306,24 @@ impl<'s> Reader<'s> {
         };
 
         let mut fields = Vec::new();
+        self.declared_purposes.entry(key.to_string()).or_default();
         match self.sub_table(t, "fields") {
             None => {}
             Some(ft) => {
                 for (name, value) in ft.entries() {
                     let category = name.get_ref().to_string();
                     self.used_categories.insert(category.clone());
+                    self.declared_purposes.entry(key.to_string()).or_default().push(category.clone());
                     let required = self.choice_value(value, &format!("fields.{category}"), &REQUIREMENTS);
                     match categories.iter().find(|c| c.key == category) {
                         None => self.error(
                             name.span(),
                             format!("purpose `{key}` uses unknown category `{category}`"),
-                            suggestion(&category, categories.iter().map(|c| c.key.as_str()), "declare it under `[categories]`"),
+                            suggestion(
+                                &category,
+                                categories.iter().map(|c| c.key.as_str()),
+                                "declare it under `[categories]`",
+                            ),
                         ),
                         Some(c) => {
                             if c.class == CategoryClass::Special && art9.is_none() {
@@ -329,7 +349,11 @@ impl<'s> Reader<'s> {
                     }
                 }
                 if ft.table.is_empty() {
-                    self.error(ft.span.clone(), format!("purpose `{key}` collects no fields"), "list the categories it uses, e.g. `fields = { email = \"required\" }`");
+                    self.error(
+                        ft.span.clone(),
+                        format!("purpose `{key}` collects no fields"),
+                        "list the categories it uses, e.g. `fields = { email = \"required\" }`",
+                    );
                 }
             }
         }
@@ -352,6 +376,22 @@ impl<'s> Reader<'s> {
                 key_span.clone(),
                 format!("purpose `{key}` is based on legitimate interest but does not state the interest"),
                 "add `interest = { da = \"…\", en = \"…\" }` (P06, GDPR art. 13(1)(d))",
+            );
+        }
+        if let (Some(b), Some(v)) = (basis, t.get("interest"))
+            && b != LegalBasis::LegitimateInterest
+        {
+            self.error(
+                v.span(),
+                format!("purpose `{key}` states a legitimate interest but its basis is `{}`", b.key()),
+                "`interest` belongs only to purposes based on legitimate_interest: remove it, or change the basis",
+            );
+        }
+        if basis == Some(LegalBasis::Contract) && requirement.is_none() {
+            self.error(
+                key_span.clone(),
+                format!("purpose `{key}` is based on a contract but does not say what follows if the data is not given"),
+                "add `requirement = { da = \"…\", en = \"…\" }`: that the data is a contractual requirement, and the consequence of not giving it (P13, C8)",
             );
         }
         if basis == Some(LegalBasis::LegalObligation) && statute.is_none() {
@@ -392,7 +432,13 @@ impl<'s> Reader<'s> {
         Some(RetentionRule { anchor: anchor?, period: Period { years, months, days } })
     }
 
-    fn recipient(&mut self, key: &str, key_span: &Range<usize>, t: &Table<'_, '_>, purposes: &[Purpose]) -> Option<Recipient> {
+    fn recipient(
+        &mut self,
+        key: &str,
+        key_span: &Range<usize>,
+        t: &Table<'_, '_>,
+        purposes: &[Purpose],
+    ) -> Option<Recipient> {
         self.allow_keys(t, RECIPIENT_KEYS);
         let name = self.string(t, "name", true);
         let role = self.choice(t, "role", &RecipientRole::ALL, true);
@@ -406,7 +452,11 @@ impl<'s> Reader<'s> {
 
         if let (Some(c), Some(v)) = (&country, t.get("country")) {
             if !is_country_code(c) {
-                self.error(v.span(), format!("`{c}` is not an ISO 3166-1 alpha-2 country code"), "write two capital letters, e.g. \"DK\", \"DE\" or \"US\"");
+                self.error(
+                    v.span(),
+                    format!("`{c}` is not an ISO 3166-1 alpha-2 country code"),
+                    "write two capital letters, e.g. \"DK\", \"DE\" or \"US\"",
+                );
             } else if !is_eea(c) && safeguard.is_none() {
                 self.error(
                     v.span(),
@@ -415,34 +465,41 @@ impl<'s> Reader<'s> {
                 );
             }
         }
-        let mut listed = Vec::new();
+        let mut listed_fields: Vec<String> = Vec::new();
         for (pkey, span) in purpose_keys.iter().flatten() {
-            match purposes.iter().find(|p| &p.key == pkey) {
-                None => self.error(
+            let Some(declared_fields) = self.declared_purposes.get(pkey) else {
+                let known: Vec<String> = self.declared_purposes.keys().cloned().collect();
+                self.error(
                     span.clone(),
                     format!("recipient `{key}` names unknown purpose `{pkey}`"),
-                    suggestion(pkey, purposes.iter().map(|p| p.key.as_str()), "declare it under `[purposes]`"),
-                ),
+                    suggestion(pkey, known.iter().map(String::as_str), "declare it under `[purposes]`"),
+                );
+                continue;
+            };
+            listed_fields.extend(declared_fields.iter().cloned());
+            // A purpose with mistakes of its own is reported there; its basis is unknown here.
+            match purposes.iter().find(|p| &p.key == pkey) {
+                None => {}
                 Some(p) => {
-                    if let Some(b) = basis {
-                        if b != p.basis && b != LegalBasis::LegalObligation {
-                            self.error(
-                                span.clone(),
-                                format!(
-                                    "recipient `{key}` receives under basis `{}` but purpose `{pkey}` is based on `{}`",
-                                    b.key(),
-                                    p.basis.key()
-                                ),
-                                "a disclosure uses the basis of the purpose it serves (P10): make them agree",
-                            );
-                        }
+                    if let Some(b) = basis
+                        && b != p.basis
+                        && b != LegalBasis::LegalObligation
+                    {
+                        self.error(
+                            span.clone(),
+                            format!(
+                                "recipient `{key}` receives under basis `{}` but purpose `{pkey}` is based on `{}`",
+                                b.key(),
+                                p.basis.key()
+                            ),
+                            "a disclosure uses the basis of the purpose it serves (P10): make them agree",
+                        );
                     }
-                    listed.push(p);
                 }
             }
         }
         for (ckey, span) in category_keys.iter().flatten() {
-            if !listed.iter().any(|p| p.uses(ckey)) {
+            if !listed_fields.contains(ckey) {
                 self.error(
                     span.clone(),
                     format!("recipient `{key}` may receive `{ckey}`, which none of its purposes collects"),
@@ -455,7 +512,10 @@ impl<'s> Reader<'s> {
             if consent_only && basis.is_some() && basis != Some(LegalBasis::Consent) {
                 self.error(
                     t.get("basis").map(|v| v.span()).unwrap_or(key_span.clone()),
-                    format!("recipient `{key}` is a {} and may only receive data with consent", role.label(Lang::En).to_lowercase()),
+                    format!(
+                        "recipient `{key}` is a {} and may only receive data with consent",
+                        role.label(Lang::En).to_lowercase()
+                    ),
                     "set `basis = \"consent\"` (C2, C3)",
                 );
             }
@@ -503,7 +563,11 @@ impl<'s> Reader<'s> {
                 DeValue::Integer(i) => match parse_int(i).filter(|d| (1..=400).contains(d)) {
                     Some(d) => Some(CookieLifetime::Days(d as u32)),
                     None => {
-                        self.error(v.span(), "a cookie's lifetime must be 1 to 400 days", "browsers cap cookies at 400 days; shorten it");
+                        self.error(
+                            v.span(),
+                            "a cookie's lifetime must be 1 to 400 days",
+                            "browsers cap cookies at 400 days; shorten it",
+                        );
                         None
                     }
                 },
@@ -513,7 +577,13 @@ impl<'s> Reader<'s> {
                 }
             },
         };
-        Some(Cookie { name: name.to_string(), provider: provider?, category: category?, purpose: purpose?, lifetime: lifetime? })
+        Some(Cookie {
+            name: name.to_string(),
+            provider: provider?,
+            category: category?,
+            purpose: purpose?,
+            lifetime: lifetime?,
+        })
     }
 
     // ---- generic readers ----
@@ -562,7 +632,11 @@ impl<'s> Reader<'s> {
                 self.error(
                     key.span(),
                     format!("unknown key `{}` in {}", key.get_ref(), t.name),
-                    suggestion(key.get_ref(), allowed.iter().copied(), &format!("allowed keys: {}", allowed.join(", "))),
+                    suggestion(
+                        key.get_ref(),
+                        allowed.iter().copied(),
+                        &format!("allowed keys: {}", allowed.join(", ")),
+                    ),
                 );
             }
         }
@@ -586,7 +660,11 @@ impl<'s> Reader<'s> {
         match v.get_ref() {
             DeValue::Table(inner) => Some(Table { name, table: inner, span: v.span() }),
             other => {
-                self.error(v.span(), format!("`{name}` must be a table, not {}", other.type_str()), format!("write it as `[{name}]` or `{key} = {{ … }}`"));
+                self.error(
+                    v.span(),
+                    format!("`{name}` must be a table, not {}", other.type_str()),
+                    format!("write it as `[{name}]` or `{key} = {{ … }}`"),
+                );
                 None
             }
         }
@@ -603,11 +681,19 @@ impl<'s> Reader<'s> {
             Some(v) => match v.get_ref() {
                 DeValue::String(s) if !s.trim().is_empty() => Some(s.to_string()),
                 DeValue::String(_) => {
-                    self.error(v.span(), format!("`{key}` in {} is empty", t.name), "write a value, or leave the key out if it is optional");
+                    self.error(
+                        v.span(),
+                        format!("`{key}` in {} is empty", t.name),
+                        "write a value, or leave the key out if it is optional",
+                    );
                     None
                 }
                 other => {
-                    self.error(v.span(), format!("`{key}` in {} must be a string, not {}", t.name, other.type_str()), format!("quote it: `{key} = \"…\"`"));
+                    self.error(
+                        v.span(),
+                        format!("`{key}` in {} must be a string, not {}", t.name, other.type_str()),
+                        format!("quote it: `{key} = \"…\"`"),
+                    );
                     None
                 }
             },
@@ -621,7 +707,11 @@ impl<'s> Reader<'s> {
         }) && !value.chars().any(char::is_whitespace);
         if !plausible {
             let span = t.get(key).map(|v| v.span()).unwrap_or(t.span.clone());
-            self.error(span, format!("`{key}` in {} is not an e-mail address", t.name), "write an address such as \"privacy@example.dk\"");
+            self.error(
+                span,
+                format!("`{key}` in {} is not an e-mail address", t.name),
+                "write an address such as \"privacy@example.dk\"",
+            );
             return None;
         }
         Some(value)
@@ -632,7 +722,11 @@ impl<'s> Reader<'s> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.error(v.span(), format!("`{key}` must be true or false, not {}", other.type_str()), format!("write `{key} = true` or `{key} = false`"));
+                self.error(
+                    v.span(),
+                    format!("`{key}` must be true or false, not {}", other.type_str()),
+                    format!("write `{key} = true` or `{key} = false`"),
+                );
                 None
             }
         }
@@ -644,12 +738,20 @@ impl<'s> Reader<'s> {
             DeValue::Integer(i) => match parse_int(i) {
                 Some(n) if (min..=max).contains(&n) => Some(n),
                 _ => {
-                    self.error(v.span(), format!("`{key}` in {} must be between {min} and {max}", t.name), "use a whole number in that range");
+                    self.error(
+                        v.span(),
+                        format!("`{key}` in {} must be between {min} and {max}", t.name),
+                        "use a whole number in that range",
+                    );
                     None
                 }
             },
             other => {
-                self.error(v.span(), format!("`{key}` in {} must be a whole number, not {}", t.name, other.type_str()), format!("e.g. `{key} = 5`"));
+                self.error(
+                    v.span(),
+                    format!("`{key}` in {} must be a whole number, not {}", t.name, other.type_str()),
+                    format!("e.g. `{key} = 5`"),
+                );
                 None
             }
         }
@@ -705,7 +807,11 @@ impl<'s> Reader<'s> {
                 }
             },
             other => {
-                self.error(v.span(), format!("{what} must be a string, not {}", other.type_str()), format!("use one of {}", names()));
+                self.error(
+                    v.span(),
+                    format!("{what} must be a string, not {}", other.type_str()),
+                    format!("use one of {}", names()),
+                );
                 None
             }
         }
@@ -717,14 +823,22 @@ impl<'s> Reader<'s> {
             return None;
         };
         let DeValue::Array(items) = v.get_ref() else {
-            self.error(v.span(), format!("`{key}` in {} must be a list of strings", t.name), format!("write `{key} = [\"…\", \"…\"]`"));
+            self.error(
+                v.span(),
+                format!("`{key}` in {} must be a list of strings", t.name),
+                format!("write `{key} = [\"…\", \"…\"]`"),
+            );
             return None;
         };
         let mut out = Vec::new();
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::String(s) => out.push((s.to_string(), item.span())),
-                other => self.error(item.span(), format!("`{key}` may only hold strings, not {}", other.type_str()), "quote each entry"),
+                other => self.error(
+                    item.span(),
+                    format!("`{key}` may only hold strings, not {}", other.type_str()),
+                    "quote each entry",
+                ),
             }
         }
         if out.is_empty() {
@@ -739,7 +853,9 @@ impl<'s> Reader<'s> {
             return None;
         };
         let parsed = match v.get_ref() {
-            DeValue::Datetime(dt) if dt.time.is_none() => dt.date.and_then(|d| clamped_date(i32::from(d.year), d.month, d.day).filter(|x| x.day() == d.day)),
+            DeValue::Datetime(dt) if dt.time.is_none() => {
+                dt.date.and_then(|d| clamped_date(i32::from(d.year), d.month, d.day).filter(|x| x.day() == d.day))
+            }
             DeValue::String(s) => Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok(),
             _ => None,
         };
@@ -758,7 +874,11 @@ impl<'s> Reader<'s> {
         });
         if parsed.is_none() {
             let span = t.get(key).map(|v| v.span()).unwrap_or(0..0);
-            self.error(span, format!("`{key}` must be a month and day like \"12-31\""), "give the last day of the financial year as \"MM-DD\" (not 02-29)");
+            self.error(
+                span,
+                format!("`{key}` must be a month and day like \"12-31\""),
+                "give the last day of the financial year as \"MM-DD\" (not 02-29)",
+            );
         }
         parsed
     }
@@ -769,7 +889,7 @@ fn parse_int(i: &toml::de::DeInteger<'_>) -> Option<i64> {
 }
 
 fn is_key(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && s.len() <= 64
 }
@@ -795,10 +915,8 @@ fn cookie_digest(cookies: &[Cookie]) -> String {
 
 /// "did you mean `x`?" when a known word is close, else the fallback advice.
 fn suggestion<'a>(wrong: &str, known: impl Iterator<Item = &'a str>, fallback: &str) -> String {
-    let best = known
-        .map(|k| (edit_distance(wrong, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min_by_key(|(d, _)| *d);
+    let best =
+        known.map(|k| (edit_distance(wrong, k), k)).filter(|(d, k)| *d <= 2.max(k.len() / 3)).min_by_key(|(d, _)| *d);
     match best {
         Some((_, k)) => format!("did you mean `{k}`? ({fallback})"),
         None => fallback.to_string(),

@@ -42,11 +42,7 @@ impl Anchor {
     ];
 
     pub fn key(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, a)| *a == self)
-            .map(|(k, _)| *k)
-            .unwrap_or("collection")
+        Self::ALL.iter().find(|(_, a)| *a == self).map(|(k, _)| *k).unwrap_or("collection")
     }
 
     pub fn from_key(key: &str) -> Option<Anchor> {
@@ -109,16 +105,8 @@ impl Period {
 
     fn describe(&self, lang: Lang) -> String {
         let units: [(u16, &str, &str); 3] = match lang {
-            Lang::Da => [
-                (self.years, "år", "år"),
-                (self.months, "måned", "måneder"),
-                (self.days, "dag", "dage"),
-            ],
-            Lang::En => [
-                (self.years, "year", "years"),
-                (self.months, "month", "months"),
-                (self.days, "day", "days"),
-            ],
+            Lang::Da => [(self.years, "år", "år"), (self.months, "måned", "måneder"), (self.days, "dag", "dage")],
+            Lang::En => [(self.years, "year", "years"), (self.months, "month", "months"), (self.days, "day", "days")],
         };
         let parts: Vec<String> = units
             .iter()
@@ -181,19 +169,13 @@ pub fn add_period(date: Date, period: Period) -> Date {
     let year = i32::try_from(total_months.div_euclid(12)).unwrap_or(i32::MAX);
     let month_index = u8::try_from(total_months.rem_euclid(12)).unwrap_or(0) + 1;
     let shifted = clamped_date(year, month_index, date.day()).unwrap_or(Date::MAX);
-    shifted
-        .checked_add(time::Duration::days(i64::from(period.days)))
-        .unwrap_or(Date::MAX)
+    shifted.checked_add(time::Duration::days(i64::from(period.days))).unwrap_or(Date::MAX)
 }
 
 /// The last day of the financial year that contains `date`.
 pub fn financial_year_end_on_or_after(date: Date, (month, day): (u8, u8)) -> Date {
     let this_year = clamped_date(date.year(), month, day).unwrap_or(Date::MAX);
-    if this_year >= date {
-        this_year
-    } else {
-        clamped_date(date.year() + 1, month, day).unwrap_or(Date::MAX)
-    }
+    if this_year >= date { this_year } else { clamped_date(date.year() + 1, month, day).unwrap_or(Date::MAX) }
 }
 
 /// A date, with the day clamped to the month's length; `None` when the year or month is out of range.
@@ -264,7 +246,10 @@ mod tests {
     fn rules_are_described_in_words() {
         assert_eq!(rule(Anchor::CourseEnd, 5, 0, 0).describe(Lang::Da), "5 år efter endt kursus");
         assert_eq!(rule(Anchor::CourseEnd, 5, 0, 0).describe(Lang::En), "5 years after the course ends");
-        assert_eq!(rule(Anchor::Withdrawal, 0, 0, 30).describe(Lang::En), "30 days after you withdraw your consent or object");
+        assert_eq!(
+            rule(Anchor::Withdrawal, 0, 0, 30).describe(Lang::En),
+            "30 days after you withdraw your consent or object"
+        );
         assert_eq!(rule(Anchor::CourseEnd, 0, 0, 0).describe(Lang::Da), "indtil umiddelbart efter endt kursus");
         assert_eq!(rule(Anchor::Collection, 1, 2, 1).describe(Lang::En), "1 year, 2 months and 1 day after collection");
     }

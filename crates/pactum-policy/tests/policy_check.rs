@@ -1,5 +1,7 @@
 //! The policy file: the bundled policy is valid and complete, and broken ones get located, helpful errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use pactum_policy::*;
 use proptest::prelude::*;
 
@@ -39,7 +41,10 @@ fn p02_c7_only_ordinary_data() {
 fn p18_certification_record_kept_five_years_after_course_end() {
     let p = bundled();
     let record = p.purpose("certification_record").expect("certification_record purpose");
-    assert_eq!(record.retention, RetentionRule { anchor: Anchor::CourseEnd, period: Period { years: 5, months: 0, days: 0 } });
+    assert_eq!(
+        record.retention,
+        RetentionRule { anchor: Anchor::CourseEnd, period: Period { years: 5, months: 0, days: 0 } }
+    );
     let fields: Vec<&str> = record.fields.iter().map(|f| f.category.as_str()).collect();
     assert!(fields.contains(&"participation"));
     // P16: the partner's messages go right after the course.
@@ -54,7 +59,10 @@ fn p07_newsletter_is_consent_with_text_and_thirty_days_after_withdrawal() {
     let n = p.purpose("newsletter").expect("newsletter purpose");
     assert_eq!(n.basis, LegalBasis::Consent);
     assert!(n.consent_text.is_some());
-    assert_eq!(n.retention, RetentionRule { anchor: Anchor::Withdrawal, period: Period { years: 0, months: 0, days: 30 } });
+    assert_eq!(
+        n.retention,
+        RetentionRule { anchor: Anchor::Withdrawal, period: Period { years: 0, months: 0, days: 30 } }
+    );
 }
 
 #[test]
@@ -71,13 +79,22 @@ fn p10_c2_c3_recipient_registry() {
     let p = bundled();
     for r in &p.recipients {
         match r.role {
-            RecipientRole::Sponsor | RecipientRole::MarketingPartner => assert_eq!(r.basis, LegalBasis::Consent, "{}", r.key),
+            RecipientRole::Sponsor | RecipientRole::MarketingPartner => {
+                assert_eq!(r.basis, LegalBasis::Consent, "{}", r.key)
+            }
             RecipientRole::Authority => assert!(r.statute.is_some(), "{}", r.key),
             _ => {}
         }
         assert!(r.in_eea() || r.safeguard.is_some(), "{} outside the EEA needs a safeguard", r.key);
     }
-    for role in [RecipientRole::CoursePartner, RecipientRole::CoOrganiser, RecipientRole::Sponsor, RecipientRole::CertificationPartner, RecipientRole::MarketingPartner, RecipientRole::Authority] {
+    for role in [
+        RecipientRole::CoursePartner,
+        RecipientRole::CoOrganiser,
+        RecipientRole::Sponsor,
+        RecipientRole::CertificationPartner,
+        RecipientRole::MarketingPartner,
+        RecipientRole::Authority,
+    ] {
         assert!(p.recipients.iter().any(|r| r.role == role), "policy must register a {role:?}");
     }
 }
@@ -130,6 +147,7 @@ retention = { after = "withdrawal", days = 30 }
 label = { da = "Trivsel", en = "Wellbeing" }
 description = { da = "d", en = "d" }
 basis = "contract"
+requirement = { da = "r", en = "r" }
 fields = { health = "optional" }
 
 [recipients.abroad]
@@ -150,8 +168,8 @@ fn policy_with_six_mistakes_gets_six_located_errors() {
         (32, "unknown category `emial`"),
         (18, "category `shoe_size` is not used by any purpose"),
         (35, "wellbeing` has no retention rule"),
-        (39, "uses special category `health` without an Art. 9 basis"),
-        (44, "outside the EEA (US) but has no transfer safeguard"),
+        (40, "uses special category `health` without an Art. 9 basis"),
+        (45, "outside the EEA (US) but has no transfer safeguard"),
     ];
     for (line, needle) in expect {
         let found = errors.diagnostics.iter().find(|d| d.message.contains(needle));
@@ -193,8 +211,27 @@ fn p02_cpr_number_without_statute_is_refused() {
 }
 
 #[test]
+fn p13_contract_purpose_must_state_the_requirement() {
+    let src = BUNDLED_POLICY.replacen(
+        "requirement = { da = \"Mailene er en del af afviklingen af certificeringen, som du har valgt.\", en = \"The messages are part of running the certification you chose.\" }\n",
+        "",
+        1,
+    );
+    assert_ne!(src, BUNDLED_POLICY);
+    let errors = parse_policy("p.toml", &src).expect_err("refused");
+    assert!(
+        errors.to_string().contains("purpose `exam_proctoring` is based on a contract but does not say what follows"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn sponsor_without_consent_is_refused() {
-    let src = BUNDLED_POLICY.replacen("role = \"sponsor\"\ncountry = \"DK\"\nbasis = \"consent\"", "role = \"sponsor\"\ncountry = \"DK\"\nbasis = \"contract\"", 1);
+    let src = BUNDLED_POLICY.replacen(
+        "role = \"sponsor\"\ncountry = \"DK\"\nbasis = \"consent\"",
+        "role = \"sponsor\"\ncountry = \"DK\"\nbasis = \"contract\"",
+        1,
+    );
     let errors = parse_policy("p.toml", &src).expect_err("refused");
     assert!(errors.to_string().contains("may only receive data with consent"), "{errors}");
 }
@@ -204,7 +241,8 @@ fn cookie_section_change_changes_cookie_version_only_there() {
     let a = bundled();
     let b = parse_policy("p.toml", &BUNDLED_POLICY.replacen("lifetime = 90", "lifetime = 60", 1)).expect("valid");
     assert_ne!(a.cookie_version, b.cookie_version);
-    let c = parse_policy("p.toml", &BUNDLED_POLICY.replacen("version = \"2026.1\"", "version = \"2026.2\"", 1)).expect("valid");
+    let c = parse_policy("p.toml", &BUNDLED_POLICY.replacen("version = \"2026.1\"", "version = \"2026.2\"", 1))
+        .expect("valid");
     assert_eq!(a.cookie_version, c.cookie_version);
 }
 

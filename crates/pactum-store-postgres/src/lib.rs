@@ -22,7 +22,9 @@ pub struct PgBackend {
 fn error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(db) => StoreError::Database(db.message().to_string()),
         _ => StoreError::Database(e.to_string()),
     }
@@ -35,7 +37,8 @@ fn corrupt(what: &str) -> StoreError {
 impl PgBackend {
     /// Connects to `url` (`postgres://…`) and runs the migrations.
     pub async fn connect(url: &str) -> Result<PgBackend, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
         Self::connect_with(options).await
     }
 
@@ -206,7 +209,10 @@ fn id_from<T>(row: &PgRow, column: &str, make: fn(&[u8]) -> Option<T>) -> Result
     make(&bytes).ok_or_else(|| corrupt(column))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(row: &'r PgRow, column: &str) -> Result<T, StoreError> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r PgRow,
+    column: &str,
+) -> Result<T, StoreError> {
     row.try_get(column).map_err(|_| corrupt(column))
 }
 
@@ -246,7 +252,8 @@ impl Backend for PgBackend {
         let mut tx = self.pool.begin().await.map_err(error)?;
         // Nodes starting together must agree on one set of keys.
         sqlx::query("LOCK TABLE vault_keys IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await.map_err(error)?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vault_keys").fetch_one(&mut *tx).await.map_err(error)?;
+        let existing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM vault_keys").fetch_one(&mut *tx).await.map_err(error)?;
         if existing == 0 {
             for k in keys {
                 sqlx::query("INSERT INTO vault_keys (name, master_key_id, wrapped) VALUES ($1, $2, $3)")
@@ -296,10 +303,15 @@ impl Backend for PgBackend {
             .fetch_optional(&self.pool)
             .await
             .map_err(error)?;
-        row.map(|r| Ok(WrappedKey { master_key_id: get(&r, "master_key_id")?, wrapped: get(&r, "wrapped")? })).transpose()
+        row.map(|r| Ok(WrappedKey { master_key_id: get(&r, "master_key_id")?, wrapped: get(&r, "wrapped")? }))
+            .transpose()
     }
 
-    async fn subject_keys_page(&self, after: Option<SubjectId>, limit: u32) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
+    async fn subject_keys_page(
+        &self,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
         let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
         let rows = sqlx::query("SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id > $1 ORDER BY subject_id LIMIT $2")
             .bind(after)
@@ -318,11 +330,13 @@ impl Backend for PgBackend {
     }
 
     async fn items_of(&self, subject: SubjectId) -> Result<Vec<StoredItem>, StoreError> {
-        let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1 ORDER BY id")
-            .bind(subject.as_bytes().as_slice())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error)?;
+        let rows = sqlx::query(
+            "SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1 ORDER BY id",
+        )
+        .bind(subject.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
         rows.iter()
             .map(|r| {
                 Ok(StoredItem {
@@ -346,11 +360,12 @@ impl Backend for PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
-        let holds = sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = $1 ORDER BY category")
-            .bind(subject.as_bytes().as_slice())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error)?;
+        let holds =
+            sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = $1 ORDER BY category")
+                .bind(subject.as_bytes().as_slice())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
@@ -399,7 +414,10 @@ impl Backend for PgBackend {
     }
 
     async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError> {
-        let rows = sqlx::query("SELECT chain, seq, hash, mac FROM audit_heads ORDER BY chain").fetch_all(&self.pool).await.map_err(error)?;
+        let rows = sqlx::query("SELECT chain, seq, hash, mac FROM audit_heads ORDER BY chain")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
         rows.iter()
             .map(|r| {
                 let seq: i64 = get(r, "seq")?;

@@ -23,7 +23,9 @@ pub struct SqliteBackend {
 fn error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(db) => StoreError::Database(db.message().to_string()),
         _ => StoreError::Database(e.to_string()),
     }
@@ -52,7 +54,8 @@ impl SqliteBackend {
             .await
             .map_err(error)?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(error)?;
+        let reader =
+            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(error)?;
         Ok(SqliteBackend { reader, writer })
     }
 
@@ -79,15 +82,17 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), sqlx::Error>
                 .await?;
         }
         Op::PutItem(i) => {
-            sqlx::query("INSERT INTO items (id, subject_id, category, source, collected_at, value) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(i.id.as_bytes().as_slice())
-                .bind(i.subject.as_bytes().as_slice())
-                .bind(&i.category)
-                .bind(&i.source)
-                .bind(i.collected_at)
-                .bind(&i.value)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO items (id, subject_id, category, source, collected_at, value) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(i.id.as_bytes().as_slice())
+            .bind(i.subject.as_bytes().as_slice())
+            .bind(&i.category)
+            .bind(&i.source)
+            .bind(i.collected_at)
+            .bind(&i.value)
+            .execute(&mut *tx)
+            .await?;
         }
         Op::StartPurpose(p) => {
             sqlx::query(
@@ -211,7 +216,10 @@ fn id_from<T>(row: &SqliteRow, column: &str, make: fn(&[u8]) -> Option<T>) -> Re
     make(&bytes).ok_or_else(|| corrupt(column))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    column: &str,
+) -> Result<T, StoreError> {
     row.try_get(column).map_err(|_| corrupt(column))
 }
 
@@ -251,7 +259,8 @@ impl Backend for SqliteBackend {
     async fn bootstrap_vault_keys(&self, keys: &[VaultKeyRecord]) -> Result<Vec<VaultKeyRecord>, StoreError> {
         let mut conn = self.writer.acquire().await.map_err(error)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vault_keys").fetch_one(&mut *tx).await.map_err(error)?;
+        let existing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM vault_keys").fetch_one(&mut *tx).await.map_err(error)?;
         if existing == 0 {
             for k in keys {
                 sqlx::query("INSERT INTO vault_keys (name, master_key_id, wrapped) VALUES (?, ?, ?)")
@@ -302,10 +311,15 @@ impl Backend for SqliteBackend {
             .fetch_optional(&self.reader)
             .await
             .map_err(error)?;
-        row.map(|r| Ok(WrappedKey { master_key_id: get(&r, "master_key_id")?, wrapped: get(&r, "wrapped")? })).transpose()
+        row.map(|r| Ok(WrappedKey { master_key_id: get(&r, "master_key_id")?, wrapped: get(&r, "wrapped")? }))
+            .transpose()
     }
 
-    async fn subject_keys_page(&self, after: Option<SubjectId>, limit: u32) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
+    async fn subject_keys_page(
+        &self,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> Result<Vec<(SubjectId, WrappedKey)>, StoreError> {
         let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
         let rows = sqlx::query("SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id > ? ORDER BY subject_id LIMIT ?")
             .bind(after)
@@ -324,11 +338,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn items_of(&self, subject: SubjectId) -> Result<Vec<StoredItem>, StoreError> {
-        let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = ? ORDER BY id")
-            .bind(subject.as_bytes().as_slice())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(error)?;
+        let rows =
+            sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = ? ORDER BY id")
+                .bind(subject.as_bytes().as_slice())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(error)?;
         rows.iter()
             .map(|r| {
                 Ok(StoredItem {
@@ -352,11 +367,12 @@ impl Backend for SqliteBackend {
         .fetch_all(&self.reader)
         .await
         .map_err(error)?;
-        let holds = sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = ? ORDER BY category")
-            .bind(subject.as_bytes().as_slice())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(error)?;
+        let holds =
+            sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = ? ORDER BY category")
+                .bind(subject.as_bytes().as_slice())
+                .fetch_all(&self.reader)
+                .await
+                .map_err(error)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
@@ -405,7 +421,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError> {
-        let rows = sqlx::query("SELECT chain, seq, hash, mac FROM audit_heads ORDER BY chain").fetch_all(&self.writer).await.map_err(error)?;
+        let rows = sqlx::query("SELECT chain, seq, hash, mac FROM audit_heads ORDER BY chain")
+            .fetch_all(&self.writer)
+            .await
+            .map_err(error)?;
         rows.iter()
             .map(|r| {
                 let seq: i64 = get(r, "seq")?;

@@ -65,10 +65,16 @@ pub async fn verify<B: Backend>(backend: &B, key: &AuditKey) -> Result<Vec<Chain
             }
             for entry in &page {
                 if entry.seq != expected_seq {
-                    return Err(broken(expected_seq, "this entry is missing (deleted, or its sequence number was changed)"));
+                    return Err(broken(
+                        expected_seq,
+                        "this entry is missing (deleted, or its sequence number was changed)",
+                    ));
                 }
                 if entry.prev_hash != prev {
-                    return Err(broken(entry.seq, "it does not link to the entry before it (entries were removed or reordered)"));
+                    return Err(broken(
+                        entry.seq,
+                        "it does not link to the entry before it (entries were removed or reordered)",
+                    ));
                 }
                 if link(key, entry) != entry.hash {
                     return Err(broken(entry.seq, "its content was changed after it was written"));

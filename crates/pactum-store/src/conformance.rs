@@ -104,7 +104,12 @@ pub async fn subject_round_trip<B: Backend>(backend: B) {
     let p = purpose(s.id, &["name", "email"]);
     store
         .commit(change(
-            vec![Op::CreateSubject(s.clone()), Op::PutItem(i1.clone()), Op::PutItem(i2.clone()), Op::StartPurpose(p.clone())],
+            vec![
+                Op::CreateSubject(s.clone()),
+                Op::PutItem(i1.clone()),
+                Op::PutItem(i2.clone()),
+                Op::StartPurpose(p.clone()),
+            ],
             vec![event("subject.create", Some(s.id))],
         ))
         .await
@@ -168,7 +173,10 @@ pub async fn shredding_removes_key_first_then_every_row<B: Backend>(backend: B) 
         content_hash: vec![1; 32],
     };
     store
-        .commit(change(vec![Op::ShredSubject(s.id), Op::RecordDeletion(proof.clone())], vec![event("subject.erase", Some(s.id))]))
+        .commit(change(
+            vec![Op::ShredSubject(s.id), Op::RecordDeletion(proof.clone())],
+            vec![event("subject.erase", Some(s.id))],
+        ))
         .await
         .unwrap();
     let b = store.backend();
@@ -189,7 +197,10 @@ pub async fn purposes_record_their_retention<B: Backend>(backend: B) {
     open.retain_until = None;
     let other = purpose(s.id, &["name"]);
     store
-        .commit(change(vec![Op::CreateSubject(s.clone()), Op::StartPurpose(open.clone()), Op::StartPurpose(other.clone())], vec![]))
+        .commit(change(
+            vec![Op::CreateSubject(s.clone()), Op::StartPurpose(open.clone()), Op::StartPurpose(other.clone())],
+            vec![],
+        ))
         .await
         .unwrap();
     store
@@ -201,7 +212,11 @@ pub async fn purposes_record_their_retention<B: Backend>(backend: B) {
                     reason: "withdrawal".into(),
                     retain_until: date!(2027 - 01 - 30),
                 },
-                Op::SetRetention { instance: other.id, anchor_date: date!(2026 - 03 - 15), retain_until: date!(2031 - 03 - 15) },
+                Op::SetRetention {
+                    instance: other.id,
+                    anchor_date: date!(2026 - 03 - 15),
+                    retain_until: date!(2031 - 03 - 15),
+                },
             ],
             vec![],
         ))
@@ -226,7 +241,10 @@ pub async fn audit_chain_links_every_event_and_verifies<B: Backend>(backend: B) 
     let (store, key) = store(backend).await;
     let s = subject(b"audited");
     store
-        .commit(change(vec![Op::CreateSubject(s.clone())], vec![event("subject.create", Some(s.id)), event("consent.grant", Some(s.id))]))
+        .commit(change(
+            vec![Op::CreateSubject(s.clone())],
+            vec![event("subject.create", Some(s.id)), event("consent.grant", Some(s.id))],
+        ))
         .await
         .unwrap();
     store.commit(change(vec![], vec![event("admin.action", None)])).await.unwrap();
@@ -252,7 +270,13 @@ pub async fn concurrent_commits_are_group_committed_and_all_acknowledged<B: Back
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let s = subject(format!("concurrent-{n}").as_bytes());
-            store.commit(change(vec![Op::CreateSubject(s.clone()), Op::PutItem(item(s.id, "email"))], vec![event("subject.create", Some(s.id))])).await.map(|_| s.id)
+            store
+                .commit(change(
+                    vec![Op::CreateSubject(s.clone()), Op::PutItem(item(s.id, "email"))],
+                    vec![event("subject.create", Some(s.id))],
+                ))
+                .await
+                .map(|_| s.id)
         }));
     }
     let mut ids = Vec::new();
@@ -309,12 +333,15 @@ pub async fn chain_continues_after_restart<B: Backend>(backend: B) {
 }
 
 pub async fn vault_keys_bootstrap_once<B: Backend>(backend: B) {
-    let first = vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m1".into(), wrapped: vec![1] } }];
-    let second = vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m2".into(), wrapped: vec![2] } }];
+    let first =
+        vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m1".into(), wrapped: vec![1] } }];
+    let second =
+        vec![VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m2".into(), wrapped: vec![2] } }];
     assert_eq!(backend.bootstrap_vault_keys(&first).await.unwrap(), first);
     assert_eq!(backend.bootstrap_vault_keys(&second).await.unwrap(), first, "existing keys are never replaced");
     let (store, _) = store(backend).await;
-    let rewrapped = VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m3".into(), wrapped: vec![3] } };
+    let rewrapped =
+        VaultKeyRecord { name: "audit".into(), key: WrappedKey { master_key_id: "m3".into(), wrapped: vec![3] } };
     store.commit(change(vec![Op::RewrapVaultKey(rewrapped.clone())], vec![])).await.unwrap();
     assert_eq!(store.backend().vault_keys().await.unwrap(), vec![rewrapped]);
 }
@@ -334,15 +361,28 @@ pub async fn subject_keys_page_in_order_and_rewrap<B: Backend>(backend: B) {
     seen.dedup();
     assert_eq!(seen.len(), 5);
     let new_key = WrappedKey { master_key_id: "m2".into(), wrapped: vec![4, 5, 6] };
-    store.commit(change(vec![Op::RewrapSubjectKey { subject: subjects[0].id, key: new_key.clone() }], vec![])).await.unwrap();
+    store
+        .commit(change(vec![Op::RewrapSubjectKey { subject: subjects[0].id, key: new_key.clone() }], vec![]))
+        .await
+        .unwrap();
     assert_eq!(b.subject_key(subjects[0].id).await.unwrap(), Some(new_key));
 }
 
 pub async fn policy_activations_latest_wins<B: Backend>(backend: B) {
     let (store, _) = store(backend).await;
     assert_eq!(store.backend().latest_policy_activation().await.unwrap(), None);
-    let a = PolicyActivation { version: "1".into(), source_digest: "aa".into(), cookie_version: "c1".into(), activated_at: 10 };
-    let b = PolicyActivation { version: "2".into(), source_digest: "bb".into(), cookie_version: "c2".into(), activated_at: 20 };
+    let a = PolicyActivation {
+        version: "1".into(),
+        source_digest: "aa".into(),
+        cookie_version: "c1".into(),
+        activated_at: 10,
+    };
+    let b = PolicyActivation {
+        version: "2".into(),
+        source_digest: "bb".into(),
+        cookie_version: "c2".into(),
+        activated_at: 20,
+    };
     store.commit(change(vec![Op::ActivatePolicy(a)], vec![])).await.unwrap();
     store.commit(change(vec![Op::ActivatePolicy(b.clone())], vec![])).await.unwrap();
     assert_eq!(store.backend().latest_policy_activation().await.unwrap(), Some(b));
@@ -352,6 +392,9 @@ pub async fn every_column_is_classified<B: Backend>(backend: B) {
     let columns = backend.schema_columns().await.unwrap();
     assert!(columns.len() > 20, "the schema must be readable: {columns:?}");
     let (unknown, missing) = unclassified(&columns);
-    assert!(unknown.is_empty(), "columns without a privacy classification (add them to pactum_store::schema::COLUMNS): {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "columns without a privacy classification (add them to pactum_store::schema::COLUMNS): {unknown:?}"
+    );
     assert!(missing.is_empty(), "classified columns the schema lacks: {missing:?}");
 }

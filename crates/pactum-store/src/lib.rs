@@ -36,16 +36,26 @@ pub enum StoreError {
 /// A storage backend. Reads go straight to it; every write goes through [`Store`].
 pub trait Backend: Clone + Send + Sync + 'static {
     /// Applies the batch in one transaction: either every change in it is durable, or none is.
-    fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn apply_batch(
+        &self,
+        batch: &[PreparedChange],
+        head: &AuditHead,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Inserts the system keys if none exist yet, then returns the ones stored (several nodes may race here).
-    fn bootstrap_vault_keys(&self, keys: &[VaultKeyRecord]) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
+    fn bootstrap_vault_keys(
+        &self,
+        keys: &[VaultKeyRecord],
+    ) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
 
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn vault_keys(&self) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
 
-    fn subject_by_email_index(&self, index: &[u8]) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send;
+    fn subject_by_email_index(
+        &self,
+        index: &[u8],
+    ) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send;
 
     fn subject_key(&self, subject: SubjectId) -> impl Future<Output = Result<Option<WrappedKey>, StoreError>> + Send;
 
@@ -60,7 +70,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn purposes_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<PurposeInstance>, StoreError>> + Send;
 
-    fn deletion_proofs_of(&self, subject_ref: &str) -> impl Future<Output = Result<Vec<DeletionProof>, StoreError>> + Send;
+    fn deletion_proofs_of(
+        &self,
+        subject_ref: &str,
+    ) -> impl Future<Output = Result<Vec<DeletionProof>, StoreError>> + Send;
 
     fn audit_heads(&self) -> impl Future<Output = Result<Vec<AuditHead>, StoreError>> + Send;
 

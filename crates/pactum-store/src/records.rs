@@ -207,14 +207,26 @@ pub enum Op {
     PutItem(StoredItem),
     StartPurpose(PurposeInstance),
     /// The anchor event of a purpose happened: from now on it holds its data until `retain_until`.
-    SetRetention { instance: PurposeInstanceId, anchor_date: Date, retain_until: Date },
+    SetRetention {
+        instance: PurposeInstanceId,
+        anchor_date: Date,
+        retain_until: Date,
+    },
     /// The purpose ended early (withdrawal, objection, erasure); it holds data until `retain_until`.
-    EndPurpose { instance: PurposeInstanceId, ended_at: Micros, reason: String, retain_until: Date },
+    EndPurpose {
+        instance: PurposeInstanceId,
+        ended_at: Micros,
+        reason: String,
+        retain_until: Date,
+    },
     DeleteItem(ItemId),
     /// Crypto-shreds a subject: its key is deleted first, then every row that belongs to it.
     ShredSubject(SubjectId),
     RecordDeletion(DeletionProof),
-    RewrapSubjectKey { subject: SubjectId, key: WrappedKey },
+    RewrapSubjectKey {
+        subject: SubjectId,
+        key: WrappedKey,
+    },
     RewrapVaultKey(VaultKeyRecord),
     ActivatePolicy(PolicyActivation),
 }

@@ -41,12 +41,12 @@ impl<B: Backend> Clone for Store<B> {
 impl<B: Backend> Store<B> {
     /// Starts the writer for `chain` (one chain per node, see docs/operations.md).
     pub async fn start(backend: B, audit_key: AuditKey, chain: &str) -> Result<Store<B>, StoreError> {
-        let head = backend
-            .audit_heads()
-            .await?
-            .into_iter()
-            .find(|h| h.chain == chain)
-            .unwrap_or(AuditHead { chain: chain.to_string(), seq: 0, hash: vec![0; 32], mac: Vec::new() });
+        let head = backend.audit_heads().await?.into_iter().find(|h| h.chain == chain).unwrap_or(AuditHead {
+            chain: chain.to_string(),
+            seq: 0,
+            hash: vec![0; 32],
+            mac: Vec::new(),
+        });
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer = Writer { backend: backend.clone(), audit_key, head };
         tokio::spawn(writer.run(queue));

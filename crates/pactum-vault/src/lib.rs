@@ -119,7 +119,8 @@ impl MasterKey {
     }
 
     pub fn unwrap_subject_key(&self, subject_id: &[u8], wrapped: &[u8]) -> Result<SubjectKey, VaultError> {
-        let opened = open_with(self.key.expose_secret(), &framed(&[b"subject-key", subject_id, self.id.as_bytes()]), wrapped)?;
+        let opened =
+            open_with(self.key.expose_secret(), &framed(&[b"subject-key", subject_id, self.id.as_bytes()]), wrapped)?;
         let array: [u8; KEY_LEN] = opened.as_slice().try_into().map_err(|_| VaultError::Format)?;
         Ok(SubjectKey(Zeroizing::new(array)))
     }
@@ -130,7 +131,11 @@ impl MasterKey {
     }
 
     pub fn unwrap_system_key(&self, name: &str, wrapped: &[u8]) -> Result<SystemKey, VaultError> {
-        let opened = open_with(self.key.expose_secret(), &framed(&[b"system-key", name.as_bytes(), self.id.as_bytes()]), wrapped)?;
+        let opened = open_with(
+            self.key.expose_secret(),
+            &framed(&[b"system-key", name.as_bytes(), self.id.as_bytes()]),
+            wrapped,
+        )?;
         let array: [u8; KEY_LEN] = opened.as_slice().try_into().map_err(|_| VaultError::Format)?;
         Ok(SystemKey(Zeroizing::new(array)))
     }

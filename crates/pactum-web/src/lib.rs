@@ -51,7 +51,11 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .layer(CatchPanicLayer::custom(pages::panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // Only the route template: paths and query strings may carry personal data.
-            let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "unmatched".into());
             tracing::info_span!("request", method = %request.method(), route)
         }))
 }

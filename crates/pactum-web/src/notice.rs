@@ -124,14 +124,38 @@ pub const DA: Wording = Wording {
     days: "dage",
     rights_heading: "Dine rettigheder",
     rights: [
-        ("Indsigt", "Du kan få at vide, hvilke oplysninger vi behandler om dig, hvor de stammer fra, hvad vi bruger dem til, hvor længe vi gemmer dem, og hvem der modtager dem."),
-        ("Berigtigelse", "Du kan få urigtige oplysninger rettet. Vi giver rettelsen videre til dem, der har modtaget oplysningen."),
-        ("Sletning", "Du kan få dine oplysninger slettet, når de ikke længere er nødvendige, når du trækker samtykket tilbage, eller når behandlingen er ulovlig. Det, loven kræver at vi gemmer (f.eks. bogføring), begrænses i stedet, og du får at vide hvor længe."),
-        ("Begrænsning", "Du kan få behandlingen begrænset, mens vi undersøger en indsigelse eller om oplysningerne er rigtige."),
-        ("Indsigelse", "Du kan gøre indsigelse mod vores behandling. Indsigelse mod markedsføring efterkommes altid og straks. Indsigelse mod videregivelse til certificeringspartneren betyder, at du ikke kan tage certificeringen."),
-        ("Dataportabilitet", "Du kan få de oplysninger, du selv har givet os, udleveret i et maskinlæsbart format (JSON og CSV)."),
-        ("Tilbagetrækning af samtykke", "Du kan til enhver tid trække et samtykke tilbage, lige så let som du gav det. Det påvirker ikke lovligheden af behandlingen før tilbagetrækningen."),
-        ("Svarfrist", "Vi svarer hurtigst muligt og senest inden for en måned. Er sagen kompleks, kan fristen forlænges med to måneder; så får du besked inden for den første måned. Det er gratis."),
+        (
+            "Indsigt",
+            "Du kan få at vide, hvilke oplysninger vi behandler om dig, hvor de stammer fra, hvad vi bruger dem til, hvor længe vi gemmer dem, og hvem der modtager dem.",
+        ),
+        (
+            "Berigtigelse",
+            "Du kan få urigtige oplysninger rettet. Vi giver rettelsen videre til dem, der har modtaget oplysningen.",
+        ),
+        (
+            "Sletning",
+            "Du kan få dine oplysninger slettet, når de ikke længere er nødvendige, når du trækker samtykket tilbage, eller når behandlingen er ulovlig. Det, loven kræver at vi gemmer (f.eks. bogføring), begrænses i stedet, og du får at vide hvor længe.",
+        ),
+        (
+            "Begrænsning",
+            "Du kan få behandlingen begrænset, mens vi undersøger en indsigelse eller om oplysningerne er rigtige.",
+        ),
+        (
+            "Indsigelse",
+            "Du kan gøre indsigelse mod vores behandling. Indsigelse mod markedsføring efterkommes altid og straks. Indsigelse mod videregivelse til certificeringspartneren betyder, at du ikke kan tage certificeringen.",
+        ),
+        (
+            "Dataportabilitet",
+            "Du kan få de oplysninger, du selv har givet os, udleveret i et maskinlæsbart format (JSON og CSV).",
+        ),
+        (
+            "Tilbagetrækning af samtykke",
+            "Du kan til enhver tid trække et samtykke tilbage, lige så let som du gav det. Det påvirker ikke lovligheden af behandlingen før tilbagetrækningen.",
+        ),
+        (
+            "Svarfrist",
+            "Vi svarer hurtigst muligt og senest inden for en måned. Er sagen kompleks, kan fristen forlænges med to måneder; så får du besked inden for den første måned. Det er gratis.",
+        ),
     ],
     rights_how: "Du bruger dine rettigheder under «Mine data» eller ved at skrive til os på e-mailadressen ovenfor. Vi bekræfter din identitet med et link til den e-mailadresse, vi har registreret – aldrig med kopi af ID.",
     complaint_heading: "Klage til Datatilsynet",
@@ -199,14 +223,35 @@ pub const EN: Wording = Wording {
     days: "days",
     rights_heading: "Your rights",
     rights: [
-        ("Access", "You can find out which data we process about you, where it came from, what we use it for, how long we keep it and who receives it."),
-        ("Rectification", "You can have inaccurate data corrected. We pass the correction on to everyone who received the data."),
-        ("Erasure", "You can have your data erased when it is no longer needed, when you withdraw consent, or when processing is unlawful. What the law requires us to keep (such as bookkeeping) is restricted instead, and you are told until when."),
-        ("Restriction", "You can have processing restricted while we look into an objection or whether the data is accurate."),
-        ("Objection", "You can object to our processing. An objection to marketing is always honoured at once. An objection to disclosure to the certification partner means you cannot take the certification."),
+        (
+            "Access",
+            "You can find out which data we process about you, where it came from, what we use it for, how long we keep it and who receives it.",
+        ),
+        (
+            "Rectification",
+            "You can have inaccurate data corrected. We pass the correction on to everyone who received the data.",
+        ),
+        (
+            "Erasure",
+            "You can have your data erased when it is no longer needed, when you withdraw consent, or when processing is unlawful. What the law requires us to keep (such as bookkeeping) is restricted instead, and you are told until when.",
+        ),
+        (
+            "Restriction",
+            "You can have processing restricted while we look into an objection or whether the data is accurate.",
+        ),
+        (
+            "Objection",
+            "You can object to our processing. An objection to marketing is always honoured at once. An objection to disclosure to the certification partner means you cannot take the certification.",
+        ),
         ("Data portability", "You can receive the data you gave us in a machine-readable format (JSON and CSV)."),
-        ("Withdrawing consent", "You can withdraw a consent at any time, as easily as you gave it. This does not affect the lawfulness of processing before the withdrawal."),
-        ("Time limit", "We answer as quickly as possible and within one month at the latest. For a complex case the time limit can be extended by two months; you are then told within the first month. It is free of charge."),
+        (
+            "Withdrawing consent",
+            "You can withdraw a consent at any time, as easily as you gave it. This does not affect the lawfulness of processing before the withdrawal.",
+        ),
+        (
+            "Time limit",
+            "We answer as quickly as possible and within one month at the latest. For a complex case the time limit can be extended by two months; you are then told within the first month. It is free of charge.",
+        ),
     ],
     rights_how: "You exercise your rights under \"My data\" or by writing to us at the e-mail address above. We verify your identity with a link to the e-mail address we hold – never with a copy of an ID.",
     complaint_heading: "Complaints to Datatilsynet",
@@ -296,10 +341,34 @@ pub struct NoticePage<'a> {
 }
 
 pub fn format_date(date: Date, lang: Lang) -> String {
-    const DA_MONTHS: [&str; 12] =
-        ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober", "november", "december"];
-    const EN_MONTHS: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const DA_MONTHS: [&str; 12] = [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN_MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
     let m = usize::from(u8::from(date.month())) - 1;
     match lang {
         Lang::Da => format!("{}. {} {}", date.day(), DA_MONTHS[m], date.year()),
@@ -333,7 +402,8 @@ fn basis_label(basis: LegalBasis, lang: Lang) -> String {
 }
 
 pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
-    let category_label = |key: &str| policy.category(key).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| key.to_string());
+    let category_label =
+        |key: &str| policy.category(key).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| key.to_string());
     let purposes = policy
         .purposes
         .iter()
@@ -347,7 +417,11 @@ pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
             requirement: p.requirement.as_ref().map(|t| t.get(lang).to_string()),
             statute: p.statute.clone(),
             consent_text: p.consent_text.as_ref().map(|t| t.get(lang).to_string()),
-            fields: p.fields.iter().map(|f| FieldView { label: category_label(&f.category), required: f.required }).collect(),
+            fields: p
+                .fields
+                .iter()
+                .map(|f| FieldView { label: category_label(&f.category), required: f.required })
+                .collect(),
             retention: p.retention.describe(lang),
             recipients: policy
                 .recipients_of(&p.key)
@@ -366,7 +440,11 @@ pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
             basis: basis_label(r.basis, lang),
             statute: r.statute.clone(),
             description: r.description.as_ref().map(|d| d.get(lang).to_string()),
-            purposes: r.purposes.iter().map(|k| policy.purpose(k).map(|p| p.label.get(lang).to_string()).unwrap_or_else(|| k.clone())).collect(),
+            purposes: r
+                .purposes
+                .iter()
+                .map(|k| policy.purpose(k).map(|p| p.label.get(lang).to_string()).unwrap_or_else(|| k.clone()))
+                .collect(),
             categories: r.categories.iter().map(|c| category_label(c)).collect(),
         })
         .collect();

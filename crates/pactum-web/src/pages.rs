@@ -107,13 +107,15 @@ async fn health<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>) 
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], "ok\n").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: the database is not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, "no-store")], "database unreachable\n").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, "no-store")], "database unreachable\n")
+                .into_response()
         }
     }
 }
 
 async fn css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS).into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+        .into_response()
 }
 
 async fn not_found<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
@@ -134,7 +136,8 @@ async fn not_found<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>
 /// What a request that panicked gets: a plain 500, never the panic message (it could hold data).
 pub fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response<Body> {
     tracing::error!("a request handler panicked");
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again later.").into_response();
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again later.")
+        .into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
 }

@@ -32,7 +32,8 @@ fn load_policy(settings: &Settings) -> anyhow::Result<Policy> {
         Some(path) => (path.display().to_string(), read_policy_file(path)?),
         None => (BUNDLED_POLICY_NAME.to_string(), BUNDLED_POLICY.to_string()),
     };
-    parse_policy(&name, &text).map_err(|errors| anyhow::anyhow!("the policy is not valid, so Pactum will not start:\n{errors}"))
+    parse_policy(&name, &text)
+        .map_err(|errors| anyhow::anyhow!("the policy is not valid, so Pactum will not start:\n{errors}"))
 }
 
 pub fn policy_check(file: &Path) -> anyhow::Result<i32> {

@@ -21,7 +21,9 @@ pub fn scheme(url: &str) -> anyhow::Result<Scheme> {
         "sqlite" => Ok(Scheme::Sqlite),
         "postgres" | "postgresql" => Ok(Scheme::Postgres),
         "" => anyhow::bail!("the database URL has no scheme: use sqlite://PATH or postgres://USER@HOST/DATABASE"),
-        other => anyhow::bail!("unknown database URL scheme `{other}`: Pactum supports sqlite://PATH and postgres://USER@HOST/DATABASE"),
+        other => anyhow::bail!(
+            "unknown database URL scheme `{other}`: Pactum supports sqlite://PATH and postgres://USER@HOST/DATABASE"
+        ),
     }
 }
 

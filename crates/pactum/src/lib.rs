@@ -8,7 +8,11 @@ pub mod settings;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "pactum", version, about = "Pactum: sign-ups, orders and certifications that keep every promise of the privacy policy")]
+#[command(
+    name = "pactum",
+    version,
+    about = "Pactum: sign-ups, orders and certifications that keep every promise of the privacy policy"
+)]
 pub struct Cli {
     /// Log format on standard error
     #[arg(long, env = "PACTUM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -76,13 +76,14 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("cannot read the settings file {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("the settings file {} is not valid: {e}", path.display()))?
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("the settings file {} is not valid: {e}", path.display()))?
             }
         };
         let listen_text = listen_flag.map(str::to_string).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen = listen_text
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--listen must be an address and port such as 127.0.0.1:8080, not `{listen_text}`"))?;
+        let listen = listen_text.parse().map_err(|_| {
+            anyhow::anyhow!("--listen must be an address and port such as 127.0.0.1:8080, not `{listen_text}`")
+        })?;
         let explicit_dir = args.data_dir.clone().or(file.data_dir);
         let default_data_dir = explicit_dir.is_none();
         let data_dir = explicit_dir.unwrap_or_else(|| PathBuf::from("./pactum-data"));
@@ -91,11 +92,12 @@ impl Settings {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("pactum.db").display()));
-        let key_source = match (std::env::var("PACTUM_MASTER_KEY").ok(), args.master_key_file.clone().or(file.master_key_file)) {
-            (Some(inline), _) => KeySource::Inline(inline),
-            (None, Some(path)) => KeySource::File { path, may_create: false },
-            (None, None) => KeySource::File { path: data_dir.join("master.key"), may_create: true },
-        };
+        let key_source =
+            match (std::env::var("PACTUM_MASTER_KEY").ok(), args.master_key_file.clone().or(file.master_key_file)) {
+                (Some(inline), _) => KeySource::Inline(inline),
+                (None, Some(path)) => KeySource::File { path, may_create: false },
+                (None, None) => KeySource::File { path: data_dir.join("master.key"), may_create: true },
+            };
         Ok(Settings {
             listen,
             data_dir,
@@ -113,7 +115,10 @@ impl Settings {
             return Ok(());
         }
         if !self.default_data_dir {
-            anyhow::bail!("the data directory {} does not exist; create it, or leave --data-dir out to use ./pactum-data", self.data_dir.display());
+            anyhow::bail!(
+                "the data directory {} does not exist; create it, or leave --data-dir out to use ./pactum-data",
+                self.data_dir.display()
+            );
         }
         create_private_dir(&self.data_dir)
     }

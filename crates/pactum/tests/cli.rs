@@ -1,0 +1,249 @@
+//! The command line, run as a user runs it: the real binary, its exit codes and what it prints.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::personal::Collection;
+use pactum_core::{ManualClock, Pactum};
+use pactum_policy::{BUNDLED_POLICY, parse_policy};
+use pactum_store_sqlite::SqliteBackend;
+use time::macros::datetime;
+
+fn pactum(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env("PACTUM_LOG", "warn")
+        .output()
+        .expect("the pactum binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn bundled_policy_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/metier.toml")
+}
+
+#[test]
+fn policy_check_accepts_the_bundled_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pactum(&["policy", "check", bundled_policy_path().to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid policy, version 2026.1"));
+}
+
+const FIVE_MISTAKES: &str = r#"version = "1"
+effective = 2026-01-01
+financial_year_end = "12-31"
+
+[controller]
+name = "X"
+cvr = "1234"
+address = "Street 1"
+email = "a@b.dk"
+dpo = "none"
+
+[categories.email]
+label = { da = "E-mail", en = "E-mail" }
+class = "ordinary"
+kind = "email"
+
+[purposes.newsletter]
+label = { da = "Nyhedsbrev", en = "Newsletter" }
+description = { da = "d", en = "d" }
+basis = "consnet"
+fields = { email = "required", phone = "optional" }
+retention = { after = "withdrawal", days = 30 }
+consent = { da = "Ja", en = "Yes" }
+
+[recipients.partner]
+name = "Far Away Inc."
+role = "marketing_partner"
+country = "US"
+basis = "consent"
+purposes = ["newsletter"]
+categories = ["email"]
+
+[cookies.tracker]
+provider = "X"
+category = "marketing"
+purpose = { da = "d", en = "d" }
+lifetime = 500
+"#;
+
+#[test]
+fn policy_check_locates_every_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.toml"), FIVE_MISTAKES).unwrap();
+    let out = pactum(&["policy", "check", "broken.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let located: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("broken.toml:") && l.contains(": error: ")).collect();
+    for expected in [
+        "broken.toml:7:7: error: `cvr` must be the 8-digit Danish CVR number",
+        "broken.toml:20:9: error: `basis` in purposes.newsletter cannot be \"consnet\"",
+        "broken.toml:21:32: error: purpose `newsletter` uses unknown category `phone`",
+        "broken.toml:28:11: error: recipient `partner` is outside the EEA (US) but has no transfer safeguard",
+        "broken.toml:37:12: error: a cookie's lifetime must be 1 to 400 days",
+    ] {
+        assert!(located.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in:\n{stderr}");
+    }
+    assert_eq!(located.len(), 5, "{stderr}");
+    assert!(stderr.contains("help: did you mean `consent`?"), "{stderr}");
+    assert!(stderr.contains("5 problems found"));
+}
+
+#[test]
+fn policy_check_of_a_missing_file_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pactum(&["policy", "check", "nowhere.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read the policy file nowhere.toml"));
+}
+
+#[test]
+fn policy_render_prints_the_notice_in_each_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = bundled_policy_path();
+    let da = pactum(&["policy", "render", file.to_str().unwrap(), "--lang", "da"], dir.path());
+    assert_eq!(da.status.code(), Some(0));
+    assert!(text(&da.stdout).contains("<html lang=\"da\">"));
+    assert!(text(&da.stdout).contains("5 år efter endt kursus"));
+    let en = pactum(&["policy", "render", file.to_str().unwrap(), "--lang", "en"], dir.path());
+    assert!(text(&en.stdout).contains("5 years after the course ends"));
+}
+
+#[test]
+fn an_unknown_database_scheme_is_refused_without_echoing_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", "mysql://admin:hunter2secret@db.example/pactum")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown database URL scheme `mysql`"), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"));
+    assert!(!dir.path().join("pactum-data").exists(), "nothing is created for a refused URL");
+}
+
+/// A data directory holding a few people, written through the core as the server would.
+async fn populated_data_dir(dir: &Path) {
+    let data = dir.join("pactum-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let backend = SqliteBackend::connect(&format!("sqlite://{}", data.join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: data.join("master.key"), may_create: true }).unwrap();
+    let p =
+        Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await.unwrap();
+    for (name, email) in
+        [("Anna Andersen", "anna@eksempel.dk"), ("Bent Bach", "bent@eksempel.dk"), ("Carla Crone", "carla@eksempel.dk")]
+    {
+        p.collect(Collection {
+            purpose: "course_enrolment".into(),
+            values: vec![("name".into(), name.into()), ("email".into(), email.into())],
+            source: "form:course_enrolment".into(),
+            anchor_date: None,
+            actor: "subject".into(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+async fn raw(dir: &Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("pactum-data/pactum.db").display())).await.unwrap()
+}
+
+#[tokio::test]
+async fn audit_verify_passes_an_untouched_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let out = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("audit chain `main`: 4 entries verified"), "{}", text(&out.stdout));
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_entry_changed_by_one_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let pool = raw(dir.path()).await;
+    // One byte of entry 3's details, changed directly in the database file's table.
+    sqlx::query("UPDATE audit_log SET details = replace(details, '\"new_items\":2', '\"new_items\":3') WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("broken at entry 3: its content was changed"), "{stderr}");
+}
+
+#[tokio::test]
+async fn audit_verify_names_a_deleted_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let pool = raw(dir.path()).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq = 2").execute(&pool).await.unwrap();
+    pool.close().await;
+    let out = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("broken at entry 2"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn audit_verify_names_reordered_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let pool = raw(dir.path()).await;
+    for sql in [
+        "UPDATE audit_log SET seq = 100 WHERE seq = 2",
+        "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+        "UPDATE audit_log SET seq = 3 WHERE seq = 100",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let out = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("broken at entry 2"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn audit_verify_notices_entries_cut_off_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let pool = raw(dir.path()).await;
+    sqlx::query("DELETE FROM audit_log WHERE seq = 4").execute(&pool).await.unwrap();
+    pool.close().await;
+    let out = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("broken at entry 4: the chain ends before its recorded head"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn key_rotate_keeps_the_data_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let out = pactum(&["key", "rotate"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("3 subject keys re-wrapped"), "{}", text(&out.stdout));
+    let verify = pactum(&["audit", "verify"], dir.path());
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+}

@@ -1,0 +1,204 @@
+//! The public pages over real HTTP: the notice rendered from the policy (P03, C1, C8), health,
+//! security headers, no third-party resources (DESIGN invariant 7). SQLite always; PostgreSQL
+//! where PACTUM_TEST_PG_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::str::FromStr;
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::{ManualClock, Pactum};
+use pactum_policy::{BUNDLED_POLICY, Policy, parse_policy};
+use pactum_store::Backend;
+use pactum_store_postgres::PgBackend;
+use pactum_store_sqlite::SqliteBackend;
+use time::macros::datetime;
+
+struct Server {
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve<B: Backend>(backend: B, policy: Policy, dir: tempfile::TempDir) -> Server {
+    let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
+    let pactum =
+        Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await.unwrap();
+    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    Server { base, _dir: dir }
+}
+
+async fn sqlite_server(policy: Policy) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    serve(backend, policy, dir).await
+}
+
+async fn postgres_server(policy: Policy) -> Option<Server> {
+    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
+        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
+        return None;
+    };
+    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
+    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
+    Some(serve(backend, policy, tempfile::tempdir().unwrap()).await)
+}
+
+fn bundled() -> Policy {
+    parse_policy("metier.toml", BUNDLED_POLICY).unwrap()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite_server(super::bundled()).await).await } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { if let Some(s) = super::postgres_server(super::bundled()).await { super::$name(s).await } } )* }
+    };
+}
+
+on_both_backends!(
+    danish_notice_shows_what_the_policy_says,
+    english_notice_shows_what_the_policy_says,
+    health_is_ok_when_the_database_answers,
+    every_response_carries_the_security_headers,
+    pages_load_nothing_from_other_origins,
+    unknown_pages_get_a_helpful_404,
+);
+
+async fn get(server: &Server, path: &str) -> reqwest::Response {
+    reqwest::Client::new().get(format!("{}{path}", server.base)).send().await.unwrap()
+}
+
+async fn body(server: &Server, path: &str) -> String {
+    let response = get(server, path).await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    response.text().await.unwrap()
+}
+
+async fn danish_notice_shows_what_the_policy_says(server: Server) {
+    let html = body(&server, "/privatliv").await;
+    assert!(html.contains("<html lang=\"da\">"));
+    // P18 as the policy states it, under the certification record purpose.
+    let record = html.split("id=\"purpose-certification_record\"").nth(1).expect("the certification record purpose");
+    let record = record.split("</article>").next().unwrap();
+    assert!(record.contains("5 år efter endt kursus"), "{record}");
+    assert!(record.contains("Legitim interesse"));
+    // C1: the controller and its contact, marked as example values.
+    for needle in ["CVR-nr.", "12345678", "privacy@metier.example", "eksempelværdier"] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+    // C8: what the published policy omits.
+    for needle in [
+        "databeskyttelsesrådgiver",
+        "Datatilsynet",
+        "Begrænsning",
+        "Dataportabilitet",
+        "Samtykke",
+        "Opfyldelse af aftale",
+        "GDPR art. 6(1)(c)",
+        "Bogføringsloven",
+        "Storbritannien (GB)",
+        "EU-Kommissionens tilstrækkelighedsafgørelse",
+        "standardkontraktbestemmelser",
+        "Politikversion",
+        "2026.1",
+        "25. november 2026",
+        "pactum_consent",
+        "nederste venstre hjørne",
+        "TLS",
+        "ingen afgørelser",
+    ] {
+        assert!(html.contains(needle), "the Danish notice lacks {needle:?}");
+    }
+    // P16: the partner's messages go right after the course.
+    assert!(html.contains("indtil umiddelbart efter endt kursus"));
+    // P20: newsletter contact data 30 days after withdrawal.
+    assert!(html.contains("30 dage efter du har trukket dit samtykke tilbage"));
+}
+
+async fn english_notice_shows_what_the_policy_says(server: Server) {
+    let html = body(&server, "/en/privacy").await;
+    assert!(html.contains("<html lang=\"en\">"));
+    for needle in [
+        "5 years after the course ends",
+        "5 years after the end of the financial year",
+        "Data protection officer",
+        "Datatilsynet",
+        "Restriction",
+        "Data portability",
+        "United States (US)",
+        "EU Commission standard contractual clauses",
+        "Policy version",
+        "25 November 2026",
+        "bottom left corner",
+    ] {
+        assert!(html.contains(needle), "the English notice lacks {needle:?}");
+    }
+    assert!(html.contains("href=\"/privatliv\""), "links to the Danish version");
+}
+
+async fn health_is_ok_when_the_database_answers(server: Server) {
+    let response = get(&server, "/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok\n");
+}
+
+async fn every_response_carries_the_security_headers(server: Server) {
+    for path in ["/", "/privatliv", "/en/privacy", "/healthz", "/static/pactum.css", "/no-such-page"] {
+        let response = get(&server, path).await;
+        let h = response.headers();
+        let csp = h.get("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP")).to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+}
+
+async fn pages_load_nothing_from_other_origins(server: Server) {
+    for path in ["/", "/en", "/privatliv", "/en/privacy"] {
+        let html = body(&server, path).await;
+        for attribute in ["src=\"", "href=\""] {
+            for value in html.split(attribute).skip(1).map(|rest| rest.split('"').next().unwrap_or("")) {
+                let local = value.starts_with('/') && !value.starts_with("//")
+                    || value.starts_with('#')
+                    || value.starts_with("mailto:");
+                assert!(local, "{path} refers to another origin: {attribute}{value}");
+            }
+        }
+        assert!(!html.contains("<script>"), "{path}: no inline script");
+        assert!(!html.contains("style=\""), "{path}: no inline style");
+    }
+}
+
+async fn unknown_pages_get_a_helpful_404(server: Server) {
+    let response = get(&server, "/kurser/findes-ikke").await;
+    assert_eq!(response.status(), 404);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Siden findes ikke") && html.contains("gå til forsiden"));
+    let response = get(&server, "/en/nothing-here").await;
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn the_notice_follows_the_policy_file() {
+    let changed = BUNDLED_POLICY.replacen(
+        "retention = { after = \"course_end\", years = 5 }",
+        "retention = { after = \"course_end\", years = 7 }",
+        1,
+    );
+    assert_ne!(changed, BUNDLED_POLICY);
+    let server = sqlite_server(parse_policy("changed.toml", &changed).unwrap()).await;
+    let html = body(&server, "/privatliv").await;
+    assert!(html.contains("7 år efter endt kursus"));
+    assert!(!html.contains("5 år efter endt kursus"));
+}
