@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs Pactum's whole test suite: every crate's unit and integration tests, on SQLite always and on
+# PostgreSQL when one is reachable (PACTUM_TEST_PG_URL, or a local server at 127.0.0.1:5432).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${PACTUM_TEST_PG_URL:-}" ] && command -v psql >/dev/null 2>&1; then
+  candidate="postgres://postgres@127.0.0.1:5432/postgres"
+  if psql "$candidate" -qtAc 'SELECT 1' >/dev/null 2>&1; then
+    export PACTUM_TEST_PG_URL="$candidate"
+  fi
+fi
+if [ -n "${PACTUM_TEST_PG_URL:-}" ]; then
+  echo "==> PostgreSQL backend: testing against PACTUM_TEST_PG_URL"
+else
+  echo "==> PostgreSQL backend: SKIPPED (no server reachable; set PACTUM_TEST_PG_URL=postgres://… to include it)"
+fi
+
+status=0
+cargo test --workspace --locked "$@" || status=$?
+
+if [ -n "${PACTUM_TEST_PG_URL:-}" ] && command -v psql >/dev/null 2>&1; then
+  # Each test case made a schema of its own; remove them now that the run is over.
+  psql "$PACTUM_TEST_PG_URL" -qtAc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pactum\_test\_%'" 2>/dev/null |
+    while read -r schema; do
+      [ -n "$schema" ] && psql "$PACTUM_TEST_PG_URL" -qc "DROP SCHEMA IF EXISTS \"$schema\" CASCADE" >/dev/null 2>&1 || true
+    done
+fi
+if [ -z "${PACTUM_TEST_PG_URL:-}" ]; then
+  echo "==> NOTE: the PostgreSQL backend was SKIPPED in this run"
+fi
+exit "$status"
