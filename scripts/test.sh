@@ -17,7 +17,9 @@ else
 fi
 
 status=0
-cargo test --workspace --locked "$@" || status=$?
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 
 if [ -n "${PACTUM_TEST_PG_URL:-}" ] && command -v psql >/dev/null 2>&1; then
   # Each test case made a schema of its own; remove them now that the run is over.
@@ -29,4 +31,7 @@ fi
 if [ -z "${PACTUM_TEST_PG_URL:-}" ]; then
   echo "==> NOTE: the PostgreSQL backend was SKIPPED in this run"
 fi
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

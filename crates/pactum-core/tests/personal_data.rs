@@ -257,3 +257,17 @@ async fn withdrawal_starts_the_retention_clock<B: Backend>(env: Env<B>) {
     let report = p.subject_report(sub.subject, Lang::En).await.unwrap();
     assert!(!report.items[0].held_by[0].live, "expired the day after retain_until");
 }
+
+/// Every column classified as a policy category names a category the bundled policy declares.
+#[test]
+fn classified_columns_name_policy_categories() {
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    for (table, column, class) in pactum_store::schema::COLUMNS {
+        if let pactum_store::schema::Classification::Category(c) = class {
+            assert!(
+                policy.category(c).is_some(),
+                "{table}.{column} is classified as `{c}`, which the policy does not declare"
+            );
+        }
+    }
+}

@@ -247,3 +247,33 @@ async fn key_rotate_keeps_the_data_readable() {
     let verify = pactum(&["audit", "verify"], dir.path());
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
 }
+
+#[test]
+fn settings_precedence_is_flag_then_environment_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pactum.toml"), "database_url = \"oracle://from-file\"\n").unwrap();
+    let run = |args: &[&str], env_url: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pactum"));
+        cmd.args(args).current_dir(dir.path()).env_remove("PACTUM_MASTER_KEY").env("PACTUM_LOG", "warn");
+        match env_url {
+            Some(url) => cmd.env("DATABASE_URL", url),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
+        cmd.output().unwrap()
+    };
+    // The file alone decides.
+    let out = run(&["migrate", "--config", "pactum.toml"], None);
+    assert!(text(&out.stderr).contains("scheme `oracle`"), "{}", text(&out.stderr));
+    // The environment beats the file.
+    let out = run(&["migrate", "--config", "pactum.toml"], Some("db2://from-env"));
+    assert!(text(&out.stderr).contains("scheme `db2`"), "{}", text(&out.stderr));
+    // A flag beats both.
+    let out =
+        run(&["migrate", "--config", "pactum.toml", "--database-url", "mysql://from-flag"], Some("db2://from-env"));
+    assert!(text(&out.stderr).contains("scheme `mysql`"), "{}", text(&out.stderr));
+    // An unknown key in the settings file is named.
+    std::fs::write(dir.path().join("typo.toml"), "databse_url = \"sqlite://x.db\"\n").unwrap();
+    let out = run(&["migrate", "--config", "typo.toml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown field `databse_url`"), "{}", text(&out.stderr));
+}
