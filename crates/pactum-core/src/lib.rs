@@ -6,6 +6,7 @@
 //! - [`Pactum`]: the running system: store, policy, keys and clock together.
 
 pub mod clock;
+pub mod cookie_consent;
 pub mod keyfile;
 pub mod keys;
 pub mod personal;
@@ -31,6 +32,8 @@ pub enum CoreError {
     UnknownInstance,
     #[error("the subject no longer exists")]
     SubjectGone,
+    #[error("the cookie policy has changed since the banner was shown")]
+    StaleCookieVersion,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

@@ -22,6 +22,10 @@ pub enum Problem {
     NotABoolean,
     NotAccepted,
     Undeclared,
+    /// The value is not one of the choices offered.
+    UnknownChoice,
+    /// The value does not have the required form (length or characters).
+    Malformed,
 }
 
 impl FieldError {
@@ -59,6 +63,18 @@ impl FieldError {
             }
             (Problem::Undeclared, Lang::En) => {
                 format!("The field «{f}» is not collected for this purpose. Remove it and try again.")
+            }
+            (Problem::UnknownChoice, Lang::Da) => {
+                format!("Feltet «{f}» har en værdi, der ikke kan vælges. Vælg en af de viste muligheder.")
+            }
+            (Problem::UnknownChoice, Lang::En) => {
+                format!("The field «{f}» has a value that is not one of the choices. Pick one of those offered.")
+            }
+            (Problem::Malformed, Lang::Da) => {
+                format!("Feltet «{f}» har ikke den rigtige form. Send det igen, som det blev udleveret.")
+            }
+            (Problem::Malformed, Lang::En) => {
+                format!("The field «{f}» does not have the right form. Send it again as it was issued.")
             }
         }
     }

@@ -180,6 +180,22 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), sqlx::Error>
                 .execute(&mut *tx)
                 .await?;
         }
+        Op::RecordCookieConsent(c) => {
+            sqlx::query(
+                "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.receipt.as_bytes().as_slice())
+            .bind(&c.device)
+            .bind(&c.granted)
+            .bind(&c.method)
+            .bind(&c.cookie_version)
+            .bind(&c.policy_version)
+            .bind(&c.ip_prefix)
+            .bind(c.decided_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES (?, ?, ?, ?)")
                 .bind(&a.version)
@@ -460,6 +476,29 @@ impl Backend for SqliteBackend {
                 })
             })
             .collect()
+    }
+
+    async fn cookie_consent(&self, receipt: ReceiptId) -> Result<Option<CookieConsent>, StoreError> {
+        let row = sqlx::query(
+            "SELECT device, granted, method, cookie_version, policy_version, ip_prefix, decided_at FROM cookie_consents WHERE receipt = ?",
+        )
+        .bind(receipt.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(error)?;
+        row.map(|r| {
+            Ok(CookieConsent {
+                receipt,
+                device: get(&r, "device")?,
+                granted: get(&r, "granted")?,
+                method: get(&r, "method")?,
+                cookie_version: get(&r, "cookie_version")?,
+                policy_version: get(&r, "policy_version")?,
+                ip_prefix: get(&r, "ip_prefix")?,
+                decided_at: get(&r, "decided_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

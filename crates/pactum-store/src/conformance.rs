@@ -27,6 +27,7 @@ macro_rules! conformance_tests {
             vault_keys_bootstrap_once,
             subject_keys_page_in_order_and_rewrap,
             policy_activations_latest_wins,
+            cookie_consents_are_kept_with_their_receipt,
             every_column_is_classified
         );
     };
@@ -397,4 +398,34 @@ pub async fn every_column_is_classified<B: Backend>(backend: B) {
         "columns without a privacy classification (add them to pactum_store::schema::COLUMNS): {unknown:?}"
     );
     assert!(missing.is_empty(), "classified columns the schema lacks: {missing:?}");
+}
+
+pub async fn cookie_consents_are_kept_with_their_receipt<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let decisions: Vec<CookieConsent> = (0..50)
+        .map(|n| CookieConsent {
+            receipt: ReceiptId::new(),
+            device: vec![n as u8; 32],
+            granted: if n % 2 == 0 { "necessary".into() } else { "necessary,statistics".into() },
+            method: if n == 7 { "gpc".into() } else { "click".into() },
+            cookie_version: "c1".into(),
+            policy_version: "2026.1".into(),
+            ip_prefix: "192.0.2.0/24".into(),
+            decided_at: 1_700_000_000_000_000 + n,
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for d in decisions.clone() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.commit(change(vec![Op::RecordCookieConsent(d)], vec![event("cookie_consent.record", None)])).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for d in &decisions {
+        assert_eq!(store.backend().cookie_consent(d.receipt).await.unwrap().as_ref(), Some(d));
+    }
+    assert_eq!(store.backend().cookie_consent(ReceiptId::new()).await.unwrap(), None);
 }

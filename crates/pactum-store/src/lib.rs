@@ -85,6 +85,11 @@ pub trait Backend: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 
+    fn cookie_consent(
+        &self,
+        receipt: ReceiptId,
+    ) -> impl Future<Output = Result<Option<CookieConsent>, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

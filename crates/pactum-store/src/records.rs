@@ -57,6 +57,10 @@ id_type!(
     /// One deletion proof.
     ProofId
 );
+id_type!(
+    /// The receipt of one cookie-consent decision (L12); the visitor can see it.
+    ReceiptId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +166,23 @@ impl AuditEvent {
     }
 }
 
+/// One cookie-consent decision from the consent widget (P28, L12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConsent {
+    pub receipt: ReceiptId,
+    /// Keyed hash of the widget's random device id: pseudonymous, and links a device's decisions.
+    pub device: Vec<u8>,
+    /// The cookie categories granted, comma-separated in a fixed order (`necessary` is always there).
+    pub granted: String,
+    /// How the decision was made: `click`, or `gpc` for a browser's Global Privacy Control signal.
+    pub method: String,
+    pub cookie_version: String,
+    pub policy_version: String,
+    /// The visitor's address truncated to its network (IPv4 /24, IPv6 /48).
+    pub ip_prefix: String,
+    pub decided_at: Micros,
+}
+
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -229,6 +250,7 @@ pub enum Op {
     },
     RewrapVaultKey(VaultKeyRecord),
     ActivatePolicy(PolicyActivation),
+    RecordCookieConsent(CookieConsent),
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

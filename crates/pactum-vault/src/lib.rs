@@ -205,6 +205,11 @@ impl BlindIndexKey {
         BlindIndexKey(key)
     }
 
+    /// A pseudonymous token for an opaque identifier, such as a consent widget's device id.
+    pub fn device(&self, device_id: &str) -> Vec<u8> {
+        mac(&self.0.0, &[b"device", device_id.as_bytes()]).to_vec()
+    }
+
     /// The lookup token of an e-mail address: trimmed and lower-cased before hashing.
     pub fn email(&self, email: &str) -> Vec<u8> {
         let normalised = Zeroizing::new(email.trim().to_lowercase());

@@ -3,9 +3,12 @@
 //!
 //! [`Application::build`] binds its own listener, so tests run the real application on port 0.
 
+pub mod api_error;
+mod consent;
 mod headers;
 pub mod notice;
 mod pages;
+mod rate_limit;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,13 +32,28 @@ pub struct AppState<B: Backend, C: Clock> {
     /// The notice never changes while the process runs, so it is rendered once.
     pub notice_da: String,
     pub notice_en: String,
+    pub consent_limiter: rate_limit::RateLimiter,
+}
+
+/// Web settings that are not part of the policy.
+#[derive(Debug, Clone, Copy)]
+pub struct WebOptions {
+    /// Cookie-consent decisions accepted per minute from one address.
+    pub consent_decisions_per_minute: u32,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions { consent_decisions_per_minute: 120 }
+    }
 }
 
 impl<B: Backend, C: Clock> AppState<B, C> {
-    pub fn new(pactum: Pactum<B, C>) -> Result<Arc<Self>, askama::Error> {
+    pub fn new(pactum: Pactum<B, C>, options: WebOptions) -> Result<Arc<Self>, askama::Error> {
         let notice_da = notice::render(&pactum.policy, Lang::Da)?;
         let notice_en = notice::render(&pactum.policy, Lang::En)?;
-        Ok(Arc::new(AppState { pactum, notice_da, notice_en }))
+        let consent_limiter = rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
+        Ok(Arc::new(AppState { pactum, notice_da, notice_en, consent_limiter }))
     }
 }
 
@@ -44,6 +62,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
     pages::routes::<B, C>()
+        .merge(consent::routes::<B, C>())
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -67,8 +86,12 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build<B: Backend, C: Clock>(pactum: Pactum<B, C>, listen: SocketAddr) -> std::io::Result<Application> {
-        let state = AppState::new(pactum).map_err(std::io::Error::other)?;
+    pub async fn build<B: Backend, C: Clock>(
+        pactum: Pactum<B, C>,
+        listen: SocketAddr,
+        options: WebOptions,
+    ) -> std::io::Result<Application> {
+        let state = AppState::new(pactum, options).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(listen).await?;
         Ok(Application { listener, router: router(state) })
     }

@@ -82,18 +82,23 @@ async fn open(settings: &Settings) -> anyhow::Result<database::AnyBackend> {
     database::connect(&settings.database_url).await
 }
 
-pub async fn serve(args: &StoreArgs, listen: Option<&str>) -> anyhow::Result<i32> {
+pub async fn serve(args: &StoreArgs, listen: Option<&str>, web: pactum_web::WebOptions) -> anyhow::Result<i32> {
     let settings = Settings::resolve(args, listen)?;
     let policy = load_policy(&settings)?;
     let backend = open(&settings).await?;
-    with_backend!(backend, |b| serve_on(b, &settings, policy).await)
+    with_backend!(backend, |b| serve_on(b, &settings, policy, web).await)
 }
 
-async fn serve_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
+async fn serve_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    web: pactum_web::WebOptions,
+) -> anyhow::Result<i32> {
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, &settings.node).await?;
     let version = pactum.policy.version.clone();
-    let app = pactum_web::Application::build(pactum, settings.listen)
+    let app = pactum_web::Application::build(pactum, settings.listen, web)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
     let address = app.local_addr()?;

@@ -34,6 +34,9 @@ pub enum Command {
         /// Address and port to listen on [default: 127.0.0.1:8080]
         #[arg(long, env = "PACTUM_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
+        /// Cookie-consent decisions accepted per minute from one address
+        #[arg(long, env = "PACTUM_CONSENT_RATE_LIMIT", value_name = "N", default_value_t = 120)]
+        consent_rate_limit: u32,
         #[command(flatten)]
         store: settings::StoreArgs,
     },
@@ -99,7 +102,10 @@ pub enum KeyCommand {
 pub async fn run(cli: Cli) -> i32 {
     commands::init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { listen, store } => commands::serve(&store, listen.as_deref()).await,
+        Command::Serve { listen, consent_rate_limit, store } => {
+            let web = pactum_web::WebOptions { consent_decisions_per_minute: consent_rate_limit };
+            commands::serve(&store, listen.as_deref(), web).await
+        }
         Command::Migrate { store } => commands::migrate(&store).await,
         Command::Policy { command: PolicyCommand::Check { file } } => commands::policy_check(&file),
         Command::Policy { command: PolicyCommand::Render { file, lang } } => commands::policy_render(&file, lang),

@@ -20,10 +20,19 @@ struct Server {
 }
 
 async fn serve<B: Backend>(backend: B, policy: Policy, dir: tempfile::TempDir) -> Server {
+    serve_with(backend, policy, dir, pactum_web::WebOptions { consent_decisions_per_minute: 1000 }).await
+}
+
+async fn serve_with<B: Backend>(
+    backend: B,
+    policy: Policy,
+    dir: tempfile::TempDir,
+    options: pactum_web::WebOptions,
+) -> Server {
     let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
     let pactum =
         Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await.unwrap();
-    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     Server { base, _dir: dir }
@@ -67,6 +76,10 @@ on_both_backends!(
     every_response_carries_the_security_headers,
     pages_load_nothing_from_other_origins,
     unknown_pages_get_a_helpful_404,
+    consent_config_comes_from_the_policy_cookie_list,
+    p28_l12_a_decision_gets_a_receipt_with_each_category,
+    consent_decisions_refuse_bad_input_with_a_clear_4xx,
+    consent_endpoints_allow_other_sites_and_set_no_cookies,
 );
 
 async fn get(server: &Server, path: &str) -> reqwest::Response {
@@ -201,4 +214,151 @@ async fn the_notice_follows_the_policy_file() {
     let html = body(&server, "/privatliv").await;
     assert!(html.contains("7 år efter endt kursus"));
     assert!(!html.contains("5 år efter endt kursus"));
+}
+
+async fn config(server: &Server, lang: &str) -> serde_json::Value {
+    let response = get(server, &format!("/consent/config?lang={lang}")).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn decision(version: &str, granted: &[&str]) -> serde_json::Value {
+    serde_json::json!({"device_id": "dev_0123456789abcdefABCDEF", "granted": granted, "method": "click", "cookie_version": version})
+}
+
+async fn post_decision(server: &Server, body: &serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new().post(format!("{}/consent/decisions", server.base)).json(body).send().await.unwrap()
+}
+
+async fn consent_config_comes_from_the_policy_cookie_list(server: Server) {
+    let policy = bundled();
+    let da = config(&server, "da").await;
+    assert_eq!(da["cookie_version"], policy.cookie_version);
+    assert_eq!(da["policy_version"], "2026.1");
+    assert_eq!(da["consent_cookie"], "pactum_consent");
+    assert_eq!(da["texts"]["accept_all"], "Accepter alle");
+    assert_eq!(da["texts"]["reject_all"], "Afvis alle");
+    let keys: Vec<&str> = da["categories"].as_array().unwrap().iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["necessary", "statistics", "marketing"]);
+    let necessary = &da["categories"][0];
+    assert_eq!(necessary["required"], true);
+    let names: Vec<&str> =
+        necessary["cookies"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["pactum_consent", "__Host-pactum_session", "__Host-pactum_csrf"]);
+    assert_eq!(da["categories"][2]["cookies"][0]["name"], "partner_ads");
+    assert_eq!(da["categories"][2]["recipients"][0], "Eksempel Annoncenetværk Inc. (eksempelværdi)");
+    assert!(da["privacy_url"].as_str().unwrap().ends_with("/privatliv"));
+    let en = config(&server, "en").await;
+    assert_eq!(en["texts"]["accept_all"], "Accept all");
+    assert_eq!(en["categories"][1]["label"], "Statistics");
+    assert!(en["privacy_url"].as_str().unwrap().ends_with("/en/privacy"));
+}
+
+async fn p28_l12_a_decision_gets_a_receipt_with_each_category(server: Server) {
+    let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
+    let response = post_decision(&server, &decision(&version, &["statistics"])).await;
+    assert_eq!(response.status(), 201);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["granted"], serde_json::json!(["necessary", "statistics"]));
+    assert_eq!(answer["method"], "click");
+    let receipt_id = answer["receipt_id"].as_str().unwrap();
+    let receipt: serde_json::Value =
+        get(&server, &format!("/consent/receipts/{receipt_id}?lang=en")).await.json().await.unwrap();
+    assert_eq!(receipt["receipt_id"], receipt_id);
+    assert_eq!(receipt["policy_version"], "2026.1");
+    assert_eq!(receipt["cookie_version"], version.as_str());
+    assert_eq!(receipt["collection_method"], "click");
+    assert_eq!(receipt["controller"]["cvr"], "12345678");
+    let purposes = receipt["purposes"].as_array().unwrap();
+    let granted = |key: &str| purposes.iter().find(|p| p["category"] == key).unwrap()["granted"].as_bool().unwrap();
+    assert!(granted("necessary") && granted("statistics") && !granted("marketing"));
+    assert!(receipt["consent_timestamp"].as_str().unwrap().starts_with("2026-11-25T10:00:00"));
+
+    // A later GPC decision is its own receipt.
+    let mut gpc = decision(&version, &[]);
+    gpc["method"] = "gpc".into();
+    let answer: serde_json::Value = post_decision(&server, &gpc).await.json().await.unwrap();
+    assert_eq!(answer["granted"], serde_json::json!(["necessary"]));
+    assert_eq!(answer["method"], "gpc");
+    assert_ne!(answer["receipt_id"], receipt_id);
+    let missing = get(&server, "/consent/receipts/01990000-0000-7000-8000-000000000000").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(get(&server, "/consent/receipts/not-a-uuid").await.status(), 404);
+}
+
+async fn consent_decisions_refuse_bad_input_with_a_clear_4xx(server: Server) {
+    let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let url = format!("{}/consent/decisions?lang=en", server.base);
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (client.post(&url).json(&decision(&version, &["tracking"])), 400, "granted"),
+        (client.post(&url).json(&decision("0000", &["statistics"])), 409, "changed"),
+        (client.post(&url).json(&serde_json::json!({"device_id": "x", "granted": [], "method": "click", "cookie_version": version})), 400, "device_id"),
+        (client.post(&url).json(&serde_json::json!({"device_id": "dev_0123456789abcdefABCDEF", "granted": [], "method": "scroll", "cookie_version": version})), 400, "method"),
+        (client.post(&url).json(&serde_json::json!({"granted": []})), 400, "missing"),
+        (client.post(&url).json(&serde_json::json!({"device_id": "dev_0123456789abcdefABCDEF", "granted": [], "method": "click", "cookie_version": version, "email": "a@b.dk"})), 400, "email"),
+        (client.post(&url).header("content-type", "application/json").body("{not json"), 400, "not valid JSON"),
+        (client.post(&url).body("device_id=x"), 415, "application/json"),
+        (client.post(&url).header("content-type", "application/json").body(vec![b' '; 200_000]), 413, "too large"),
+    ];
+    for (request, status, needle) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "expected {status} for a request about {needle}");
+        let text = response.text().await.unwrap();
+        if status != 413 {
+            let body: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error body expected, got {text}"));
+            assert!(
+                body["message"].as_str().unwrap().contains(needle) || body["fields"].to_string().contains(needle),
+                "{needle}: {body}"
+            );
+        }
+    }
+}
+
+async fn consent_endpoints_allow_other_sites_and_set_no_cookies(server: Server) {
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, format!("{}/consent/decisions", server.base))
+        .header("origin", "http://shop.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
+    for response in [
+        client
+            .get(format!("{}/consent/config", server.base))
+            .header("origin", "http://shop.example")
+            .send()
+            .await
+            .unwrap(),
+        client
+            .post(format!("{}/consent/decisions", server.base))
+            .header("origin", "http://shop.example")
+            .json(&decision(&version, &[]))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        assert!(response.headers().get("set-cookie").is_none(), "P29: Pactum sets no cookie here");
+    }
+}
+
+#[tokio::test]
+async fn consent_decisions_are_rate_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    let server = serve_with(backend, bundled(), dir, pactum_web::WebOptions { consent_decisions_per_minute: 5 }).await;
+    let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(post_decision(&server, &decision(&version, &[])).await.status().as_u16());
+    }
+    assert_eq!(statuses, vec![201, 201, 201, 201, 201, 429, 429]);
 }

@@ -1,0 +1,152 @@
+//! Errors of the JSON endpoints: a status, a stable code, and a message in the caller's language
+//! that says what to do. Internal causes are logged, never sent, and never contain personal data.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pactum_core::CoreError;
+use pactum_policy::Lang;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldProblem>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+fn text(lang: Lang, da: &str, en: &str) -> String {
+    match lang {
+        Lang::Da => da.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: String) -> ApiError {
+        ApiError { status, error, message, fields: Vec::new() }
+    }
+
+    pub fn from_core(e: CoreError, lang: Lang) -> ApiError {
+        match e {
+            CoreError::Invalid(problems) => {
+                let fields: Vec<FieldProblem> = problems
+                    .iter()
+                    .map(|p| FieldProblem { field: p.field.clone(), message: p.message(lang) })
+                    .collect();
+                let message = fields.first().map(|f| f.message.clone()).unwrap_or_default();
+                ApiError { status: StatusCode::BAD_REQUEST, error: "invalid_input", message, fields }
+            }
+            CoreError::StaleCookieVersion => ApiError::new(
+                StatusCode::CONFLICT,
+                "stale_cookie_version",
+                text(
+                    lang,
+                    "Cookiepolitikken er ændret, siden banneret blev vist. Hent den nye udgave og spørg igen.",
+                    "The cookie policy changed after the banner was shown. Fetch the new version and ask again.",
+                ),
+            ),
+            CoreError::Store(pactum_store::StoreError::Unavailable(_)) => {
+                tracing::error!(error = %e, "the database is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    text(
+                        lang,
+                        "Tjenesten er midlertidigt utilgængelig. Prøv igen om lidt.",
+                        "The service is temporarily unavailable. Try again shortly.",
+                    ),
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "a request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    text(
+                        lang,
+                        "Noget gik galt hos os. Prøv igen senere.",
+                        "Something went wrong on our side. Try again later.",
+                    ),
+                )
+            }
+        }
+    }
+
+    pub fn from_json_rejection(rejection: JsonRejection, lang: Lang) -> ApiError {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                text(
+                    lang,
+                    "Send indholdet som JSON med Content-Type: application/json.",
+                    "Send the body as JSON with Content-Type: application/json.",
+                ),
+            ),
+            JsonRejection::JsonSyntaxError(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                text(
+                    lang,
+                    "Indholdet er ikke gyldig JSON. Ret det og prøv igen.",
+                    "The body is not valid JSON. Fix it and try again.",
+                ),
+            ),
+            JsonRejection::JsonDataError(e) => {
+                // The serde message names the field and the expected type; it never holds the value's content
+                // beyond what the caller sent.
+                let detail = e.body_text();
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json_fields",
+                    match lang {
+                        Lang::Da => format!("Et felt mangler eller har forkert type: {detail}"),
+                        Lang::En => format!("A field is missing or has the wrong type: {detail}"),
+                    },
+                )
+            }
+            JsonRejection::BytesRejection(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                text(lang, "Indholdet er for stort.", "The body is too large."),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                text(lang, "Forespørgslen kunne ikke læses.", "The request could not be read."),
+            ),
+        }
+    }
+}
+
+/// The caller's language: `?lang=`, else the first of da/en in Accept-Language, else Danish.
+pub fn request_lang(query_lang: Option<&str>, headers: &axum::http::HeaderMap) -> Lang {
+    if let Some(lang) = query_lang.and_then(Lang::from_code) {
+        return lang;
+    }
+    let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    for tag in accept.split(',') {
+        let primary = tag.split(';').next().unwrap_or("").trim().split('-').next().unwrap_or("").to_ascii_lowercase();
+        if let Some(lang) = Lang::from_code(&primary) {
+            return lang;
+        }
+    }
+    Lang::Da
+}
