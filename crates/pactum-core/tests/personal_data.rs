@@ -263,7 +263,8 @@ async fn withdrawal_starts_the_retention_clock<B: Backend>(env: Env<B>) {
 fn classified_columns_name_policy_categories() {
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
     for (table, column, class) in pactum_store::schema::COLUMNS {
-        if let pactum_store::schema::Classification::Category(c) = class {
+        use pactum_store::schema::Classification::{Category, Ciphertext};
+        if let Category(c) | Ciphertext(c) = class {
             assert!(
                 policy.category(c).is_some(),
                 "{table}.{column} is classified as `{c}`, which the policy does not declare"

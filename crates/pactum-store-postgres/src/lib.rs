@@ -139,6 +139,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
             for sql in [
                 "DELETE FROM subject_keys WHERE subject_id = $1",
                 "DELETE FROM items WHERE subject_id = $1",
+                "DELETE FROM outbox WHERE subject_id = $1",
                 "DELETE FROM purpose_holds WHERE subject_id = $1",
                 "DELETE FROM purpose_instances WHERE subject_id = $1",
                 "DELETE FROM subjects WHERE id = $1",
@@ -189,6 +190,53 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
             .execute(&mut *tx)
             .await?;
         }
+        Op::EnqueueMail(m) => {
+            sqlx::query(
+                "INSERT INTO outbox (id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, lease_until, sent_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(m.id.as_bytes().as_slice())
+            .bind(m.subject.as_bytes().as_slice())
+            .bind(&m.kind)
+            .bind(&m.sealed)
+            .bind(m.status.key())
+            .bind(i64::from(m.attempts))
+            .bind(m.created_at)
+            .bind(m.next_attempt_at)
+            .bind(None::<i64>)
+            .bind(m.sent_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::MailDelivered { id, at } => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', sealed = $1, sent_at = $2, lease_until = NULL WHERE id = $3",
+            )
+            .bind(Vec::<u8>::new())
+            .bind(at)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::MailAttemptFailed { id, attempts, next_attempt_at, give_up } => {
+            if *give_up {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'failed', sealed = $1, attempts = $2, lease_until = NULL WHERE id = $3",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(i64::from(*attempts))
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, lease_until = NULL WHERE id = $3")
+                    .bind(i64::from(*attempts))
+                    .bind(next_attempt_at)
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -230,6 +278,22 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
     column: &str,
 ) -> Result<T, StoreError> {
     row.try_get(column).map_err(|_| corrupt(column))
+}
+
+fn mail_from_row(r: &sqlx::postgres::PgRow) -> Result<OutboxMail, StoreError> {
+    let status: String = get(r, "status")?;
+    let attempts: i64 = get(r, "attempts")?;
+    Ok(OutboxMail {
+        id: id_from(r, "id", MailId::from_slice)?,
+        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+        kind: get(r, "kind")?,
+        sealed: get(r, "sealed")?,
+        status: MailStatus::from_key(&status).ok_or_else(|| corrupt("status"))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        created_at: get(r, "created_at")?,
+        next_attempt_at: get(r, "next_attempt_at")?,
+        sent_at: get(r, "sent_at")?,
+    })
 }
 
 fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError> {
@@ -492,6 +556,36 @@ impl Backend for PgBackend {
             })
         })
         .transpose()
+    }
+
+    async fn claim_mail(&self, now: Micros, lease_until: Micros, limit: u32) -> Result<Vec<OutboxMail>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 \
+             AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, sent_at",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(error)?;
+        tx.commit().await.map_err(error)?;
+        let mut claimed = rows.iter().map(mail_from_row).collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+        Ok(claimed)
+    }
+
+    async fn mail(&self, id: MailId) -> Result<Option<OutboxMail>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, sent_at FROM outbox WHERE id = $1",
+        )
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        row.as_ref().map(mail_from_row).transpose()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

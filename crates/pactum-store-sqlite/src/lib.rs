@@ -146,6 +146,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), sqlx::Error>
             for sql in [
                 "DELETE FROM subject_keys WHERE subject_id = ?",
                 "DELETE FROM items WHERE subject_id = ?",
+                "DELETE FROM outbox WHERE subject_id = ?",
                 "DELETE FROM purpose_holds WHERE subject_id = ?",
                 "DELETE FROM purpose_instances WHERE subject_id = ?",
                 "DELETE FROM subjects WHERE id = ?",
@@ -196,6 +197,51 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), sqlx::Error>
             .execute(&mut *tx)
             .await?;
         }
+        Op::EnqueueMail(m) => {
+            sqlx::query(
+                "INSERT INTO outbox (id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, lease_until, sent_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(m.id.as_bytes().as_slice())
+            .bind(m.subject.as_bytes().as_slice())
+            .bind(&m.kind)
+            .bind(&m.sealed)
+            .bind(m.status.key())
+            .bind(i64::from(m.attempts))
+            .bind(m.created_at)
+            .bind(m.next_attempt_at)
+            .bind(None::<i64>)
+            .bind(m.sent_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::MailDelivered { id, at } => {
+            sqlx::query("UPDATE outbox SET status = 'sent', sealed = ?, sent_at = ?, lease_until = NULL WHERE id = ?")
+                .bind(Vec::<u8>::new())
+                .bind(at)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::MailAttemptFailed { id, attempts, next_attempt_at, give_up } => {
+            if *give_up {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'failed', sealed = ?, attempts = ?, lease_until = NULL WHERE id = ?",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(i64::from(*attempts))
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query("UPDATE outbox SET attempts = ?, next_attempt_at = ?, lease_until = NULL WHERE id = ?")
+                    .bind(i64::from(*attempts))
+                    .bind(next_attempt_at)
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES (?, ?, ?, ?)")
                 .bind(&a.version)
@@ -237,6 +283,22 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     column: &str,
 ) -> Result<T, StoreError> {
     row.try_get(column).map_err(|_| corrupt(column))
+}
+
+fn mail_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError> {
+    let status: String = get(r, "status")?;
+    let attempts: i64 = get(r, "attempts")?;
+    Ok(OutboxMail {
+        id: id_from(r, "id", MailId::from_slice)?,
+        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+        kind: get(r, "kind")?,
+        sealed: get(r, "sealed")?,
+        status: MailStatus::from_key(&status).ok_or_else(|| corrupt("status"))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        created_at: get(r, "created_at")?,
+        next_attempt_at: get(r, "next_attempt_at")?,
+        sent_at: get(r, "sent_at")?,
+    })
 }
 
 fn date_col(row: &SqliteRow, column: &str) -> Result<Option<time::Date>, StoreError> {
@@ -499,6 +561,38 @@ impl Backend for SqliteBackend {
             })
         })
         .transpose()
+    }
+
+    async fn claim_mail(&self, now: Micros, lease_until: Micros, limit: u32) -> Result<Vec<OutboxMail>, StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(error)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_until = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, sent_at",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(error)?;
+        tx.commit().await.map_err(error)?;
+        let mut claimed = rows.iter().map(mail_from_row).collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+        Ok(claimed)
+    }
+
+    async fn mail(&self, id: MailId) -> Result<Option<OutboxMail>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, sent_at FROM outbox WHERE id = ?",
+        )
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(error)?;
+        row.as_ref().map(mail_from_row).transpose()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

@@ -28,6 +28,7 @@ macro_rules! conformance_tests {
             subject_keys_page_in_order_and_rewrap,
             policy_activations_latest_wins,
             cookie_consents_are_kept_with_their_receipt,
+            outbox_is_claimed_under_a_lease_and_emptied_when_delivered,
             every_column_is_classified
         );
     };
@@ -428,4 +429,67 @@ pub async fn cookie_consents_are_kept_with_their_receipt<B: Backend>(backend: B)
         assert_eq!(store.backend().cookie_consent(d.receipt).await.unwrap().as_ref(), Some(d));
     }
     assert_eq!(store.backend().cookie_consent(ReceiptId::new()).await.unwrap(), None);
+}
+
+pub async fn outbox_is_claimed_under_a_lease_and_emptied_when_delivered<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let s = subject(b"mailed");
+    let mail = |n: i64| OutboxMail {
+        id: MailId::new(),
+        subject: s.id,
+        kind: "newsletter_confirmation".into(),
+        sealed: vec![7; 40],
+        status: MailStatus::Pending,
+        attempts: 0,
+        created_at: 100,
+        next_attempt_at: 100 + n,
+        sent_at: None,
+    };
+    let (a, b, later) = (mail(0), mail(1), mail(10_000));
+    store
+        .commit(change(
+            vec![
+                Op::CreateSubject(s.clone()),
+                Op::EnqueueMail(a.clone()),
+                Op::EnqueueMail(b.clone()),
+                Op::EnqueueMail(later.clone()),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let backend = store.backend();
+    let claimed = backend.claim_mail(200, 1_000, 10).await.unwrap();
+    let ids: Vec<MailId> = claimed.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![a.id, b.id], "due mail, oldest first; the later one is not due");
+    assert_eq!(claimed[0], a);
+    assert!(backend.claim_mail(300, 1_000, 10).await.unwrap().is_empty(), "leased mail is not claimed twice");
+    store.commit(change(vec![Op::MailDelivered { id: a.id, at: 400 }], vec![])).await.unwrap();
+    store
+        .commit(change(
+            vec![Op::MailAttemptFailed { id: b.id, attempts: 1, next_attempt_at: 2_000, give_up: false }],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let delivered = backend.mail(a.id).await.unwrap().unwrap();
+    assert_eq!(delivered.status, MailStatus::Sent);
+    assert!(delivered.sealed.is_empty(), "the content is dropped once delivered");
+    assert_eq!(delivered.sent_at, Some(400));
+    assert!(backend.claim_mail(1_500, 3_000, 10).await.unwrap().is_empty(), "a failed mail waits for its retry time");
+    let retried = backend.claim_mail(2_500, 3_000, 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (b.id, 1));
+    store
+        .commit(change(
+            vec![Op::MailAttemptFailed { id: b.id, attempts: 8, next_attempt_at: 0, give_up: true }],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let failed = backend.mail(b.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, MailStatus::Failed);
+    assert!(failed.sealed.is_empty());
+    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    assert_eq!(backend.mail(later.id).await.unwrap(), None, "erasure removes the subject's mail");
 }

@@ -90,6 +90,17 @@ pub trait Backend: Clone + Send + Sync + 'static {
         receipt: ReceiptId,
     ) -> impl Future<Output = Result<Option<CookieConsent>, StoreError>> + Send;
 
+    /// Leases up to `limit` pending messages due at `now` until `lease_until`, so that only one
+    /// worker (on any node) delivers each.
+    fn claim_mail(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxMail>, StoreError>> + Send;
+
+    fn mail(&self, id: MailId) -> impl Future<Output = Result<Option<OutboxMail>, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

@@ -61,6 +61,10 @@ id_type!(
     /// The receipt of one cookie-consent decision (L12); the visitor can see it.
     ReceiptId
 );
+id_type!(
+    /// One message in the mail outbox.
+    MailId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +187,49 @@ pub struct CookieConsent {
     pub decided_at: Micros,
 }
 
+/// A message waiting in the outbox. Its recipient and content are personal data, sealed under the
+/// subject's key; once delivered (or given up) only the delivery record remains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: MailId,
+    pub subject: SubjectId,
+    /// What kind of message: `newsletter_confirmation`, `newsletter`, … (no personal data).
+    pub kind: String,
+    /// The envelope recipient and the whole RFC 5322 message, sealed. Empty once delivered or given up.
+    pub sealed: Vec<u8>,
+    pub status: MailStatus,
+    pub attempts: u32,
+    pub created_at: Micros,
+    pub next_attempt_at: Micros,
+    pub sent_at: Option<Micros>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl MailStatus {
+    pub fn key(self) -> &'static str {
+        match self {
+            MailStatus::Pending => "pending",
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<MailStatus> {
+        match key {
+            "pending" => Some(MailStatus::Pending),
+            "sent" => Some(MailStatus::Sent),
+            "failed" => Some(MailStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -251,6 +298,19 @@ pub enum Op {
     RewrapVaultKey(VaultKeyRecord),
     ActivatePolicy(PolicyActivation),
     RecordCookieConsent(CookieConsent),
+    EnqueueMail(OutboxMail),
+    /// Delivered: the sealed content is dropped, the delivery record stays.
+    MailDelivered {
+        id: MailId,
+        at: Micros,
+    },
+    /// A delivery attempt failed; retry at `next_attempt_at`, or give up (dropping the content).
+    MailAttemptFailed {
+        id: MailId,
+        attempts: u32,
+        next_attempt_at: Micros,
+        give_up: bool,
+    },
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

@@ -11,6 +11,8 @@ pub enum Classification {
     Category(&'static str),
     /// Ciphertext of a personal value; its category is stored in the same row.
     CiphertextOfRowCategory,
+    /// Ciphertext under the subject's key holding values of this category (and messages about it).
+    Ciphertext(&'static str),
     /// Pseudonymous: an id, a keyed index or a digest. Identifies nobody without Pactum's keys.
     Pseudonymous,
     /// Not about a person at all.
@@ -78,6 +80,16 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("cookie_consents", "policy_version", NonPersonal),
     ("cookie_consents", "ip_prefix", Category("online_identifier")),
     ("cookie_consents", "decided_at", Category("consent_record")),
+    ("outbox", "id", Pseudonymous),
+    ("outbox", "subject_id", Pseudonymous),
+    ("outbox", "kind", NonPersonal),
+    ("outbox", "sealed", Ciphertext("email")),
+    ("outbox", "status", NonPersonal),
+    ("outbox", "attempts", NonPersonal),
+    ("outbox", "created_at", NonPersonal),
+    ("outbox", "next_attempt_at", NonPersonal),
+    ("outbox", "lease_until", NonPersonal),
+    ("outbox", "sent_at", NonPersonal),
     ("policy_activations", "id", NonPersonal),
     ("policy_activations", "version", NonPersonal),
     ("policy_activations", "source_digest", NonPersonal),
