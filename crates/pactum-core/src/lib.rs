@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cookie_consent;
 pub mod keyfile;
 pub mod keys;
+pub mod mail;
 pub mod personal;
 pub mod values;
 
@@ -48,6 +49,9 @@ pub struct Pactum<B: Backend, C: Clock> {
     pub policy: Arc<Policy>,
     pub keys: Arc<Keys>,
     pub clock: C,
+    pub settings: Arc<Settings>,
+    /// Wakes the mail worker when a change enqueued mail.
+    pub mail_ready: Arc<tokio::sync::Notify>,
 }
 
 impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
@@ -57,12 +61,37 @@ impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
             policy: self.policy.clone(),
             keys: self.keys.clone(),
             clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            mail_ready: self.mail_ready.clone(),
         }
     }
 }
 
-/// Which audit chain this node writes (one per node; see docs/operations.md).
+/// Which audit chain a node writes unless told otherwise (one per node; see docs/operations.md).
 pub const DEFAULT_CHAIN: &str = "main";
+
+/// Settings of the running system that are not part of the policy.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audit chain this node writes.
+    pub node: String,
+    /// The address people reach Pactum at, for links in mail (no trailing slash).
+    pub public_url: String,
+    /// The sender address of Pactum's mail; the controller's e-mail address when not set.
+    pub mail_from: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { node: DEFAULT_CHAIN.to_string(), public_url: "http://127.0.0.1:8080".to_string(), mail_from: None }
+    }
+}
+
+impl Settings {
+    pub fn mail_from(&self, policy: &Policy) -> String {
+        self.mail_from.clone().unwrap_or_else(|| policy.controller.email.clone())
+    }
+}
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Opens the vault, starts the writer and activates the policy.
@@ -71,11 +100,18 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         ring: KeyRing,
         policy: Policy,
         clock: C,
-        chain: &str,
+        settings: Settings,
     ) -> Result<Pactum<B, C>, CoreError> {
         let keys = keys::open_vault(&backend, ring).await?;
-        let store = Store::start(backend, keys.audit.clone(), chain).await?;
-        let pactum = Pactum { store, policy: Arc::new(policy), keys: Arc::new(keys), clock };
+        let store = Store::start(backend, keys.audit.clone(), &settings.node).await?;
+        let pactum = Pactum {
+            store,
+            policy: Arc::new(policy),
+            keys: Arc::new(keys),
+            clock,
+            settings: Arc::new(settings),
+            mail_ready: Arc::new(tokio::sync::Notify::new()),
+        };
         pactum.activate_policy().await?;
         Ok(pactum)
     }

@@ -18,7 +18,14 @@ async fn start(dir: &Path, source: KeySource) -> Result<Pactum<SqliteBackend, Ma
     let backend =
         SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.expect("sqlite");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
-    Pactum::start(backend, load(source)?, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await
+    Pactum::start(
+        backend,
+        load(source)?,
+        policy,
+        ManualClock::at(datetime!(2026-11-25 10:00 UTC)),
+        pactum_core::Settings::default(),
+    )
+    .await
 }
 
 fn default_file(dir: &Path) -> KeySource {

@@ -38,9 +38,15 @@ async fn sqlite() -> Option<Env<SqliteBackend>> {
     let file = dir.path().join("pactum.db");
     let backend = SqliteBackend::connect(&format!("sqlite://{}", file.display())).await.expect("sqlite");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
-    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main")
-        .await
-        .expect("start");
+    let pactum = Pactum::start(
+        backend,
+        load(key_source(dir.path())).expect("keys"),
+        policy,
+        clock(),
+        pactum_core::Settings::default(),
+    )
+    .await
+    .expect("start");
     Some(Env { pactum, dir, sqlite_file: Some(file) })
 }
 
@@ -56,9 +62,15 @@ async fn postgres() -> Option<Env<PgBackend>> {
     let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.expect("connect");
     let dir = tempfile::tempdir().expect("temporary directory");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
-    let pactum = Pactum::start(backend, load(key_source(dir.path())).expect("keys"), policy, clock(), "main")
-        .await
-        .expect("start");
+    let pactum = Pactum::start(
+        backend,
+        load(key_source(dir.path())).expect("keys"),
+        policy,
+        clock(),
+        pactum_core::Settings::default(),
+    )
+    .await
+    .expect("start");
     Some(Env { pactum, dir, sqlite_file: None })
 }
 

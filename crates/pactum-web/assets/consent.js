@@ -252,7 +252,7 @@
       ]) : null;
       const cookieItems = (c.cookies || []).map((k) => [el('code', { text: k.name }), ' · ' + [k.provider, k.purpose, k.lifetime].filter(Boolean).join(' · ')]);
       return el('div', { class: 'pc-cat' }, [
-        el('div', { class: 'pc-row' }, [box, el('label', { for: id, text: c.label })]),
+        el('div', { class: 'pc-row' }, [box, el('label', { for: id, text: c.label }), c.required && t.always_on ? el('span', { class: 'pc-small', text: t.always_on }) : null]),
         el('p', { id: id + '-desc', class: 'pc-small', text: c.description }),
         list(t.cookies_label, cookieItems.map((x) => el('span', {}, x))),
         list(t.recipients_label, (c.recipients || []).map((n) => el('span', { text: n }))),

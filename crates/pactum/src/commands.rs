@@ -96,8 +96,26 @@ async fn serve_on<B: Backend>(
     web: pactum_web::WebOptions,
 ) -> anyhow::Result<i32> {
     let ring = load(settings.key_source.clone())?;
-    let pactum = Pactum::start(backend, ring, policy, SystemClock, &settings.node).await?;
+    let pactum = Pactum::start(backend, ring, policy, SystemClock, settings.core()).await?;
     let version = pactum.policy.version.clone();
+    let mailer = match &settings.smtp {
+        Some(smtp) => pactum_core::mail::AnyMailer::Smtp(pactum_core::mail::SmtpMailer::new(smtp)?),
+        None => {
+            let dir = settings.data_dir.join("mail");
+            tracing::info!(dir = %dir.display(), "no SMTP server configured; outgoing mail is written as .eml files");
+            pactum_core::mail::AnyMailer::Eml(pactum_core::mail::EmlDirectory { dir })
+        }
+    };
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(pactum_core::mail::run_mail_worker(
+        pactum.clone(),
+        mailer,
+        pactum.mail_ready.clone(),
+        async move {
+            let mut stopped = worker_stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
     let app = pactum_web::Application::build(pactum, settings.listen, web)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -105,6 +123,8 @@ async fn serve_on<B: Backend>(
     tracing::info!(%address, policy_version = %version, "Pactum is serving");
     println!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)");
     app.run_until(shutdown_signal()).await?;
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     tracing::info!("Pactum stopped");
     Ok(0)
 }
@@ -183,7 +203,7 @@ async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) 
         KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
         inline => inline.clone(),
     };
-    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, &settings.node).await?;
+    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
     let rotation = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await?;
     println!(
         "master key rotated: {} subject keys re-wrapped from key {} to key {}; the old key file was kept as master.key.retired-{}",

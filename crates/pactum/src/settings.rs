@@ -26,7 +26,23 @@ pub struct StoreArgs {
     /// Audit chain this node writes; give each node of a cluster its own [default: main]
     #[arg(long, env = "PACTUM_NODE", value_name = "NAME")]
     pub node: Option<String>,
-    /// Optional TOML settings file (keys: listen, data_dir, database_url, master_key_file, policy, node)
+    /// The address people reach Pactum at, used in links in mail [default: http://<listen>]
+    #[arg(long, env = "PACTUM_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Sender address of Pactum's mail [default: the controller's e-mail address in the policy]
+    #[arg(long, env = "PACTUM_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// SMTP server for outgoing mail; without one, mail is written as .eml files under <data-dir>/mail
+    #[arg(long, env = "PACTUM_SMTP_HOST", value_name = "HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 587]
+    #[arg(long, env = "PACTUM_SMTP_PORT", value_name = "PORT")]
+    pub smtp_port: Option<u16>,
+    /// SMTP connection security: none (a local relay only), starttls or tls [default: starttls]
+    #[arg(long, env = "PACTUM_SMTP_SECURITY", value_name = "MODE")]
+    pub smtp_security: Option<String>,
+    /// Optional TOML settings file (keys: listen, data_dir, database_url, master_key_file, policy, node,
+    /// public_url, mail_from, smtp_host, smtp_port, smtp_security)
     #[arg(long, env = "PACTUM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -40,6 +56,11 @@ struct FileSettings {
     master_key_file: Option<PathBuf>,
     policy: Option<PathBuf>,
     node: Option<String>,
+    public_url: Option<String>,
+    mail_from: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_security: Option<String>,
 }
 
 /// Resolved settings. `Debug` never prints the database URL, which may hold a password.
@@ -51,6 +72,10 @@ pub struct Settings {
     pub key_source: KeySource,
     pub policy: Option<PathBuf>,
     pub node: String,
+    pub public_url: String,
+    pub mail_from: Option<String>,
+    /// `None`: write mail as .eml files into `<data-dir>/mail`.
+    pub smtp: Option<pactum_core::mail::SmtpSettings>,
     /// True when the data directory is the default one, which Pactum may create.
     pub default_data_dir: bool,
 }
@@ -63,6 +88,8 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &"[redacted]")
             .field("policy", &self.policy)
             .field("node", &self.node)
+            .field("public_url", &self.public_url)
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -98,7 +125,37 @@ impl Settings {
                 (None, Some(path)) => KeySource::File { path, may_create: false },
                 (None, None) => KeySource::File { path: data_dir.join("master.key"), may_create: true },
             };
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            anyhow::bail!("--public-url must start with http:// or https://, such as https://kurser.example.dk");
+        }
+        let smtp = match args.smtp_host.clone().or(file.smtp_host) {
+            None => None,
+            Some(host) => {
+                let security =
+                    args.smtp_security.clone().or(file.smtp_security).unwrap_or_else(|| "starttls".to_string());
+                if !["none", "starttls", "tls"].contains(&security.as_str()) {
+                    anyhow::bail!("--smtp-security must be none, starttls or tls, not `{security}`");
+                }
+                Some(pactum_core::mail::SmtpSettings {
+                    host,
+                    port: args.smtp_port.or(file.smtp_port).unwrap_or(587),
+                    security,
+                    username: std::env::var("PACTUM_SMTP_USERNAME").ok(),
+                    password: std::env::var("PACTUM_SMTP_PASSWORD").ok(),
+                })
+            }
+        };
         Ok(Settings {
+            public_url,
+            mail_from: args.mail_from.clone().or(file.mail_from),
+            smtp,
             listen,
             data_dir,
             database_url,
@@ -107,6 +164,15 @@ impl Settings {
             node: args.node.clone().or(file.node).unwrap_or_else(|| pactum_core::DEFAULT_CHAIN.to_string()),
             default_data_dir,
         })
+    }
+
+    /// The settings the core runs with.
+    pub fn core(&self) -> pactum_core::Settings {
+        pactum_core::Settings {
+            node: self.node.clone(),
+            public_url: self.public_url.clone(),
+            mail_from: self.mail_from.clone(),
+        }
     }
 
     /// Creates the data directory (owner-only) when it is the default one and missing.

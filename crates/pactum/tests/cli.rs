@@ -144,8 +144,15 @@ async fn populated_data_dir(dir: &Path) {
     let backend = SqliteBackend::connect(&format!("sqlite://{}", data.join("pactum.db").display())).await.unwrap();
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
     let ring = load(KeySource::File { path: data.join("master.key"), may_create: true }).unwrap();
-    let p =
-        Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await.unwrap();
+    let p = Pactum::start(
+        backend,
+        ring,
+        policy,
+        ManualClock::at(datetime!(2026-11-25 10:00 UTC)),
+        pactum_core::Settings::default(),
+    )
+    .await
+    .unwrap();
     for (name, email) in
         [("Anna Andersen", "anna@eksempel.dk"), ("Bent Bach", "bent@eksempel.dk"), ("Carla Crone", "carla@eksempel.dk")]
     {

@@ -30,8 +30,15 @@ async fn serve_with<B: Backend>(
     options: pactum_web::WebOptions,
 ) -> Server {
     let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
-    let pactum =
-        Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), "main").await.unwrap();
+    let pactum = Pactum::start(
+        backend,
+        ring,
+        policy,
+        ManualClock::at(datetime!(2026-11-25 10:00 UTC)),
+        pactum_core::Settings::default(),
+    )
+    .await
+    .unwrap();
     let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
