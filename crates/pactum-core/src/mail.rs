@@ -97,7 +97,9 @@ impl SmtpMailer {
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)
                 .map_err(|e| MailError::Transport(e.to_string()))?,
             other => {
-                return Err(MailError::Transport(format!("unknown SMTP security `{other}`: use none, starttls or tls")));
+                return Err(MailError::Transport(format!(
+                    "unknown SMTP security `{other}`: use none, starttls or tls"
+                )));
             }
         };
         let mut builder = builder.port(settings.port).timeout(Some(Duration::from_secs(30)));

@@ -140,6 +140,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
                 "DELETE FROM subject_keys WHERE subject_id = $1",
                 "DELETE FROM items WHERE subject_id = $1",
                 "DELETE FROM outbox WHERE subject_id = $1",
+                "DELETE FROM consents WHERE subject_id = $1",
+                "DELETE FROM link_tokens WHERE subject_id = $1",
                 "DELETE FROM purpose_holds WHERE subject_id = $1",
                 "DELETE FROM purpose_instances WHERE subject_id = $1",
                 "DELETE FROM subjects WHERE id = $1",
@@ -237,6 +239,69 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
                     .await?;
             }
         }
+        Op::RecordConsent(c) => {
+            sqlx::query(
+                "INSERT INTO consents (id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, \
+                 requested_at, confirmed_at, withdrawn_at, withdraw_method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(c.id.as_bytes().as_slice())
+            .bind(c.subject.as_bytes().as_slice())
+            .bind(&c.purpose)
+            .bind(c.instance.as_bytes().as_slice())
+            .bind(c.state.key())
+            .bind(&c.lang)
+            .bind(&c.policy_version)
+            .bind(&c.text)
+            .bind(&c.text_hash)
+            .bind(&c.method)
+            .bind(c.requested_at)
+            .bind(c.confirmed_at)
+            .bind(c.withdrawn_at)
+            .bind(&c.withdraw_method)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::ConfirmConsent { id, at } => {
+            sqlx::query("UPDATE consents SET state = 'active', confirmed_at = $1 WHERE id = $2 AND state = 'pending'")
+                .bind(at)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::WithdrawConsent { id, at, method } => {
+            sqlx::query(
+                "UPDATE consents SET state = 'withdrawn', withdrawn_at = $1, withdraw_method = $2 WHERE id = $3 AND state <> 'withdrawn'",
+            )
+            .bind(at)
+            .bind(method)
+            .bind(id.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::PutLinkToken(t) => {
+            sqlx::query("INSERT INTO link_tokens (hash, subject_id, consent_id, kind, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&t.hash)
+                .bind(t.subject.as_bytes().as_slice())
+                .bind(t.consent.as_bytes().as_slice())
+                .bind(&t.kind)
+                .bind(t.expires_at)
+                .bind(t.used_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::UseLinkToken { hash, at } => {
+            sqlx::query("UPDATE link_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+                .bind(at)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::ClearRetention { instance } => {
+            sqlx::query("UPDATE purpose_instances SET retain_until = NULL, anchor_date = NULL WHERE id = $1")
+                .bind(instance.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -293,6 +358,29 @@ fn mail_from_row(r: &sqlx::postgres::PgRow) -> Result<OutboxMail, StoreError> {
         created_at: get(r, "created_at")?,
         next_attempt_at: get(r, "next_attempt_at")?,
         sent_at: get(r, "sent_at")?,
+    })
+}
+
+const CONSENT_SELECT_BY_ID: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE id = $1";
+const CONSENT_SELECT_BY_SUBJECT: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE subject_id = $1 ORDER BY id";
+
+fn consent_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
+    let state: String = get(r, "state")?;
+    Ok(ConsentRecord {
+        id: id_from(r, "id", ConsentId::from_slice)?,
+        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+        purpose: get(r, "purpose")?,
+        instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
+        state: ConsentState::from_key(&state).ok_or_else(|| corrupt("state"))?,
+        lang: get(r, "lang")?,
+        policy_version: get(r, "policy_version")?,
+        text: get(r, "text")?,
+        text_hash: get(r, "text_hash")?,
+        method: get(r, "method")?,
+        requested_at: get(r, "requested_at")?,
+        confirmed_at: get(r, "confirmed_at")?,
+        withdrawn_at: get(r, "withdrawn_at")?,
+        withdraw_method: get(r, "withdraw_method")?,
     })
 }
 
@@ -586,6 +674,45 @@ impl Backend for PgBackend {
         .await
         .map_err(error)?;
         row.as_ref().map(mail_from_row).transpose()
+    }
+
+    async fn consent(&self, id: ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        let row = sqlx::query(CONSENT_SELECT_BY_ID)
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(consent_from_row).transpose()
+    }
+
+    async fn consents_of(&self, subject: SubjectId) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = sqlx::query(CONSENT_SELECT_BY_SUBJECT)
+            .bind(subject.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    async fn link_token(&self, hash: &[u8]) -> Result<Option<LinkToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT hash, subject_id, consent_id, kind, expires_at, used_at FROM link_tokens WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        row.map(|r| {
+            Ok(LinkToken {
+                hash: get(&r, "hash")?,
+                subject: id_from(&r, "subject_id", SubjectId::from_slice)?,
+                consent: id_from(&r, "consent_id", ConsentId::from_slice)?,
+                kind: get(&r, "kind")?,
+                expires_at: get(&r, "expires_at")?,
+                used_at: get(&r, "used_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

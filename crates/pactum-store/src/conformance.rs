@@ -29,6 +29,7 @@ macro_rules! conformance_tests {
             policy_activations_latest_wins,
             cookie_consents_are_kept_with_their_receipt,
             outbox_is_claimed_under_a_lease_and_emptied_when_delivered,
+            consents_move_from_pending_to_active_to_withdrawn,
             every_column_is_classified
         );
     };
@@ -492,4 +493,86 @@ pub async fn outbox_is_claimed_under_a_lease_and_emptied_when_delivered<B: Backe
     assert!(failed.sealed.is_empty());
     store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
     assert_eq!(backend.mail(later.id).await.unwrap(), None, "erasure removes the subject's mail");
+}
+
+pub async fn consents_move_from_pending_to_active_to_withdrawn<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let s = subject(b"consenting");
+    let mut p = purpose(s.id, &["email"]);
+    p.retain_until = Some(date!(2026 - 12 - 02));
+    let consent = ConsentRecord {
+        id: ConsentId::new(),
+        subject: s.id,
+        purpose: "newsletter".into(),
+        instance: p.id,
+        state: ConsentState::Pending,
+        lang: "da".into(),
+        policy_version: "2026.1".into(),
+        text: "Ja tak, send mig nyhedsmails.".into(),
+        text_hash: "ab".repeat(32),
+        method: "form:newsletter".into(),
+        requested_at: 10,
+        confirmed_at: None,
+        withdrawn_at: None,
+        withdraw_method: None,
+    };
+    let token = LinkToken {
+        hash: vec![5; 32],
+        subject: s.id,
+        consent: consent.id,
+        kind: "confirm".into(),
+        expires_at: Some(99),
+        used_at: None,
+    };
+    store
+        .commit(change(
+            vec![
+                Op::CreateSubject(s.clone()),
+                Op::StartPurpose(p.clone()),
+                Op::RecordConsent(consent.clone()),
+                Op::PutLinkToken(token.clone()),
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let b = store.backend();
+    assert_eq!(b.consent(consent.id).await.unwrap(), Some(consent.clone()));
+    assert_eq!(b.link_token(&[5; 32]).await.unwrap(), Some(token.clone()));
+    assert_eq!(b.link_token(&[6; 32]).await.unwrap(), None);
+    store
+        .commit(change(
+            vec![
+                Op::ConfirmConsent { id: consent.id, at: 20 },
+                Op::UseLinkToken { hash: vec![5; 32], at: 20 },
+                Op::ClearRetention { instance: p.id },
+            ],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let active = b.consent(consent.id).await.unwrap().unwrap();
+    assert_eq!((active.state, active.confirmed_at), (ConsentState::Active, Some(20)));
+    assert_eq!(b.link_token(&[5; 32]).await.unwrap().unwrap().used_at, Some(20));
+    assert_eq!(b.purposes_of(s.id).await.unwrap()[0].retain_until, None, "a confirmed subscription has no end date");
+    // A second use of the token does not move its time.
+    store.commit(change(vec![Op::UseLinkToken { hash: vec![5; 32], at: 30 }], vec![])).await.unwrap();
+    assert_eq!(b.link_token(&[5; 32]).await.unwrap().unwrap().used_at, Some(20));
+    store
+        .commit(change(vec![Op::WithdrawConsent { id: consent.id, at: 40, method: "one-click".into() }], vec![]))
+        .await
+        .unwrap();
+    store
+        .commit(change(vec![Op::WithdrawConsent { id: consent.id, at: 50, method: "portal".into() }], vec![]))
+        .await
+        .unwrap();
+    let withdrawn = b.consent(consent.id).await.unwrap().unwrap();
+    assert_eq!(
+        (withdrawn.state, withdrawn.withdrawn_at, withdrawn.withdraw_method.as_deref()),
+        (ConsentState::Withdrawn, Some(40), Some("one-click"))
+    );
+    assert_eq!(b.consents_of(s.id).await.unwrap().len(), 1);
+    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    assert!(b.consents_of(s.id).await.unwrap().is_empty());
+    assert_eq!(b.link_token(&[5; 32]).await.unwrap(), None);
 }

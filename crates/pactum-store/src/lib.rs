@@ -101,6 +101,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn mail(&self, id: MailId) -> impl Future<Output = Result<Option<OutboxMail>, StoreError>> + Send;
 
+    fn consent(&self, id: ConsentId) -> impl Future<Output = Result<Option<ConsentRecord>, StoreError>> + Send;
+
+    fn consents_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<ConsentRecord>, StoreError>> + Send;
+
+    fn link_token(&self, hash: &[u8]) -> impl Future<Output = Result<Option<LinkToken>, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

@@ -65,6 +65,10 @@ id_type!(
     /// One message in the mail outbox.
     MailId
 );
+id_type!(
+    /// One consent (newsletter, sponsor sharing, …); also the id on its receipt (L12).
+    ConsentId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +234,67 @@ impl MailStatus {
     }
 }
 
+/// A consent given through a form or the API, with the exact text the person saw (P07, L12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub id: ConsentId,
+    pub subject: SubjectId,
+    pub purpose: String,
+    /// The purpose instance that holds the data this consent covers.
+    pub instance: PurposeInstanceId,
+    pub state: ConsentState,
+    pub lang: String,
+    pub policy_version: String,
+    /// The exact consent text shown next to the box, and its SHA-256.
+    pub text: String,
+    pub text_hash: String,
+    /// How it was given, e.g. `form:newsletter`, `api`.
+    pub method: String,
+    pub requested_at: Micros,
+    pub confirmed_at: Option<Micros>,
+    pub withdrawn_at: Option<Micros>,
+    pub withdraw_method: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    /// Waiting for the e-mailed confirmation (double opt-in).
+    Pending,
+    Active,
+    Withdrawn,
+}
+
+impl ConsentState {
+    pub fn key(self) -> &'static str {
+        match self {
+            ConsentState::Pending => "pending",
+            ConsentState::Active => "active",
+            ConsentState::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<ConsentState> {
+        match key {
+            "pending" => Some(ConsentState::Pending),
+            "active" => Some(ConsentState::Active),
+            "withdrawn" => Some(ConsentState::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+/// A single-purpose link token, stored only as its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkToken {
+    pub hash: Vec<u8>,
+    pub subject: SubjectId,
+    pub consent: ConsentId,
+    /// `confirm` or `unsubscribe`.
+    pub kind: String,
+    pub expires_at: Option<Micros>,
+    pub used_at: Option<Micros>,
+}
+
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -310,6 +375,25 @@ pub enum Op {
         attempts: u32,
         next_attempt_at: Micros,
         give_up: bool,
+    },
+    RecordConsent(ConsentRecord),
+    ConfirmConsent {
+        id: ConsentId,
+        at: Micros,
+    },
+    WithdrawConsent {
+        id: ConsentId,
+        at: Micros,
+        method: String,
+    },
+    PutLinkToken(LinkToken),
+    UseLinkToken {
+        hash: Vec<u8>,
+        at: Micros,
+    },
+    /// The purpose holds its data with no end date again (a confirmed subscription).
+    ClearRetention {
+        instance: PurposeInstanceId,
     },
 }
 
