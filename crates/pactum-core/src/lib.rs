@@ -10,6 +10,7 @@ pub mod cookie_consent;
 pub mod keyfile;
 pub mod keys;
 pub mod mail;
+pub mod newsletter;
 pub mod personal;
 pub mod values;
 
@@ -35,6 +36,12 @@ pub enum CoreError {
     SubjectGone,
     #[error("the cookie policy has changed since the banner was shown")]
     StaleCookieVersion,
+    #[error("the privacy notice has changed since the form was shown")]
+    NoticeChanged,
+    #[error("the link is not valid")]
+    InvalidLink,
+    #[error("the link has expired")]
+    LinkExpired,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

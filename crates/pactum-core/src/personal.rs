@@ -46,6 +46,13 @@ pub struct Collected {
     pub retain_until: Option<Date>,
 }
 
+/// A collection ready to commit, with the subject's key for sealing whatever goes with it.
+pub struct PreparedCollection {
+    pub change: Change,
+    pub collected: Collected,
+    pub key: SubjectKey,
+}
+
 /// One purpose holding an item, as the access report shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hold {
@@ -125,6 +132,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Stores personal data for one purpose. The person is recognised by e-mail address where the
     /// purpose collects one; otherwise a new subject is created.
     pub async fn collect(&self, collection: Collection) -> Result<Collected, CoreError> {
+        let prepared = self.prepare_collection(collection).await?;
+        self.store.commit(prepared.change).await?;
+        Ok(prepared.collected)
+    }
+
+    /// Everything [`Pactum::collect`] would commit, not yet committed, so that a caller can add
+    /// what belongs to the same transaction (a consent, a confirmation mail).
+    pub async fn prepare_collection(&self, collection: Collection) -> Result<PreparedCollection, CoreError> {
         let values = self.check_collection(&collection)?;
         let purpose = self.purpose(&collection.purpose)?;
         let backend = self.store.backend();
@@ -213,8 +228,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "retain_until": retain_until.map(pactum_store::date_to_text),
             }),
         );
-        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
-        Ok(Collected { subject, instance, retain_until })
+        Ok(PreparedCollection {
+            change: Change { at: now, ops, audit: vec![event] },
+            collected: Collected { subject, instance, retain_until },
+            key,
+        })
     }
 
     /// The anchor event of a purpose instance happened on `date` (the course ended, the order was
@@ -249,6 +267,19 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         reason: &str,
         actor: &str,
     ) -> Result<Date, CoreError> {
+        let (op, event, retain_until) = self.end_purpose_op(subject, instance, reason, actor).await?;
+        self.store.commit(Change { at: self.clock.now_micros(), ops: vec![op], audit: vec![event] }).await?;
+        Ok(retain_until)
+    }
+
+    /// The operation and audit event that end a purpose instance, for a caller's own change.
+    pub async fn end_purpose_op(
+        &self,
+        subject: SubjectId,
+        instance: PurposeInstanceId,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(Op, AuditEvent, Date), CoreError> {
         let current = self.instance(subject, instance).await?;
         let purpose = self.purpose(&current.purpose)?;
         let today = self.clock.today();
@@ -265,8 +296,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         );
         let op =
             Op::EndPurpose { instance, ended_at: self.clock.now_micros(), reason: reason.to_string(), retain_until };
-        self.store.commit(Change { at: self.clock.now_micros(), ops: vec![op], audit: vec![event] }).await?;
-        Ok(retain_until)
+        Ok((op, event, retain_until))
     }
 
     async fn instance(&self, subject: SubjectId, instance: PurposeInstanceId) -> Result<PurposeInstance, CoreError> {

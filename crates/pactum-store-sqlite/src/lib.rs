@@ -367,6 +367,7 @@ fn mail_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError> 
 }
 
 const CONSENT_SELECT_BY_ID: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE id = ?";
+const CONSENT_SELECT_ACTIVE: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE purpose = ? AND state = 'active' ORDER BY id";
 const CONSENT_SELECT_BY_SUBJECT: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE subject_id = ? ORDER BY id";
 
 fn consent_from_row(r: &SqliteRow) -> Result<ConsentRecord, StoreError> {
@@ -698,6 +699,11 @@ impl Backend for SqliteBackend {
             .fetch_all(&self.reader)
             .await
             .map_err(error)?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    async fn active_consents(&self, purpose: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = sqlx::query(CONSENT_SELECT_ACTIVE).bind(purpose).fetch_all(&self.reader).await.map_err(error)?;
         rows.iter().map(consent_from_row).collect()
     }
 

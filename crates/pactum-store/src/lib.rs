@@ -105,6 +105,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn consents_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<ConsentRecord>, StoreError>> + Send;
 
+    /// Every active consent for `purpose`, in id order.
+    fn active_consents(&self, purpose: &str) -> impl Future<Output = Result<Vec<ConsentRecord>, StoreError>> + Send;
+
     fn link_token(&self, hash: &[u8]) -> impl Future<Output = Result<Option<LinkToken>, StoreError>> + Send;
 
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;

@@ -1,0 +1,218 @@
+//! The newsletter's double opt-in, one-click unsubscribe and sending, with mail over real SMTP:
+//! P05, P07, P20, P21, C6, L11, L12.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::mail::{SmtpMailer, SmtpSettings, deliver_due_mail};
+use pactum_core::newsletter::{SubscribeOutcome, Subscription};
+use pactum_core::personal::Collection;
+use pactum_core::{CoreError, ManualClock, Pactum, Settings};
+use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
+use pactum_store::{Backend, ConsentState};
+use pactum_store_sqlite::SqliteBackend;
+use pactum_testkit::{ReceivedMail, SmtpServer};
+use time::macros::{date, datetime};
+
+struct Env {
+    p: Pactum<SqliteBackend, ManualClock>,
+    smtp: SmtpServer,
+    mailer: SmtpMailer,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
+    let settings = Settings { public_url: "https://kurser.example".into(), ..Settings::default() };
+    let p =
+        Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), settings).await.unwrap();
+    let smtp = SmtpServer::start().await.unwrap();
+    let mailer = SmtpMailer::new(&SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    })
+    .unwrap();
+    Env { p, smtp, mailer, _dir: dir }
+}
+
+fn subscription(email: &str, lang: Lang) -> Subscription {
+    Subscription {
+        email: email.into(),
+        name: Some("Ida Ibsen".into()),
+        interests: Some("projektledelse".into()),
+        lang,
+        method: "form:newsletter".into(),
+        notice_version: "2026.1".into(),
+    }
+}
+
+async fn deliver(env: &Env, expected_total: usize) -> Vec<ReceivedMail> {
+    deliver_due_mail(&env.p, &env.mailer).await.unwrap();
+    env.smtp.wait_for(expected_total, Duration::from_secs(5)).await
+}
+
+/// The token at the end of the first line of the body containing `path`.
+fn link(mail: &ReceivedMail, path: &str) -> String {
+    let body = mail.body();
+    let line = body.lines().find(|l| l.contains(path)).unwrap_or_else(|| panic!("no {path} link in {body}"));
+    line.rsplit('/').next().unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn p07_double_opt_in_by_mailed_link() {
+    let env = env().await;
+    let p = &env.p;
+    let outcome = p.subscribe_newsletter(subscription("ida@eksempel.dk", Lang::Da)).await.unwrap();
+    let SubscribeOutcome::ConfirmationSent { consent } = outcome else { panic!("a confirmation is sent") };
+    let pending = p.store.backend().consent(consent).await.unwrap().unwrap();
+    assert_eq!(pending.state, ConsentState::Pending);
+    assert_eq!(
+        pending.text,
+        p.policy.purpose("newsletter").unwrap().consent_text.as_ref().unwrap().da,
+        "L12: the exact text shown"
+    );
+    assert_eq!(pending.policy_version, "2026.1");
+    let subject = pending.subject;
+    let purpose = &p.store.backend().purposes_of(subject).await.unwrap()[0];
+    assert_eq!(purpose.retain_until, Some(date!(2026 - 12 - 02)), "unconfirmed sign-ups are kept seven days");
+
+    let mails = deliver(&env, 1).await;
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["ida@eksempel.dk".to_string()]);
+    assert!(
+        mail.header("Subject").unwrap().contains("din tilmelding til vores nyhedsmails"),
+        "{:?}",
+        mail.header("Subject")
+    );
+    let unsubscribe = mail.header("List-Unsubscribe").unwrap();
+    assert!(unsubscribe.starts_with("<https://kurser.example/nyhedsbrev/afmeld/"), "{unsubscribe}");
+    assert_eq!(mail.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+
+    let token = link(mail, "/nyhedsbrev/bekraeft/");
+    let confirmed = p.confirm_consent(&token).await.unwrap();
+    assert_eq!(confirmed.state, ConsentState::Active);
+    assert_eq!(confirmed.confirmed_at, Some(p.clock_micros()));
+    assert_eq!(
+        p.store.backend().purposes_of(subject).await.unwrap()[0].retain_until,
+        None,
+        "held while the consent stands"
+    );
+    // The link works once; using it again changes nothing and is not an error.
+    assert_eq!(p.confirm_consent(&token).await.unwrap().state, ConsentState::Active);
+    assert!(matches!(p.confirm_consent("0000").await, Err(CoreError::InvalidLink)));
+    // Signing up again sends nothing and says nothing different.
+    assert_eq!(
+        p.subscribe_newsletter(subscription("IDA@eksempel.dk", Lang::Da)).await.unwrap(),
+        SubscribeOutcome::AlreadyActive
+    );
+    let audit = p.store.backend().audit_entries("main", 0, 1000).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "consent.grant"));
+    assert!(audit.iter().all(|e| !e.details.contains("ida@")), "no address in the audit trail");
+}
+
+trait ClockMicros {
+    fn clock_micros(&self) -> i64;
+}
+
+impl ClockMicros for Pactum<SqliteBackend, ManualClock> {
+    fn clock_micros(&self) -> i64 {
+        pactum_core::Clock::now_micros(&self.clock)
+    }
+}
+
+#[tokio::test]
+async fn an_expired_confirmation_link_is_refused() {
+    let env = env().await;
+    env.p.subscribe_newsletter(subscription("late@eksempel.dk", Lang::En)).await.unwrap();
+    let mails = deliver(&env, 1).await;
+    let token = link(&mails[0], "/en/newsletter/confirm/");
+    env.p.clock.advance(time::Duration::days(8));
+    assert!(matches!(env.p.confirm_consent(&token).await, Err(CoreError::LinkExpired)));
+}
+
+#[tokio::test]
+async fn p03_a_changed_notice_is_shown_again_before_anything_is_stored() {
+    let env = env().await;
+    let mut old = subscription("x@eksempel.dk", Lang::Da);
+    old.notice_version = "2025.9".into();
+    assert!(matches!(env.p.subscribe_newsletter(old).await, Err(CoreError::NoticeChanged)));
+    assert_eq!(env.p.find_subject_by_email("x@eksempel.dk").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn p21_c6_unsubscribe_takes_effect_at_once_and_says_what_is_kept() {
+    let env = env().await;
+    let p = &env.p;
+    p.collect(Collection {
+        purpose: "course_enrolment".into(),
+        values: vec![("name".into(), "Ida Ibsen".into()), ("email".into(), "ida@eksempel.dk".into())],
+        source: "form:course_enrolment".into(),
+        anchor_date: Some(date!(2027 - 03 - 15)),
+        actor: "subject".into(),
+    })
+    .await
+    .unwrap();
+    p.subscribe_newsletter(subscription("ida@eksempel.dk", Lang::Da)).await.unwrap();
+    let mails = deliver(&env, 1).await;
+    p.confirm_consent(&link(&mails[0], "/nyhedsbrev/bekraeft/")).await.unwrap();
+    let token =
+        mails[0].header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).rsplit('/').next().unwrap().to_string();
+
+    let withdrawal = p.unsubscribe(&token, "one-click").await.unwrap();
+    assert!(withdrawal.newly);
+    assert_eq!(withdrawal.retain_until, Some(date!(2026 - 12 - 25)), "P20: deleted 30 days after withdrawal");
+    assert_eq!(withdrawal.kept.len(), 1);
+    assert_eq!(
+        (withdrawal.kept[0].purpose.as_str(), withdrawal.kept[0].basis.as_str()),
+        ("course_enrolment", "contract")
+    );
+    let consent = p.store.backend().consent(withdrawal.consent).await.unwrap().unwrap();
+    assert_eq!((consent.state, consent.withdraw_method.as_deref()), (ConsentState::Withdrawn, Some("one-click")));
+    // Again: nothing new happens.
+    assert!(!p.unsubscribe(&token, "one-click").await.unwrap().newly);
+    assert!(matches!(p.unsubscribe("not-a-token", "one-click").await, Err(CoreError::InvalidLink)));
+}
+
+#[tokio::test]
+async fn p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_headers() {
+    let env = env().await;
+    let p = &env.p;
+    for email in ["active@eksempel.dk", "pending@eksempel.dk", "gone@eksempel.dk"] {
+        p.subscribe_newsletter(subscription(email, Lang::Da)).await.unwrap();
+    }
+    let confirmations = deliver(&env, 3).await;
+    for mail in &confirmations {
+        if mail.to[0] != "pending@eksempel.dk" {
+            p.confirm_consent(&link(mail, "/nyhedsbrev/bekraeft/")).await.unwrap();
+        }
+    }
+    let gone = confirmations.iter().find(|m| m.to[0] == "gone@eksempel.dk").unwrap();
+    p.unsubscribe(&link(gone, "/nyhedsbrev/afmeld/"), "one-click").await.unwrap();
+
+    assert_eq!(
+        p.send_newsletter("Nye kurser i foråret", "Se vores nye kurser.", Some("golf")).await.unwrap(),
+        0,
+        "targeting uses the stated interests"
+    );
+    assert_eq!(p.send_newsletter("Nye kurser i foråret", "Se vores nye kurser.", None).await.unwrap(), 1);
+    let all = deliver(&env, 4).await;
+    assert_eq!(all.len(), 4);
+    let newsletter = &all[3];
+    assert_eq!(newsletter.to, vec!["active@eksempel.dk".to_string()]);
+    assert!(newsletter.header("List-Unsubscribe").unwrap().starts_with("<https://kurser.example/nyhedsbrev/afmeld/"));
+    assert_eq!(newsletter.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    // The newsletter's own link unsubscribes too.
+    let token =
+        newsletter.header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).rsplit('/').next().unwrap().to_string();
+    assert!(p.unsubscribe(&token, "one-click").await.unwrap().newly);
+    assert_eq!(p.send_newsletter("Igen", "Tekst", None).await.unwrap(), 0);
+}
