@@ -205,6 +205,11 @@ impl BlindIndexKey {
         BlindIndexKey(key)
     }
 
+    /// A keyed tag over `data` in its own `domain`, e.g. to sign form tokens.
+    pub fn tag(&self, domain: &str, data: &[u8]) -> Vec<u8> {
+        mac(&self.0.0, &[b"tag", domain.as_bytes(), data]).to_vec()
+    }
+
     /// A pseudonymous token for an opaque identifier, such as a consent widget's device id.
     pub fn device(&self, device_id: &str) -> Vec<u8> {
         mac(&self.0.0, &[b"device", device_id.as_bytes()]).to_vec()

@@ -248,7 +248,7 @@
       } else boxes.set(c.key, box);
       const list = (label, items) => items && items.length ? el('div', { class: 'pc-small' }, [
         label ? el('p', { class: 'pc-sub', text: label }) : null,
-        el('ul', { class: 'pc-list' }, items.map((x) => el('li', {}, x))),
+        el('ul', { class: 'pc-list' }, items.map((x) => el('li', {}, [x]))),
       ]) : null;
       const cookieItems = (c.cookies || []).map((k) => [el('code', { text: k.name }), ' · ' + [k.provider, k.purpose, k.lifetime].filter(Boolean).join(' · ')]);
       return el('div', { class: 'pc-cat' }, [

@@ -5,7 +5,9 @@
 
 pub mod api_error;
 mod consent;
+pub mod forms;
 mod headers;
+pub mod newsletter;
 pub mod notice;
 mod pages;
 mod rate_limit;
@@ -63,6 +65,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
     pages::routes::<B, C>()
         .merge(consent::routes::<B, C>())
+        .merge(newsletter::routes::<B, C>())
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

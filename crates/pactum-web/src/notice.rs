@@ -324,14 +324,27 @@ pub struct CookieView {
     pub lifetime: String,
 }
 
+/// What every page's frame (header, language switch, footer) needs.
+pub struct Chrome<'a> {
+    pub lang: &'static str,
+    pub t: &'static Wording,
+    /// The same page in the other language.
+    pub other_href: String,
+    pub other_lang: &'static str,
+    pub policy: &'a Policy,
+}
+
+impl<'a> Chrome<'a> {
+    pub fn new(policy: &'a Policy, lang: Lang, other_href: impl Into<String>) -> Chrome<'a> {
+        let other = if lang == Lang::Da { Lang::En } else { Lang::Da };
+        Chrome { lang: lang.code(), t: wording(lang), other_href: other_href.into(), other_lang: other.code(), policy }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "notice.html")]
 pub struct NoticePage<'a> {
-    pub lang: &'static str,
-    pub t: &'static Wording,
-    pub other_href: &'static str,
-    pub other_lang: &'static str,
-    pub policy: &'a Policy,
+    pub c: Chrome<'a>,
     pub categories: Vec<String>,
     pub purposes: Vec<PurposeView>,
     pub recipients: Vec<RecipientView>,
@@ -401,34 +414,37 @@ fn basis_label(basis: LegalBasis, lang: Lang) -> String {
     format!("{} – {}", basis.label(lang), basis.article())
 }
 
+fn category_label(policy: &Policy, key: &str, lang: Lang) -> String {
+    policy.category(key).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| key.to_string())
+}
+
+/// One purpose as the notice and every form's notice panel show it (P03).
+pub fn purpose_view(policy: &Policy, p: &pactum_policy::Purpose, lang: Lang) -> PurposeView {
+    PurposeView {
+        key: p.key.clone(),
+        label: p.label.get(lang).to_string(),
+        description: p.description.get(lang).to_string(),
+        basis: p.basis.label(lang).to_string(),
+        article: p.basis.article(),
+        interest: p.interest.as_ref().map(|t| t.get(lang).to_string()),
+        requirement: p.requirement.as_ref().map(|t| t.get(lang).to_string()),
+        statute: p.statute.clone(),
+        consent_text: p.consent_text.as_ref().map(|t| t.get(lang).to_string()),
+        fields: p
+            .fields
+            .iter()
+            .map(|f| FieldView { label: category_label(policy, &f.category, lang), required: f.required })
+            .collect(),
+        retention: p.retention.describe(lang),
+        recipients: policy
+            .recipients_of(&p.key)
+            .map(|r| format!("{} ({}, {})", r.name, r.role.label(lang), country_name(&r.country, lang)))
+            .collect(),
+    }
+}
+
 pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
-    let category_label =
-        |key: &str| policy.category(key).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| key.to_string());
-    let purposes = policy
-        .purposes
-        .iter()
-        .map(|p| PurposeView {
-            key: p.key.clone(),
-            label: p.label.get(lang).to_string(),
-            description: p.description.get(lang).to_string(),
-            basis: p.basis.label(lang).to_string(),
-            article: p.basis.article(),
-            interest: p.interest.as_ref().map(|t| t.get(lang).to_string()),
-            requirement: p.requirement.as_ref().map(|t| t.get(lang).to_string()),
-            statute: p.statute.clone(),
-            consent_text: p.consent_text.as_ref().map(|t| t.get(lang).to_string()),
-            fields: p
-                .fields
-                .iter()
-                .map(|f| FieldView { label: category_label(&f.category), required: f.required })
-                .collect(),
-            retention: p.retention.describe(lang),
-            recipients: policy
-                .recipients_of(&p.key)
-                .map(|r| format!("{} ({}, {})", r.name, r.role.label(lang), country_name(&r.country, lang)))
-                .collect(),
-        })
-        .collect();
+    let purposes = policy.purposes.iter().map(|p| purpose_view(policy, p, lang)).collect();
     let recipients = policy
         .recipients
         .iter()
@@ -445,7 +461,7 @@ pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
                 .iter()
                 .map(|k| policy.purpose(k).map(|p| p.label.get(lang).to_string()).unwrap_or_else(|| k.clone()))
                 .collect(),
-            categories: r.categories.iter().map(|c| category_label(c)).collect(),
+            categories: r.categories.iter().map(|c| category_label(policy, c, lang)).collect(),
         })
         .collect();
     let transfers = policy
@@ -455,6 +471,7 @@ pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
         .map(|r| (r.name.clone(), country_name(&r.country, lang), r.safeguard.map(|s| s.label(lang)).unwrap_or("")))
         .collect();
     let t = wording(lang);
+    let other = if lang == Lang::Da { Lang::En } else { Lang::Da };
     let cookies = policy
         .cookies
         .iter()
@@ -469,13 +486,8 @@ pub fn page(policy: &Policy, lang: Lang) -> NoticePage<'_> {
             },
         })
         .collect();
-    let other = if lang == Lang::Da { Lang::En } else { Lang::Da };
     NoticePage {
-        lang: lang.code(),
-        t,
-        other_href: path(other),
-        other_lang: other.code(),
-        policy,
+        c: Chrome::new(policy, lang, path(other)),
         categories: policy.categories.iter().map(|c| c.label.get(lang).to_string()).collect(),
         purposes,
         recipients,

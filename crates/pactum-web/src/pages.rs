@@ -16,7 +16,7 @@ use pactum_policy::{Lang, Policy};
 use pactum_store::Backend;
 
 use crate::AppState;
-use crate::notice::{Wording, path, wording};
+use crate::notice::{Chrome, path};
 
 const CSS: &str = include_str!("../assets/pactum.css");
 
@@ -34,26 +34,19 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
-    lang: &'static str,
-    t: &'static Wording,
-    other_href: &'static str,
-    other_lang: &'static str,
-    policy: &'a Policy,
+    c: Chrome<'a>,
     notice_href: &'static str,
+    newsletter_href: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "not_found.html")]
 struct NotFoundPage<'a> {
-    lang: &'static str,
-    t: &'static Wording,
-    other_href: &'static str,
-    other_lang: &'static str,
-    policy: &'a Policy,
+    c: Chrome<'a>,
     home_href: &'static str,
 }
 
-fn html(result: Result<String, askama::Error>) -> Response {
+pub fn html(result: Result<String, askama::Error>) -> Response {
     match result {
         Ok(body) => Html(body).into_response(),
         Err(e) => {
@@ -63,23 +56,20 @@ fn html(result: Result<String, askama::Error>) -> Response {
     }
 }
 
-fn other(lang: Lang) -> Lang {
+pub fn other(lang: Lang) -> Lang {
     if lang == Lang::Da { Lang::En } else { Lang::Da }
 }
 
-fn home_path(lang: Lang) -> &'static str {
+pub fn home_path(lang: Lang) -> &'static str {
     if lang == Lang::Da { "/" } else { "/en" }
 }
 
 fn home(policy: &Policy, lang: Lang) -> Response {
     html(
         HomePage {
-            lang: lang.code(),
-            t: wording(lang),
-            other_href: home_path(other(lang)),
-            other_lang: other(lang).code(),
-            policy,
+            c: Chrome::new(policy, lang, home_path(other(lang))),
             notice_href: path(lang),
+            newsletter_href: crate::newsletter::page_path(lang),
         }
         .render(),
     )
@@ -120,14 +110,8 @@ async fn css() -> Response {
 
 async fn not_found<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
     let lang = if uri.path().starts_with("/en/") || uri.path() == "/en" { Lang::En } else { Lang::Da };
-    let page = NotFoundPage {
-        lang: lang.code(),
-        t: wording(lang),
-        other_href: home_path(other(lang)),
-        other_lang: other(lang).code(),
-        policy: &state.pactum.policy,
-        home_href: home_path(lang),
-    };
+    let page =
+        NotFoundPage { c: Chrome::new(&state.pactum.policy, lang, home_path(other(lang))), home_href: home_path(lang) };
     let mut response = html(page.render());
     *response.status_mut() = StatusCode::NOT_FOUND;
     response

@@ -16,6 +16,7 @@ use time::macros::datetime;
 
 struct Server {
     base: String,
+    smtp: pactum_testkit::SmtpServer,
     _dir: tempfile::TempDir,
 }
 
@@ -39,10 +40,25 @@ async fn serve_with<B: Backend>(
     )
     .await
     .unwrap();
+    let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
+    let mailer = pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    })
+    .unwrap();
+    tokio::spawn(pactum_core::mail::run_mail_worker(
+        pactum.clone(),
+        mailer,
+        pactum.mail_ready.clone(),
+        std::future::pending(),
+    ));
     let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
-    Server { base, _dir: dir }
+    Server { base, smtp, _dir: dir }
 }
 
 async fn sqlite_server(policy: Policy) -> Server {
@@ -87,6 +103,9 @@ on_both_backends!(
     p28_l12_a_decision_gets_a_receipt_with_each_category,
     consent_decisions_refuse_bad_input_with_a_clear_4xx,
     consent_endpoints_allow_other_sites_and_set_no_cookies,
+    p07_newsletter_form_shows_an_unticked_box_and_the_notice,
+    p01_p07_newsletter_form_refuses_what_it_must_not_store,
+    p07_l11_sign_up_confirm_by_mailed_link_and_one_click_unsubscribe,
 );
 
 async fn get(server: &Server, path: &str) -> reqwest::Response {
@@ -368,4 +387,177 @@ async fn consent_decisions_are_rate_limited_per_address() {
         statuses.push(post_decision(&server, &decision(&version, &[])).await.status().as_u16());
     }
     assert_eq!(statuses, vec![201, 201, 201, 201, 201, 429, 429]);
+}
+
+fn form_token(html: &str) -> String {
+    let start = html.find("name=\"form_token\" value=\"").expect("a form token") + "name=\"form_token\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn post_form(server: &Server, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", server.base))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn p07_newsletter_form_shows_an_unticked_box_and_the_notice(server: Server) {
+    let html = body(&server, "/nyhedsbrev").await;
+    let checkbox = html.split("<input id=\"field-consent\"").nth(1).unwrap().split('>').next().unwrap();
+    assert!(checkbox.contains("type=\"checkbox\"") && !checkbox.contains("checked"), "unticked by default: {checkbox}");
+    assert!(
+        html.contains("Ja tak, send mig nyhedsmails om kurser og arrangementer"),
+        "the consent text from the policy"
+    );
+    // P03: the notice beside the form, rendered from the policy.
+    let panel = html.split("class=\"notice-panel\"").nth(1).unwrap();
+    for needle in [
+        "Samtykke",
+        "GDPR art. 6(1)(a)",
+        "30 dage efter du har trukket dit samtykke tilbage",
+        "Ingen – oplysningerne gives ikke videre",
+        "CVR 12345678",
+        "2026.1",
+    ] {
+        assert!(panel.contains(needle), "the notice panel lacks {needle:?}");
+    }
+    assert!(html.contains("name=\"notice_version\" value=\"2026.1\""));
+    let en = body(&server, "/en/newsletter").await;
+    assert!(en.contains("Yes, send me newsletters") && en.contains("30 days after you withdraw your consent"));
+}
+
+async fn p01_p07_newsletter_form_refuses_what_it_must_not_store(server: Server) {
+    let token = form_token(&body(&server, "/nyhedsbrev").await);
+    let base = [("form_token", token.as_str()), ("notice_version", "2026.1"), ("email", "nej@eksempel.dk")];
+    // Unticked box: no consent, nothing stored, and the form says why.
+    let response = post_form(&server, "/nyhedsbrev", &base).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Sæt kryds i boksen"));
+    // An undeclared field is named, whatever else is right.
+    let mut with_cpr = base.to_vec();
+    with_cpr.extend([("consent", "yes"), ("cpr", "010190-1234")]);
+    let response = post_form(&server, "/nyhedsbrev", &with_cpr).await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("«cpr»") && !text.contains("010190"), "{text}");
+    // A bad e-mail address is named and the form comes back filled in.
+    let response = post_form(
+        &server,
+        "/nyhedsbrev",
+        &[
+            ("form_token", token.as_str()),
+            ("notice_version", "2026.1"),
+            ("email", "not-an-address"),
+            ("consent", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("aria-invalid=\"true\"") && text.contains("value=\"not-an-address\""));
+    // A forged token, or a post from another site, is refused.
+    let response = post_form(
+        &server,
+        "/nyhedsbrev",
+        &[("form_token", "1.00"), ("notice_version", "2026.1"), ("email", "a@eksempel.dk"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    let cross = reqwest::Client::new()
+        .post(format!("{}/nyhedsbrev", server.base))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("form_token", token.as_str()),
+            ("notice_version", "2026.1"),
+            ("email", "a@eksempel.dk"),
+            ("consent", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    // A notice that changed since the form was shown is shown again first.
+    let response = post_form(
+        &server,
+        "/nyhedsbrev",
+        &[("form_token", token.as_str()), ("notice_version", "2025.1"), ("email", "a@eksempel.dk"), ("consent", "yes")],
+    )
+    .await;
+    assert_eq!(response.status(), 409);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(server.smtp.messages().is_empty(), "nothing refused sent any mail");
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    format!("/{}", rest.split_once('/').map(|(_, p)| p).unwrap_or(""))
+}
+
+async fn p07_l11_sign_up_confirm_by_mailed_link_and_one_click_unsubscribe(server: Server) {
+    let token = form_token(&body(&server, "/nyhedsbrev").await);
+    let sign_up = |email: &'static str| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            post_form(
+                server,
+                "/nyhedsbrev",
+                &[
+                    ("form_token", token.as_str()),
+                    ("notice_version", "2026.1"),
+                    ("email", email),
+                    ("name", "Ole Olsen"),
+                    ("consent", "yes"),
+                ],
+            )
+            .await
+        }
+    };
+    let first = sign_up("ole@eksempel.dk").await;
+    assert_eq!(first.status(), 200);
+    let first_page = first.text().await.unwrap();
+    assert!(first_page.contains("Tjek din indbakke"));
+    let mails = server.smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["ole@eksempel.dk".to_string()]);
+    let confirm = mail.body().lines().find(|l| l.contains("/nyhedsbrev/bekraeft/")).unwrap().trim().to_string();
+    let confirmed = get(&server, &path_of(&confirm)).await;
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed.text().await.unwrap().contains("din tilmelding er bekræftet"));
+
+    // Signing up a known address answers exactly as for a new one, and sends nothing more.
+    let again = sign_up("ole@eksempel.dk").await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.text().await.unwrap(), first_page);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.smtp.messages().len(), 1);
+
+    // The one-click target from the List-Unsubscribe header.
+    let target = path_of(mail.header("List-Unsubscribe").unwrap().trim_matches(['<', '>']));
+    let page = get(&server, &target).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("method=\"post\""), "a GET only asks");
+    let one_click = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{target}", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_click.status(), 200, "no redirect");
+    assert!(one_click.headers().get("set-cookie").is_none());
+    let text = one_click.text().await.unwrap();
+    assert!(text.contains("Du er afmeldt") && text.contains("slettes senest"), "{text}");
+    assert_eq!(get(&server, "/nyhedsbrev/afmeld/not-a-token").await.status(), 200, "the GET page only asks");
+    let bad = post_form(&server, "/nyhedsbrev/afmeld/not-a-token", &[("List-Unsubscribe", "One-Click")]).await;
+    assert_eq!(bad.status(), 404);
 }

@@ -1,0 +1,101 @@
+//! What every HTML form shares: a signed, time-limited form token and a same-origin check against
+//! cross-site request forgery (no cookie needed, so none is set before consent, P29), and reading
+//! the submitted fields so that an undeclared one is refused by name (P01).
+
+use axum::http::{HeaderMap, header};
+use pactum_vault::BlindIndexKey;
+
+/// How long a rendered form may be submitted.
+const FORM_TOKEN_SECONDS: i64 = 6 * 3600;
+
+pub fn form_token(key: &BlindIndexKey, now_secs: i64) -> String {
+    let stamp = now_secs.to_string();
+    let tag = key.tag("form", stamp.as_bytes());
+    format!("{stamp}.{}", hex(&tag[..16]))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True when the token was issued by this server within its lifetime.
+pub fn form_token_valid(key: &BlindIndexKey, token: &str, now_secs: i64) -> bool {
+    let Some((stamp, tag)) = token.split_once('.') else { return false };
+    let Ok(issued) = stamp.parse::<i64>() else { return false };
+    let expected = hex(&key.tag("form", stamp.as_bytes())[..16]);
+    let same =
+        expected.len() == tag.len() && expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    same && issued <= now_secs + 300 && now_secs - issued <= FORM_TOKEN_SECONDS
+}
+
+/// False when the browser says the request comes from another site.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site") {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    if origin == "null" {
+        return false;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+}
+
+/// Submitted fields, in order. Each name may appear once.
+pub struct Submitted(pub Vec<(String, String)>);
+
+impl Submitted {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first field whose name is not in `allowed`, or that appears twice.
+    pub fn unexpected(&self, allowed: &[&str]) -> Option<String> {
+        for (i, (name, _)) in self.0.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) || self.0[..i].iter().any(|(n, _)| n == name) {
+                return Some(name.chars().take(64).collect());
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pactum_vault::SystemKey;
+
+    #[test]
+    fn form_tokens_expire_and_cannot_be_forged() -> Result<(), pactum_vault::VaultError> {
+        let key = BlindIndexKey::new(SystemKey::generate()?);
+        let other = BlindIndexKey::new(SystemKey::generate()?);
+        let token = form_token(&key, 1_000_000);
+        assert!(form_token_valid(&key, &token, 1_000_000));
+        assert!(form_token_valid(&key, &token, 1_000_000 + FORM_TOKEN_SECONDS));
+        assert!(!form_token_valid(&key, &token, 1_000_001 + FORM_TOKEN_SECONDS));
+        assert!(!form_token_valid(&other, &token, 1_000_000));
+        assert!(!form_token_valid(&key, "1000000.00", 1_000_000));
+        assert!(!form_token_valid(&key, "garbage", 1_000_000));
+        Ok(())
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "kurser.example".parse().unwrap_or(header::HeaderValue::from_static("x")));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://kurser.example"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://evil.example"));
+        assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn undeclared_and_repeated_fields_are_named() {
+        let s = Submitted(vec![("email".into(), "a".into()), ("cpr".into(), "b".into())]);
+        assert_eq!(s.unexpected(&["email"]).as_deref(), Some("cpr"));
+        let twice = Submitted(vec![("email".into(), "a".into()), ("email".into(), "b".into())]);
+        assert_eq!(twice.unexpected(&["email"]).as_deref(), Some("email"));
+        assert_eq!(Submitted(vec![("email".into(), "a".into())]).unexpected(&["email"]), None);
+    }
+}
