@@ -142,6 +142,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
                 "DELETE FROM outbox WHERE subject_id = $1",
                 "DELETE FROM consents WHERE subject_id = $1",
                 "DELETE FROM link_tokens WHERE subject_id = $1",
+                "DELETE FROM enrolments WHERE subject_id = $1",
                 "DELETE FROM purpose_holds WHERE subject_id = $1",
                 "DELETE FROM purpose_instances WHERE subject_id = $1",
                 "DELETE FROM subjects WHERE id = $1",
@@ -302,6 +303,83 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
                 .execute(&mut *tx)
                 .await?;
         }
+        Op::PutCourse(c) => {
+            sqlx::query(
+                "INSERT INTO courses (id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, title_da = excluded.title_da, title_en = excluded.title_en, \
+                 summary_da = excluded.summary_da, summary_en = excluded.summary_en, delivered_by = excluded.delivered_by, \
+                 certification = excluded.certification",
+            )
+            .bind(c.id.as_bytes().as_slice())
+            .bind(&c.slug)
+            .bind(&c.title_da)
+            .bind(&c.title_en)
+            .bind(&c.summary_da)
+            .bind(&c.summary_en)
+            .bind(&c.delivered_by)
+            .bind(i64::from(c.certification))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::PutSession(s) => {
+            sqlx::query(
+                "INSERT INTO course_sessions (id, course_id, starts_on, ends_on, location, online, language, price_ore, seats) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (id) DO UPDATE SET course_id = excluded.course_id, starts_on = excluded.starts_on, ends_on = excluded.ends_on, \
+                 location = excluded.location, online = excluded.online, language = excluded.language, price_ore = excluded.price_ore, \
+                 seats = excluded.seats",
+            )
+            .bind(s.id.as_bytes().as_slice())
+            .bind(s.course.as_bytes().as_slice())
+            .bind(date_to_text(s.starts_on))
+            .bind(date_to_text(s.ends_on))
+            .bind(&s.location)
+            .bind(i64::from(s.online))
+            .bind(&s.language)
+            .bind(s.price_ore)
+            .bind(i64::from(s.seats))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::PutEvent(e) => {
+            sqlx::query(
+                "INSERT INTO events (id, slug, title_da, title_en, summary_da, summary_en, starts_on, ends_on, location, co_organiser, sponsor, seats) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, title_da = excluded.title_da, \
+                 title_en = excluded.title_en, summary_da = excluded.summary_da, summary_en = excluded.summary_en, starts_on = excluded.starts_on, \
+                 ends_on = excluded.ends_on, location = excluded.location, co_organiser = excluded.co_organiser, sponsor = excluded.sponsor, \
+                 seats = excluded.seats",
+            )
+            .bind(e.id.as_bytes().as_slice())
+            .bind(&e.slug)
+            .bind(&e.title_da)
+            .bind(&e.title_en)
+            .bind(&e.summary_da)
+            .bind(&e.summary_en)
+            .bind(date_to_text(e.starts_on))
+            .bind(date_to_text(e.ends_on))
+            .bind(&e.location)
+            .bind(&e.co_organiser)
+            .bind(&e.sponsor)
+            .bind(i64::from(e.seats))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::Enrol(e) => {
+            sqlx::query(
+                "INSERT INTO enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(e.id.as_bytes().as_slice())
+            .bind(e.activity.as_bytes().as_slice())
+            .bind(&e.kind)
+            .bind(e.subject.as_bytes().as_slice())
+            .bind(e.instance.as_bytes().as_slice())
+            .bind(e.certification.map(|i| i.as_bytes().to_vec()))
+            .bind(e.sponsor_consent.map(|i| i.as_bytes().to_vec()))
+            .bind(e.created_at)
+            .bind(e.cancelled_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -382,6 +460,24 @@ fn consent_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
         confirmed_at: get(r, "confirmed_at")?,
         withdrawn_at: get(r, "withdrawn_at")?,
         withdraw_method: get(r, "withdraw_method")?,
+    })
+}
+
+const ENROLMENT_SELECT_BY_ACTIVITY: &str = "SELECT id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at FROM enrolments WHERE activity_id = $1 ORDER BY id";
+const ENROLMENT_SELECT_BY_SUBJECT: &str = "SELECT id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at FROM enrolments WHERE subject_id = $1 ORDER BY id";
+
+fn enrolment_from_row(r: &PgRow) -> Result<Enrolment, StoreError> {
+    let optional = |column: &str| -> Result<Option<Vec<u8>>, StoreError> { get(r, column) };
+    Ok(Enrolment {
+        id: id_from(r, "id", EnrolmentId::from_slice)?,
+        activity: id_from(r, "activity_id", |b| Uuid::from_slice(b).ok())?,
+        kind: get(r, "kind")?,
+        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+        instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
+        certification: optional("certification_instance_id")?.and_then(|b| PurposeInstanceId::from_slice(&b)),
+        sponsor_consent: optional("sponsor_consent_id")?.and_then(|b| ConsentId::from_slice(&b)),
+        created_at: get(r, "created_at")?,
+        cancelled_at: get(r, "cancelled_at")?,
     })
 }
 
@@ -719,6 +815,101 @@ impl Backend for PgBackend {
             })
         })
         .transpose()
+    }
+
+    async fn courses(&self) -> Result<Vec<Course>, StoreError> {
+        let rows = sqlx::query("SELECT id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification FROM courses ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                let certification: i64 = get(r, "certification")?;
+                Ok(Course {
+                    id: id_from(r, "id", CourseId::from_slice)?,
+                    slug: get(r, "slug")?,
+                    title_da: get(r, "title_da")?,
+                    title_en: get(r, "title_en")?,
+                    summary_da: get(r, "summary_da")?,
+                    summary_en: get(r, "summary_en")?,
+                    delivered_by: get(r, "delivered_by")?,
+                    certification: certification != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn sessions(&self) -> Result<Vec<CourseSession>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, course_id, starts_on, ends_on, location, online, language, price_ore, seats FROM course_sessions ORDER BY starts_on, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                let online: i64 = get(r, "online")?;
+                let seats: i64 = get(r, "seats")?;
+                Ok(CourseSession {
+                    id: id_from(r, "id", SessionId::from_slice)?,
+                    course: id_from(r, "course_id", CourseId::from_slice)?,
+                    starts_on: date_col(r, "starts_on")?.ok_or_else(|| corrupt("starts_on"))?,
+                    ends_on: date_col(r, "ends_on")?.ok_or_else(|| corrupt("ends_on"))?,
+                    location: get(r, "location")?,
+                    online: online != 0,
+                    language: get(r, "language")?,
+                    price_ore: get(r, "price_ore")?,
+                    seats: u32::try_from(seats).map_err(|_| corrupt("seats"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn events(&self) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, slug, title_da, title_en, summary_da, summary_en, starts_on, ends_on, location, co_organiser, sponsor, seats \
+             FROM events ORDER BY starts_on, slug",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                let seats: i64 = get(r, "seats")?;
+                Ok(Event {
+                    id: id_from(r, "id", EventId::from_slice)?,
+                    slug: get(r, "slug")?,
+                    title_da: get(r, "title_da")?,
+                    title_en: get(r, "title_en")?,
+                    summary_da: get(r, "summary_da")?,
+                    summary_en: get(r, "summary_en")?,
+                    starts_on: date_col(r, "starts_on")?.ok_or_else(|| corrupt("starts_on"))?,
+                    ends_on: date_col(r, "ends_on")?.ok_or_else(|| corrupt("ends_on"))?,
+                    location: get(r, "location")?,
+                    co_organiser: get(r, "co_organiser")?,
+                    sponsor: get(r, "sponsor")?,
+                    seats: u32::try_from(seats).map_err(|_| corrupt("seats"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enrolments_of(&self, activity: Uuid) -> Result<Vec<Enrolment>, StoreError> {
+        let rows = sqlx::query(ENROLMENT_SELECT_BY_ACTIVITY)
+            .bind(activity.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter().map(enrolment_from_row).collect()
+    }
+
+    async fn enrolments_of_subject(&self, subject: SubjectId) -> Result<Vec<Enrolment>, StoreError> {
+        let rows = sqlx::query(ENROLMENT_SELECT_BY_SUBJECT)
+            .bind(subject.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter().map(enrolment_from_row).collect()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

@@ -30,6 +30,7 @@ macro_rules! conformance_tests {
             cookie_consents_are_kept_with_their_receipt,
             outbox_is_claimed_under_a_lease_and_emptied_when_delivered,
             consents_move_from_pending_to_active_to_withdrawn,
+            catalogue_is_upserted_and_enrolments_follow_their_subject,
             every_column_is_classified
         );
     };
@@ -575,4 +576,82 @@ pub async fn consents_move_from_pending_to_active_to_withdrawn<B: Backend>(backe
     store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
     assert!(b.consents_of(s.id).await.unwrap().is_empty());
     assert_eq!(b.link_token(&[5; 32]).await.unwrap(), None);
+}
+
+pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let course = Course {
+        id: CourseId::new(),
+        slug: "prince2-foundation".into(),
+        title_da: "PRINCE2 Foundation".into(),
+        title_en: "PRINCE2 Foundation".into(),
+        summary_da: "Grundkursus".into(),
+        summary_en: "Foundation course".into(),
+        delivered_by: Some("course_partner".into()),
+        certification: true,
+    };
+    let session = CourseSession {
+        id: SessionId::new(),
+        course: course.id,
+        starts_on: date!(2028 - 02 - 27),
+        ends_on: date!(2028 - 02 - 29),
+        location: "København".into(),
+        online: false,
+        language: "da".into(),
+        price_ore: 1_495_000,
+        seats: 12,
+    };
+    let event = Event {
+        id: EventId::new(),
+        slug: "pm-konference".into(),
+        title_da: "PM-konference".into(),
+        title_en: "PM conference".into(),
+        summary_da: "s".into(),
+        summary_en: "s".into(),
+        starts_on: date!(2027 - 05 - 04),
+        ends_on: date!(2027 - 05 - 04),
+        location: "Aarhus".into(),
+        co_organiser: Some("co_organiser".into()),
+        sponsor: Some("sponsor".into()),
+        seats: 200,
+    };
+    store
+        .commit(change(
+            vec![Op::PutCourse(course.clone()), Op::PutSession(session.clone()), Op::PutEvent(event.clone())],
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let mut renamed = course.clone();
+    renamed.title_en = "PRINCE2® Foundation".into();
+    let mut moved = session.clone();
+    moved.seats = 10;
+    store.commit(change(vec![Op::PutCourse(renamed.clone()), Op::PutSession(moved.clone())], vec![])).await.unwrap();
+    let b = store.backend();
+    assert_eq!(b.courses().await.unwrap(), vec![renamed]);
+    assert_eq!(b.sessions().await.unwrap(), vec![moved]);
+    assert_eq!(b.events().await.unwrap(), vec![event.clone()]);
+
+    let s = subject(b"enrolled");
+    let p = purpose(s.id, &["name"]);
+    let enrolment = Enrolment {
+        id: EnrolmentId::new(),
+        activity: session.id.0,
+        kind: "course_session".into(),
+        subject: s.id,
+        instance: p.id,
+        certification: Some(PurposeInstanceId::new()),
+        sponsor_consent: None,
+        created_at: 5,
+        cancelled_at: None,
+    };
+    store
+        .commit(change(vec![Op::CreateSubject(s.clone()), Op::StartPurpose(p), Op::Enrol(enrolment.clone())], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(b.enrolments_of(session.id.0).await.unwrap(), vec![enrolment.clone()]);
+    assert_eq!(b.enrolments_of_subject(s.id).await.unwrap(), vec![enrolment]);
+    assert!(b.enrolments_of(event.id.0).await.unwrap().is_empty());
+    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    assert!(b.enrolments_of(session.id.0).await.unwrap().is_empty());
 }

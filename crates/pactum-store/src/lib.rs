@@ -16,6 +16,7 @@ pub mod schema;
 mod writer;
 
 pub use records::*;
+pub use uuid::Uuid;
 pub use writer::Store;
 
 use std::future::Future;
@@ -109,6 +110,20 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn active_consents(&self, purpose: &str) -> impl Future<Output = Result<Vec<ConsentRecord>, StoreError>> + Send;
 
     fn link_token(&self, hash: &[u8]) -> impl Future<Output = Result<Option<LinkToken>, StoreError>> + Send;
+
+    fn courses(&self) -> impl Future<Output = Result<Vec<Course>, StoreError>> + Send;
+
+    fn sessions(&self) -> impl Future<Output = Result<Vec<CourseSession>, StoreError>> + Send;
+
+    fn events(&self) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Enrolments on one session or event, cancelled ones included, in id order.
+    fn enrolments_of(&self, activity: uuid::Uuid) -> impl Future<Output = Result<Vec<Enrolment>, StoreError>> + Send;
+
+    fn enrolments_of_subject(
+        &self,
+        subject: SubjectId,
+    ) -> impl Future<Output = Result<Vec<Enrolment>, StoreError>> + Send;
 
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 

@@ -69,6 +69,22 @@ id_type!(
     /// One consent (newsletter, sponsor sharing, …); also the id on its receipt (L12).
     ConsentId
 );
+id_type!(
+    /// A course in the catalogue.
+    CourseId
+);
+id_type!(
+    /// One run of a course, with its dates and seats.
+    SessionId
+);
+id_type!(
+    /// A conference or event.
+    EventId
+);
+id_type!(
+    /// One person's enrolment on a course session, or sign-up for an event.
+    EnrolmentId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +311,73 @@ pub struct LinkToken {
     pub used_at: Option<Micros>,
 }
 
+/// A course in the catalogue. Catalogue records hold no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    pub id: CourseId,
+    pub slug: String,
+    pub title_da: String,
+    pub title_en: String,
+    pub summary_da: String,
+    pub summary_en: String,
+    /// The policy recipient (a course partner) that delivers it; `None` when the provider does (P08).
+    pub delivered_by: Option<String>,
+    /// Whether certification through the certification partner is offered (P13).
+    pub certification: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourseSession {
+    pub id: SessionId,
+    pub course: CourseId,
+    pub starts_on: Date,
+    /// The course end: the anchor of the participation record's five years (P18).
+    pub ends_on: Date,
+    pub location: String,
+    pub online: bool,
+    pub language: String,
+    /// Price per seat in øre, VAT excluded.
+    pub price_ore: i64,
+    pub seats: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: EventId,
+    pub slug: String,
+    pub title_da: String,
+    pub title_en: String,
+    pub summary_da: String,
+    pub summary_en: String,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub location: String,
+    /// The policy recipient that co-organises it, shown before sign-up (P09).
+    pub co_organiser: Option<String>,
+    /// The policy recipient that sponsors it; receives data only with the separate box ticked (C3).
+    pub sponsor: Option<String>,
+    pub seats: u32,
+}
+
+/// One person on a course session's roster, or on an event's attendee list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    pub id: EnrolmentId,
+    /// The session or event id.
+    pub activity: uuid::Uuid,
+    /// `course_session` or `event`.
+    pub kind: String,
+    pub subject: SubjectId,
+    /// The purpose instance of the enrolment itself.
+    pub instance: PurposeInstanceId,
+    /// The certification purpose instance, when the person opted in (P13).
+    pub certification: Option<PurposeInstanceId>,
+    /// The sponsor-sharing consent, when the person ticked that box (P09, C3).
+    pub sponsor_consent: Option<ConsentId>,
+    pub created_at: Micros,
+    pub cancelled_at: Option<Micros>,
+}
+
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -395,6 +478,10 @@ pub enum Op {
     ClearRetention {
         instance: PurposeInstanceId,
     },
+    PutCourse(Course),
+    PutSession(CourseSession),
+    PutEvent(Event),
+    Enrol(Enrolment),
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed
