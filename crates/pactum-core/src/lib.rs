@@ -5,8 +5,10 @@
 //! - [`values`]: parsing untrusted values by their category's kind.
 //! - [`Pactum`]: the running system: store, policy, keys and clock together.
 
+pub mod catalogue;
 pub mod clock;
 pub mod cookie_consent;
+pub mod enrolment;
 pub mod keyfile;
 pub mod keys;
 pub mod mail;
@@ -42,6 +44,12 @@ pub enum CoreError {
     InvalidLink,
     #[error("the link has expired")]
     LinkExpired,
+    #[error("the catalogue is not valid: {}", .0.join("; "))]
+    Catalogue(Vec<String>),
+    #[error("there are no seats left")]
+    Full,
+    #[error("no such course session or event")]
+    UnknownActivity,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

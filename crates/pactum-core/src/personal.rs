@@ -89,8 +89,31 @@ pub struct Erasure {
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
-    fn purpose(&self, key: &str) -> Result<&Purpose, CoreError> {
+    pub fn purpose(&self, key: &str) -> Result<&Purpose, CoreError> {
         self.policy.purpose(key).ok_or_else(|| CoreError::UnknownPurpose(key.to_string()))
+    }
+
+    /// A new instance of `purpose` for `subject`, holding every category the purpose declares,
+    /// with `retain_until` computed when the anchor event's date is known.
+    pub fn start_purpose(&self, subject: SubjectId, purpose: &Purpose, anchor_date: Option<Date>) -> PurposeInstance {
+        let anchor_date = match purpose.retention.anchor {
+            Anchor::Collection => Some(self.clock.today()),
+            _ => anchor_date,
+        };
+        PurposeInstance {
+            id: PurposeInstanceId::new(),
+            subject,
+            purpose: purpose.key.clone(),
+            basis: purpose.basis.key().to_string(),
+            anchor: purpose.retention.anchor.key().to_string(),
+            anchor_date,
+            retain_until: anchor_date.map(|d| purpose.retention.retain_until(d, self.policy.financial_year_end)),
+            started_at: self.clock.now_micros(),
+            ended_at: None,
+            end_reason: None,
+            notice_version: self.policy.version.clone(),
+            categories: purpose.fields.iter().map(|f| f.category.clone()).collect(),
+        }
     }
 
     /// Checks a collection against the policy without storing anything: every undeclared field,
@@ -144,7 +167,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let purpose = self.purpose(&collection.purpose)?;
         let backend = self.store.backend();
         let now = self.clock.now_micros();
-        let today = self.clock.today();
 
         let email_index = values.iter().find(|(c, _)| c == "email").map(|(_, v)| self.keys.blind_index.email(v));
         let existing = match &email_index {
@@ -193,26 +215,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             new_items += 1;
         }
 
-        let anchor_date = match purpose.retention.anchor {
-            Anchor::Collection => Some(today),
-            _ => collection.anchor_date,
-        };
-        let retain_until = anchor_date.map(|d| purpose.retention.retain_until(d, self.policy.financial_year_end));
-        let instance = PurposeInstanceId::new();
-        ops.push(Op::StartPurpose(PurposeInstance {
-            id: instance,
-            subject,
-            purpose: purpose.key.clone(),
-            basis: purpose.basis.key().to_string(),
-            anchor: purpose.retention.anchor.key().to_string(),
-            anchor_date,
-            retain_until,
-            started_at: now,
-            ended_at: None,
-            end_reason: None,
-            notice_version: self.policy.version.clone(),
-            categories: purpose.fields.iter().map(|f| f.category.clone()).collect(),
-        }));
+        let started = self.start_purpose(subject, purpose, collection.anchor_date);
+        let (instance, retain_until) = (started.id, started.retain_until);
+        ops.push(Op::StartPurpose(started));
         let categories: Vec<&str> = values.iter().map(|(c, _)| c.as_str()).collect();
         let event = AuditEvent::new(
             &collection.actor,

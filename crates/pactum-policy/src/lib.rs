@@ -17,3 +17,6 @@ pub use retention::{Anchor, Period, RetentionRule};
 /// The example policy bundled with Pactum: the seed privacy policy, encoded in full.
 pub const BUNDLED_POLICY: &str = include_str!("../../../policy/metier.toml");
 pub const BUNDLED_POLICY_NAME: &str = "policy/metier.toml";
+
+/// The example catalogue shipped beside the bundled policy.
+pub const EXAMPLE_CATALOGUE: &str = include_str!("../../../policy/catalogue.example.toml");

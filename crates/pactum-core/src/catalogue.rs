@@ -1,0 +1,294 @@
+//! The catalogue: courses, their sessions and events, imported from a TOML file and checked against
+//! the policy, so that a course delivered by a partner, a co-organiser or a sponsor can only name a
+//! recipient the policy registers for that role and purpose (P08, P09, P10, C3).
+
+use pactum_policy::{Lang, Policy, RecipientRole};
+use pactum_store::{AuditEvent, Backend, Change, Course, CourseId, CourseSession, Event, EventId, Op, SessionId, Uuid};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::Date;
+
+use crate::{Clock, CoreError, Pactum};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    #[serde(default)]
+    course: Vec<CourseEntry>,
+    #[serde(default)]
+    event: Vec<EventEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Localised {
+    da: String,
+    en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CourseEntry {
+    slug: String,
+    title: Localised,
+    summary: Localised,
+    delivered_by: Option<String>,
+    #[serde(default)]
+    certification: bool,
+    #[serde(default)]
+    session: Vec<SessionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionEntry {
+    /// A stable code, so that importing the file again updates the session instead of adding one.
+    code: String,
+    starts_on: toml::value::Datetime,
+    ends_on: toml::value::Datetime,
+    location: String,
+    #[serde(default)]
+    online: bool,
+    language: String,
+    price_dkk: i64,
+    seats: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventEntry {
+    slug: String,
+    title: Localised,
+    summary: Localised,
+    starts_on: toml::value::Datetime,
+    ends_on: toml::value::Datetime,
+    location: String,
+    co_organiser: Option<String>,
+    sponsor: Option<String>,
+    seats: u32,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub courses: usize,
+    pub sessions: usize,
+    pub events: usize,
+}
+
+/// A stable id derived from a name, so that an import is repeatable.
+fn stable_id(kind: &str, name: &str) -> Uuid {
+    let digest = Sha256::digest(format!("pactum/{kind}/{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+fn date(value: &toml::value::Datetime, what: &str, errors: &mut Vec<String>) -> Date {
+    let parsed = value.date.filter(|_| value.time.is_none()).and_then(|d| {
+        time::Month::try_from(d.month).ok().and_then(|m| Date::from_calendar_date(i32::from(d.year), m, d.day).ok())
+    });
+    parsed.unwrap_or_else(|| {
+        errors.push(format!("{what} must be a date such as 2027-03-15"));
+        Date::MIN
+    })
+}
+
+fn check_recipient(
+    policy: &Policy,
+    key: &str,
+    role: RecipientRole,
+    purpose: &str,
+    what: &str,
+    errors: &mut Vec<String>,
+) {
+    match policy.recipient(key) {
+        None => errors.push(format!("{what} names `{key}`, which the policy does not register as a recipient (P10)")),
+        Some(r) if r.role != role => errors.push(format!(
+            "{what} names `{key}`, which the policy registers as {} rather than {}",
+            r.role.label(Lang::En).to_lowercase(),
+            role.label(Lang::En).to_lowercase()
+        )),
+        Some(r) if !r.purposes.iter().any(|p| p == purpose) => {
+            errors.push(format!("{what} names `{key}`, which the policy does not register for the purpose `{purpose}`"))
+        }
+        Some(_) => {}
+    }
+}
+
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 80
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Reads and checks a catalogue file against the policy; every problem is reported.
+pub fn parse_catalogue(
+    policy: &Policy,
+    text: &str,
+) -> Result<(Vec<Course>, Vec<CourseSession>, Vec<Event>), Vec<String>> {
+    let file: CatalogueFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    let (mut courses, mut sessions, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for c in file.course {
+        let what = format!("course `{}`", c.slug);
+        if !valid_slug(&c.slug) {
+            errors.push(format!("{what}: a slug is lower-case letters, digits and hyphens"));
+        }
+        if let Some(partner) = &c.delivered_by {
+            check_recipient(policy, partner, RecipientRole::CoursePartner, "course_enrolment", &what, &mut errors);
+        }
+        if c.certification && policy.purpose("certification").is_none() {
+            errors.push(format!("{what} offers certification, but the policy has no `certification` purpose"));
+        }
+        let id = CourseId(stable_id("course", &c.slug));
+        for s in &c.session {
+            let what = format!("session `{}` of {what}", s.code);
+            let starts_on = date(&s.starts_on, &format!("{what}: starts_on"), &mut errors);
+            let ends_on = date(&s.ends_on, &format!("{what}: ends_on"), &mut errors);
+            if ends_on < starts_on {
+                errors.push(format!("{what} ends before it starts"));
+            }
+            if s.price_dkk < 0 || s.seats == 0 {
+                errors.push(format!("{what}: the price cannot be negative and there must be at least one seat"));
+            }
+            sessions.push(CourseSession {
+                id: SessionId(stable_id("session", &s.code)),
+                course: id,
+                starts_on,
+                ends_on,
+                location: s.location.clone(),
+                online: s.online,
+                language: s.language.clone(),
+                price_ore: s.price_dkk.saturating_mul(100),
+                seats: s.seats,
+            });
+        }
+        courses.push(Course {
+            id,
+            slug: c.slug,
+            title_da: c.title.da,
+            title_en: c.title.en,
+            summary_da: c.summary.da,
+            summary_en: c.summary.en,
+            delivered_by: c.delivered_by,
+            certification: c.certification,
+        });
+    }
+    for e in file.event {
+        let what = format!("event `{}`", e.slug);
+        if !valid_slug(&e.slug) {
+            errors.push(format!("{what}: a slug is lower-case letters, digits and hyphens"));
+        }
+        if let Some(co) = &e.co_organiser {
+            check_recipient(policy, co, RecipientRole::CoOrganiser, "event_signup", &what, &mut errors);
+        }
+        if let Some(sponsor) = &e.sponsor {
+            check_recipient(policy, sponsor, RecipientRole::Sponsor, "event_sponsor_sharing", &what, &mut errors);
+        }
+        let starts_on = date(&e.starts_on, &format!("{what}: starts_on"), &mut errors);
+        let ends_on = date(&e.ends_on, &format!("{what}: ends_on"), &mut errors);
+        if ends_on < starts_on {
+            errors.push(format!("{what} ends before it starts"));
+        }
+        events.push(Event {
+            id: EventId(stable_id("event", &e.slug)),
+            slug: e.slug,
+            title_da: e.title.da,
+            title_en: e.title.en,
+            summary_da: e.summary.da,
+            summary_en: e.summary.en,
+            starts_on,
+            ends_on,
+            location: e.location,
+            co_organiser: e.co_organiser,
+            sponsor: e.sponsor,
+            seats: e.seats,
+        });
+    }
+    if errors.is_empty() { Ok((courses, sessions, events)) } else { Err(errors) }
+}
+
+/// A course session with what the catalogue pages show about it.
+#[derive(Debug, Clone)]
+pub struct SessionListing {
+    pub session: CourseSession,
+    pub seats_left: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CourseListing {
+    pub course: Course,
+    pub sessions: Vec<SessionListing>,
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Imports (adds or updates) a catalogue file in one transaction.
+    pub async fn import_catalogue(&self, text: &str, actor: &str) -> Result<ImportSummary, CoreError> {
+        let (courses, sessions, events) = parse_catalogue(&self.policy, text).map_err(CoreError::Catalogue)?;
+        let summary = ImportSummary { courses: courses.len(), sessions: sessions.len(), events: events.len() };
+        let ops = courses
+            .into_iter()
+            .map(Op::PutCourse)
+            .chain(sessions.into_iter().map(Op::PutSession))
+            .chain(events.into_iter().map(Op::PutEvent))
+            .collect();
+        let event = AuditEvent::new(
+            actor,
+            "catalogue.import",
+            None,
+            serde_json::json!({"courses": summary.courses, "sessions": summary.sessions, "events": summary.events}),
+        );
+        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
+        Ok(summary)
+    }
+
+    async fn seats_left(&self, activity: Uuid, seats: u32) -> Result<u32, CoreError> {
+        let taken =
+            self.store.backend().enrolments_of(activity).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
+        Ok(seats.saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX)))
+    }
+
+    /// Every course with its sessions still to come, and the seats left on each.
+    pub async fn course_listings(&self) -> Result<Vec<CourseListing>, CoreError> {
+        let backend = self.store.backend();
+        let today = self.clock.today();
+        let sessions = backend.sessions().await?;
+        let mut out = Vec::new();
+        for course in backend.courses().await? {
+            let mut listed = Vec::new();
+            for session in sessions.iter().filter(|s| s.course == course.id && s.ends_on >= today) {
+                listed.push(SessionListing {
+                    seats_left: self.seats_left(session.id.0, session.seats).await?,
+                    session: session.clone(),
+                });
+            }
+            out.push(CourseListing { course, sessions: listed });
+        }
+        Ok(out)
+    }
+
+    pub async fn course_listing(&self, slug: &str) -> Result<Option<CourseListing>, CoreError> {
+        Ok(self.course_listings().await?.into_iter().find(|c| c.course.slug == slug))
+    }
+
+    /// Events still to come, with the seats left.
+    pub async fn event_listings(&self) -> Result<Vec<(Event, u32)>, CoreError> {
+        let today = self.clock.today();
+        let mut out = Vec::new();
+        for event in self.store.backend().events().await?.into_iter().filter(|e| e.ends_on >= today) {
+            let left = self.seats_left(event.id.0, event.seats).await?;
+            out.push((event, left));
+        }
+        Ok(out)
+    }
+
+    /// Loads the example catalogue when the catalogue is empty, for a first run with the bundled policy.
+    pub async fn seed_example_catalogue(&self, text: &str) -> Result<Option<ImportSummary>, CoreError> {
+        let backend = self.store.backend();
+        if !backend.courses().await?.is_empty() || !backend.events().await?.is_empty() {
+            return Ok(None);
+        }
+        self.import_catalogue(text, "system").await.map(Some)
+    }
+}

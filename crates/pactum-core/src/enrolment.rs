@@ -1,0 +1,231 @@
+//! Enrolling on a course session and signing up for an event.
+//!
+//! An enrolment collects exactly the fields the `course_enrolment` purpose declares (P01, P24),
+//! kept until the course end plus the purpose's period. Opting into certification starts the
+//! `certification` purpose over the same data and nothing else (P13). The newsletter box is a
+//! separate, unticked opt-in that goes through double opt-in (P07). An event sign-up may carry the
+//! event's separate sponsor box, which records a consent and is the only way a sponsor receives
+//! anything (P09, C3).
+
+use pactum_policy::{Lang, LegalBasis};
+use pactum_store::{
+    AuditEvent, Backend, ConsentId, ConsentRecord, ConsentState, Enrolment, EnrolmentId, Op, SessionId, Uuid,
+};
+use sha2::{Digest, Sha256};
+
+use crate::newsletter::{SubscribeOutcome, Subscription};
+use crate::personal::Collection;
+use crate::{Clock, CoreError, Pactum};
+
+pub const ENROLMENT_PURPOSE: &str = "course_enrolment";
+pub const CERTIFICATION_PURPOSE: &str = "certification";
+pub const EVENT_PURPOSE: &str = "event_signup";
+pub const SPONSOR_PURPOSE: &str = "event_sponsor_sharing";
+
+#[derive(Debug, Clone)]
+pub struct EnrolmentRequest {
+    pub session: SessionId,
+    /// (category, value) pairs from the form.
+    pub values: Vec<(String, String)>,
+    pub certification: bool,
+    pub newsletter: bool,
+    pub lang: Lang,
+    pub method: String,
+    pub notice_version: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSignupRequest {
+    pub event: Uuid,
+    pub values: Vec<(String, String)>,
+    pub sponsor_sharing: bool,
+    pub newsletter: bool,
+    pub lang: Lang,
+    pub method: String,
+    pub notice_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolled {
+    pub enrolment: EnrolmentId,
+    pub newsletter: Option<SubscribeOutcome>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Enrols a person on a session, with certification and newsletter only if asked for.
+    pub async fn enrol(&self, request: EnrolmentRequest) -> Result<Enrolled, CoreError> {
+        if request.notice_version != self.policy.version {
+            return Err(CoreError::NoticeChanged);
+        }
+        let backend = self.store.backend();
+        let session = backend
+            .sessions()
+            .await?
+            .into_iter()
+            .find(|s| s.id == request.session)
+            .ok_or(CoreError::UnknownActivity)?;
+        let course =
+            backend.courses().await?.into_iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        let taken = backend.enrolments_of(session.id.0).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
+        if u32::try_from(taken).unwrap_or(u32::MAX) >= session.seats {
+            return Err(CoreError::Full);
+        }
+        let mut prepared = self
+            .prepare_collection(Collection {
+                purpose: ENROLMENT_PURPOSE.into(),
+                values: request.values.clone(),
+                source: request.method.clone(),
+                anchor_date: Some(session.ends_on),
+                actor: "subject".into(),
+            })
+            .await?;
+        let subject = prepared.collected.subject;
+        let certification = if request.certification && course.certification {
+            let purpose = self.purpose(CERTIFICATION_PURPOSE)?;
+            let instance = self.start_purpose(subject, purpose, Some(session.ends_on));
+            let id = instance.id;
+            prepared.change.ops.push(Op::StartPurpose(instance));
+            Some(id)
+        } else {
+            None
+        };
+        let enrolment = Enrolment {
+            id: EnrolmentId::new(),
+            activity: session.id.0,
+            kind: "course_session".into(),
+            subject,
+            instance: prepared.collected.instance,
+            certification,
+            sponsor_consent: None,
+            created_at: self.clock.now_micros(),
+            cancelled_at: None,
+        };
+        prepared.change.ops.push(Op::Enrol(enrolment.clone()));
+        prepared.change.audit.push(AuditEvent::new(
+            "subject",
+            "enrolment.create",
+            Some(subject),
+            serde_json::json!({
+                "enrolment": enrolment.id.to_string(),
+                "session": session.id.to_string(),
+                "course": course.slug,
+                "certification": certification.is_some(),
+                "notice_version": request.notice_version,
+            }),
+        ));
+        self.store.commit(prepared.change).await?;
+        let newsletter =
+            self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
+        Ok(Enrolled { enrolment: enrolment.id, newsletter })
+    }
+
+    async fn newsletter_from_form(
+        &self,
+        values: &[(String, String)],
+        wanted: bool,
+        lang: Lang,
+        method: &str,
+    ) -> Result<Option<SubscribeOutcome>, CoreError> {
+        if !wanted {
+            return Ok(None);
+        }
+        let value = |k: &str| values.iter().find(|(c, _)| c == k).map(|(_, v)| v.clone());
+        let subscription = Subscription {
+            email: value("email").unwrap_or_default(),
+            name: value("name"),
+            interests: None,
+            lang,
+            method: method.to_string(),
+            notice_version: self.policy.version.clone(),
+        };
+        self.subscribe_newsletter(subscription).await.map(Some)
+    }
+
+    /// Signs a person up for an event; the sponsor box records its own consent (P09, C3).
+    pub async fn sign_up_for_event(&self, request: EventSignupRequest) -> Result<Enrolled, CoreError> {
+        if request.notice_version != self.policy.version {
+            return Err(CoreError::NoticeChanged);
+        }
+        let backend = self.store.backend();
+        let event =
+            backend.events().await?.into_iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
+        let taken = backend.enrolments_of(event.id.0).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
+        if u32::try_from(taken).unwrap_or(u32::MAX) >= event.seats {
+            return Err(CoreError::Full);
+        }
+        let mut prepared = self
+            .prepare_collection(Collection {
+                purpose: EVENT_PURPOSE.into(),
+                values: request.values.clone(),
+                source: request.method.clone(),
+                anchor_date: Some(event.ends_on),
+                actor: "subject".into(),
+            })
+            .await?;
+        let subject = prepared.collected.subject;
+        let now = self.clock.now_micros();
+        let sponsor_consent = match (&event.sponsor, request.sponsor_sharing) {
+            (Some(_), true) => {
+                let purpose = self.purpose(SPONSOR_PURPOSE)?;
+                let text = match (&purpose.consent_text, purpose.basis) {
+                    (Some(t), LegalBasis::Consent) => t.get(request.lang).to_string(),
+                    _ => return Err(CoreError::UnknownPurpose(SPONSOR_PURPOSE.into())),
+                };
+                let instance = self.start_purpose(subject, purpose, Some(event.ends_on));
+                let consent = ConsentRecord {
+                    id: ConsentId::new(),
+                    subject,
+                    purpose: SPONSOR_PURPOSE.into(),
+                    instance: instance.id,
+                    state: ConsentState::Active,
+                    lang: request.lang.code().into(),
+                    policy_version: self.policy.version.clone(),
+                    text_hash: hex(&Sha256::digest(text.as_bytes())),
+                    text,
+                    method: request.method.clone(),
+                    requested_at: now,
+                    confirmed_at: Some(now),
+                    withdrawn_at: None,
+                    withdraw_method: None,
+                };
+                prepared.change.audit.push(AuditEvent::new(
+                    "subject",
+                    "consent.grant",
+                    Some(subject),
+                    serde_json::json!({"consent": consent.id.to_string(), "purpose": SPONSOR_PURPOSE, "method": request.method, "text_hash": consent.text_hash}),
+                ));
+                let id = consent.id;
+                prepared.change.ops.push(Op::StartPurpose(instance));
+                prepared.change.ops.push(Op::RecordConsent(consent));
+                Some(id)
+            }
+            _ => None,
+        };
+        let signup = Enrolment {
+            id: EnrolmentId::new(),
+            activity: event.id.0,
+            kind: "event".into(),
+            subject,
+            instance: prepared.collected.instance,
+            certification: None,
+            sponsor_consent,
+            created_at: now,
+            cancelled_at: None,
+        };
+        prepared.change.ops.push(Op::Enrol(signup.clone()));
+        prepared.change.audit.push(AuditEvent::new(
+            "subject",
+            "event_signup.create",
+            Some(subject),
+            serde_json::json!({"signup": signup.id.to_string(), "event": event.slug, "sponsor_sharing": sponsor_consent.is_some()}),
+        ));
+        self.store.commit(prepared.change).await?;
+        let newsletter =
+            self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
+        Ok(Enrolled { enrolment: signup.id, newsletter })
+    }
+}

@@ -1,0 +1,151 @@
+//! The catalogue and enrolment: P01, P07, P08, P09, P10, P13, P18, C3.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pactum_core::enrolment::{EnrolmentRequest, EventSignupRequest};
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::{CoreError, ManualClock, Pactum, Settings};
+use pactum_policy::{BUNDLED_POLICY, EXAMPLE_CATALOGUE, Lang, parse_policy};
+use pactum_store::{Backend, ConsentState};
+use pactum_store_sqlite::SqliteBackend;
+use time::macros::{date, datetime};
+
+async fn pactum(dir: &std::path::Path) -> Pactum<SqliteBackend, ManualClock> {
+    let backend = SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: dir.join("master.key"), may_create: true }).unwrap();
+    let p = Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), Settings::default())
+        .await
+        .unwrap();
+    p.import_catalogue(EXAMPLE_CATALOGUE, "test").await.unwrap();
+    p
+}
+
+fn values(email: &str) -> Vec<(String, String)> {
+    vec![
+        ("name".into(), "Sofie Sørensen".into()),
+        ("email".into(), email.into()),
+        ("company".into(), "Eksempel A/S".into()),
+    ]
+}
+
+async fn first_session(p: &Pactum<SqliteBackend, ManualClock>, slug: &str) -> pactum_store::SessionId {
+    p.course_listing(slug).await.unwrap().unwrap().sessions[0].session.id
+}
+
+fn request(session: pactum_store::SessionId, email: &str, certification: bool, newsletter: bool) -> EnrolmentRequest {
+    EnrolmentRequest {
+        session,
+        values: values(email),
+        certification,
+        newsletter,
+        lang: Lang::Da,
+        method: "form:course_enrolment".into(),
+        notice_version: "2026.1".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_example_catalogue_imports_repeatably() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let summary = p.import_catalogue(EXAMPLE_CATALOGUE, "test").await.unwrap();
+    assert_eq!((summary.courses, summary.sessions, summary.events), (2, 3, 1));
+    let listings = p.course_listings().await.unwrap();
+    assert_eq!(listings.len(), 2, "importing twice updates, it does not duplicate");
+    let prince = listings.iter().find(|l| l.course.slug == "prince2-foundation").unwrap();
+    assert_eq!(prince.sessions.len(), 2);
+    assert_eq!(prince.sessions[0].seats_left, 16);
+    assert_eq!(p.event_listings().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn p10_a_catalogue_may_only_name_registered_recipients() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let bad = EXAMPLE_CATALOGUE
+        .replace("delivered_by = \"course_partner\"", "delivered_by = \"unknown_partner\"")
+        .replace("sponsor = \"sponsor\"", "sponsor = \"co_organiser\"");
+    let Err(CoreError::Catalogue(errors)) = p.import_catalogue(&bad, "test").await else { panic!("refused") };
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`unknown_partner`, which the policy does not register"));
+    assert!(errors[1].contains("registers as co-organiser rather than sponsor"));
+}
+
+#[tokio::test]
+async fn p18_enrolment_holds_data_until_the_course_ends_and_certification_only_when_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let session = first_session(&p, "prince2-foundation").await;
+    let plain = p.enrol(request(session, "plain@eksempel.dk", false, false)).await.unwrap();
+    assert_eq!(plain.newsletter, None);
+    let subject = p.find_subject_by_email("plain@eksempel.dk").await.unwrap().unwrap();
+    let purposes = p.store.backend().purposes_of(subject).await.unwrap();
+    assert_eq!(purposes.len(), 1);
+    assert_eq!(purposes[0].purpose, "course_enrolment");
+    assert_eq!(purposes[0].retain_until, Some(date!(2027 - 04 - 11)), "30 days after the course ends on 12 March");
+    assert!(p.store.backend().consents_of(subject).await.unwrap().is_empty(), "P07: unticked means no consent record");
+
+    p.enrol(request(session, "cert@eksempel.dk", true, true)).await.unwrap();
+    let subject = p.find_subject_by_email("cert@eksempel.dk").await.unwrap().unwrap();
+    let purposes = p.store.backend().purposes_of(subject).await.unwrap();
+    let names: Vec<&str> = purposes.iter().map(|p| p.purpose.as_str()).collect();
+    assert_eq!(names, vec!["course_enrolment", "certification", "newsletter"]);
+    let certification = purposes.iter().find(|x| x.purpose == "certification").unwrap();
+    assert_eq!(certification.retain_until, Some(date!(2027 - 03 - 12)));
+    let consents = p.store.backend().consents_of(subject).await.unwrap();
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].state, ConsentState::Pending, "the newsletter box starts a double opt-in");
+    let enrolments = p.store.backend().enrolments_of(session.0).await.unwrap();
+    assert_eq!(enrolments.len(), 2);
+    assert!(enrolments[0].certification.is_none() && enrolments[1].certification.is_some());
+
+    // A course without certification ignores the box.
+    let agile = first_session(&p, "agil-projektledelse").await;
+    p.enrol(request(agile, "agile@eksempel.dk", true, false)).await.unwrap();
+    let subject = p.find_subject_by_email("agile@eksempel.dk").await.unwrap().unwrap();
+    assert_eq!(p.store.backend().purposes_of(subject).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn p01_undeclared_fields_are_refused_and_a_full_session_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let session = first_session(&p, "agil-projektledelse").await;
+    let mut with_diet = request(session, "x@eksempel.dk", false, false);
+    with_diet.values.push(("allergies".into(), "nuts".into()));
+    let Err(CoreError::Invalid(errors)) = p.enrol(with_diet).await else { panic!("refused") };
+    assert_eq!(errors[0].field, "allergies");
+    for n in 0..12 {
+        p.enrol(request(session, &format!("p{n}@eksempel.dk"), false, false)).await.unwrap();
+    }
+    assert!(matches!(p.enrol(request(session, "late@eksempel.dk", false, false)).await, Err(CoreError::Full)));
+    assert_eq!(p.find_subject_by_email("late@eksempel.dk").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn c3_only_a_ticked_sponsor_box_records_a_sponsor_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let event = p.event_listings().await.unwrap()[0].0.id.0;
+    let signup = |email: &str, sponsor: bool| EventSignupRequest {
+        event,
+        values: values(email),
+        sponsor_sharing: sponsor,
+        newsletter: false,
+        lang: Lang::En,
+        method: "form:event_signup".into(),
+        notice_version: "2026.1".into(),
+    };
+    p.sign_up_for_event(signup("yes@eksempel.dk", true)).await.unwrap();
+    p.sign_up_for_event(signup("no@eksempel.dk", false)).await.unwrap();
+    let yes = p.find_subject_by_email("yes@eksempel.dk").await.unwrap().unwrap();
+    let no = p.find_subject_by_email("no@eksempel.dk").await.unwrap().unwrap();
+    let consents = p.store.backend().consents_of(yes).await.unwrap();
+    assert_eq!(consents.len(), 1);
+    assert_eq!((consents[0].purpose.as_str(), consents[0].state), ("event_sponsor_sharing", ConsentState::Active));
+    assert!(consents[0].text.starts_with("Yes, you may pass my name"));
+    assert!(p.store.backend().consents_of(no).await.unwrap().is_empty());
+    let roster = p.store.backend().enrolments_of(event).await.unwrap();
+    assert_eq!(roster.iter().filter(|e| e.sponsor_consent.is_some()).count(), 1);
+}
