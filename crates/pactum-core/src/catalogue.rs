@@ -122,11 +122,15 @@ fn valid_slug(slug: &str) -> bool {
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A checked catalogue file, ready to store.
+pub struct Catalogue {
+    pub courses: Vec<Course>,
+    pub sessions: Vec<CourseSession>,
+    pub events: Vec<Event>,
+}
+
 /// Reads and checks a catalogue file against the policy; every problem is reported.
-pub fn parse_catalogue(
-    policy: &Policy,
-    text: &str,
-) -> Result<(Vec<Course>, Vec<CourseSession>, Vec<Event>), Vec<String>> {
+pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<String>> {
     let file: CatalogueFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
     let mut errors = Vec::new();
     let (mut courses, mut sessions, mut events) = (Vec::new(), Vec::new(), Vec::new());
@@ -206,7 +210,7 @@ pub fn parse_catalogue(
             seats: e.seats,
         });
     }
-    if errors.is_empty() { Ok((courses, sessions, events)) } else { Err(errors) }
+    if errors.is_empty() { Ok(Catalogue { courses, sessions, events }) } else { Err(errors) }
 }
 
 /// A course session with what the catalogue pages show about it.
@@ -225,7 +229,8 @@ pub struct CourseListing {
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Imports (adds or updates) a catalogue file in one transaction.
     pub async fn import_catalogue(&self, text: &str, actor: &str) -> Result<ImportSummary, CoreError> {
-        let (courses, sessions, events) = parse_catalogue(&self.policy, text).map_err(CoreError::Catalogue)?;
+        let Catalogue { courses, sessions, events } =
+            parse_catalogue(&self.policy, text).map_err(CoreError::Catalogue)?;
         let summary = ImportSummary { courses: courses.len(), sessions: sessions.len(), events: events.len() };
         let ops = courses
             .into_iter()
