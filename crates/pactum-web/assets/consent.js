@@ -62,11 +62,12 @@
     if (!c) return;
     const have = cookies().map((x) => x.split('=')[0]);
     const parts = location.hostname.split('.');
+    const secure = location.protocol === 'https:' ? '; secure' : '';
     const domains = [''];
     for (let i = 0; i < parts.length - 1; i++) domains.push('; domain=.' + parts.slice(i).join('.'));
     for (const k of c.cookies || []) {
       const names = k.name.endsWith('*') ? have.filter((n) => n.startsWith(k.name.slice(0, -1))) : [k.name];
-      for (const n of names) for (const dm of domains) d.cookie = n + '=; path=/; max-age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT' + dm;
+      for (const n of names) for (const dm of domains) d.cookie = n + '=; path=/; max-age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT' + secure + dm;
     }
   };
   const newDeviceId = () => {
@@ -98,7 +99,7 @@
     setError('');
     try {
       const device = state && ID.test(state.d) ? state.d : newDeviceId();
-      const [s, r] = await call('/consent/decisions', {
+      const [s, r] = await call('/consent/decisions?lang=' + lang, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ device_id: device, granted: grant, method: method || 'click', cookie_version: cfg.cookie_version }),
@@ -258,7 +259,7 @@
         list(t.recipients_label, (c.recipients || []).map((n) => el('span', { text: n }))),
       ]);
     });
-    const receiptLink = el('a', { class: 'pc-link', rel: 'noopener' });
+    const receiptLink = el('a', { class: 'pc-link' });
     const receipt = el('p', { class: 'pc-small pc-receipt', hidden: true }, [t.receipt_label + ' ', receiptLink]);
     const save = async () => {
       if (await decide(optional().filter((k) => boxes.get(k) && boxes.get(k).checked))) close();

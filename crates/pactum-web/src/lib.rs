@@ -11,6 +11,7 @@ pub mod newsletter;
 pub mod notice;
 mod pages;
 mod rate_limit;
+mod responses;
 
 use std::future::Future;
 use std::net::SocketAddr;

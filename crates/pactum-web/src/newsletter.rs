@@ -18,6 +18,9 @@ use crate::AppState;
 use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
 use crate::notice::{Chrome, PurposeView, purpose_view};
 use crate::pages::{html, other};
+use crate::responses::{
+    FieldInput, MessagePage, Words, failure, message, message_with, purpose_inputs, stale_form, undeclared_field, words,
+};
 
 pub fn page_path(lang: Lang) -> &'static str {
     match lang {
@@ -36,57 +39,6 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/newsletter/unsubscribe/{token}", get(unsubscribe_page_en::<B, C>).post(unsubscribe_en::<B, C>))
 }
 
-/// The fixed wording of these pages.
-struct Words {
-    title: &'static str,
-    intro: &'static str,
-    required: &'static str,
-    optional: &'static str,
-    submit: &'static str,
-    errors_heading: &'static str,
-    consent_missing: &'static str,
-    notice_heading: &'static str,
-    notice_link: &'static str,
-}
-
-const DA: Words = Words {
-    title: "Tilmeld dig vores nyhedsmails",
-    intro: "Få besked om nye kurser, konferencer og certificeringer. Du får først mails, når du har bekræftet din tilmelding via et link, vi sender dig.",
-    required: "skal udfyldes",
-    optional: "frivilligt",
-    submit: "Tilmeld",
-    errors_heading: "Ret venligst følgende",
-    consent_missing: "Sæt kryds i boksen, hvis du vil have nyhedsmails. Uden dit samtykke tilmelder vi dig ikke.",
-    notice_heading: "Sådan behandler vi dine oplysninger",
-    notice_link: "Hele privatlivspolitikken",
-};
-
-const EN: Words = Words {
-    title: "Sign up for our newsletter",
-    intro: "Hear about new courses, conferences and certifications. You receive mail only after confirming your sign-up through a link we send you.",
-    required: "required",
-    optional: "optional",
-    submit: "Sign up",
-    errors_heading: "Please correct the following",
-    consent_missing: "Tick the box if you want newsletters. Without your consent we do not sign you up.",
-    notice_heading: "How we process your data",
-    notice_link: "The full privacy notice",
-};
-
-fn words(lang: Lang) -> &'static Words {
-    if lang == Lang::Da { &DA } else { &EN }
-}
-
-struct FieldInput {
-    name: &'static str,
-    label: String,
-    kind: &'static str,
-    autocomplete: &'static str,
-    required: bool,
-    value: String,
-    error: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "newsletter.html")]
 struct NewsletterPage<'a> {
@@ -95,7 +47,7 @@ struct NewsletterPage<'a> {
     action: &'static str,
     token: String,
     notice_version: String,
-    fields: Vec<FieldInput>,
+    fields: Vec<FieldInput<'a>>,
     consent_text: String,
     consent_error: Option<String>,
     errors: Vec<String>,
@@ -103,30 +55,6 @@ struct NewsletterPage<'a> {
     notice_href: &'static str,
 }
 
-#[derive(Template)]
-#[template(path = "message.html")]
-pub struct MessagePage<'a> {
-    pub c: Chrome<'a>,
-    pub title: String,
-    pub paragraphs: Vec<String>,
-    pub list: Vec<String>,
-    pub action: Option<(String, String)>,
-    pub link: Option<(String, String)>,
-}
-
-/// Renders a simple page of text with a status.
-pub fn message(c: Chrome<'_>, status: StatusCode, title: &str, paragraphs: Vec<String>) -> Response {
-    message_with(MessagePage { c, title: title.into(), paragraphs, list: Vec::new(), action: None, link: None }, status)
-}
-
-pub fn message_with(page: MessagePage<'_>, status: StatusCode) -> Response {
-    let mut response = html(page.render());
-    *response.status_mut() = status;
-    response
-}
-
-const FIELDS: [(&str, &str, &str); 3] =
-    [("email", "email", "email"), ("name", "text", "name"), ("newsletter_interests", "text", "off")];
 const CONTROL: [&str; 3] = ["form_token", "notice_version", "consent"];
 
 fn form_page<'a, B: Backend, C: Clock>(
@@ -138,21 +66,7 @@ fn form_page<'a, B: Backend, C: Clock>(
 ) -> NewsletterPage<'a> {
     let policy = &state.pactum.policy;
     let purpose = policy.purpose(PURPOSE);
-    let fields = FIELDS
-        .iter()
-        .filter_map(|(name, kind, autocomplete)| {
-            let field = purpose?.fields.iter().find(|f| f.category == *name)?;
-            Some(FieldInput {
-                name,
-                label: policy.category(name).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| name.to_string()),
-                kind,
-                autocomplete,
-                required: field.required,
-                value: submitted.and_then(|s| s.get(name)).unwrap_or("").to_string(),
-                error: errors.iter().find(|(f, _)| f == name).map(|(_, m)| m.clone()),
-            })
-        })
-        .collect();
+    let fields = purpose.map(|p| purpose_inputs(policy, p, lang, submitted, errors)).unwrap_or_default();
     let w = words(lang);
     let mut all_errors: Vec<String> = errors.iter().map(|(_, m)| m.clone()).collect();
     if consent_error {
@@ -213,32 +127,6 @@ fn rerender<B: Backend, C: Clock>(
     response
 }
 
-/// The page for a form that cannot be accepted as sent: expired, forged, or from another site.
-pub fn stale_form(c: Chrome<'_>, lang: Lang) -> Response {
-    let (title, text) = match lang {
-        Lang::Da => (
-            "Formularen kunne ikke modtages",
-            "Formularen er udløbet eller kom ikke fra vores side. Indlæs siden igen og send formularen på ny.",
-        ),
-        Lang::En => (
-            "The form could not be accepted",
-            "The form has expired or did not come from our site. Reload the page and send the form again.",
-        ),
-    };
-    message(c, StatusCode::FORBIDDEN, title, vec![text.into()])
-}
-
-/// The page for a field the purpose does not declare: named, and nothing stored (P01).
-pub fn undeclared_field(c: Chrome<'_>, lang: Lang, field: &str) -> Response {
-    let problem =
-        pactum_core::values::FieldError { field: field.to_string(), problem: pactum_core::values::Problem::Undeclared };
-    let title = match lang {
-        Lang::Da => "Formularen indeholder et felt, vi ikke indsamler",
-        Lang::En => "The form contains a field we do not collect",
-    };
-    message(c, StatusCode::BAD_REQUEST, title, vec![problem.message(lang)])
-}
-
 async fn submit<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     headers: HeaderMap,
@@ -254,7 +142,10 @@ async fn submit<B: Backend, C: Clock>(
     {
         return stale_form(chrome(), lang);
     }
-    let allowed: Vec<&str> = FIELDS.iter().map(|(n, _, _)| *n).chain(CONTROL).collect();
+    let Some(purpose) = policy.purpose(PURPOSE) else {
+        return failure(chrome(), lang, CoreError::UnknownPurpose(PURPOSE.into()));
+    };
+    let allowed: Vec<&str> = purpose.fields.iter().map(|f| f.category.as_str()).chain(CONTROL).collect();
     if let Some(field) = submitted.unexpected(&allowed) {
         return undeclared_field(chrome(), lang, &field);
     }
@@ -303,18 +194,6 @@ async fn submit<B: Backend, C: Clock>(
         }
         Err(e) => failure(chrome(), lang, e),
     }
-}
-
-/// A failure that is not the visitor's: logged, and a page that says to try again.
-pub fn failure(c: Chrome<'_>, lang: Lang, e: CoreError) -> Response {
-    tracing::error!(error = %e, "a form could not be processed");
-    let (title, text) = match lang {
-        Lang::Da => ("Noget gik galt", "Vi kunne ikke gemme din formular lige nu. Intet er gemt. Prøv igen om lidt."),
-        Lang::En => {
-            ("Something went wrong", "We could not save your form just now. Nothing was saved. Try again shortly.")
-        }
-    };
-    message(c, StatusCode::SERVICE_UNAVAILABLE, title, vec![text.into()])
 }
 
 async fn confirm_da<B: Backend, C: Clock>(state: State<Arc<AppState<B, C>>>, token: Path<String>) -> Response {
