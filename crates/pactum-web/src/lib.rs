@@ -12,6 +12,7 @@ pub mod notice;
 mod pages;
 mod rate_limit;
 mod responses;
+mod signup;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,6 +68,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
     pages::routes::<B, C>()
         .merge(consent::routes::<B, C>())
         .merge(newsletter::routes::<B, C>())
+        .merge(signup::routes::<B, C>())
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -98,6 +98,15 @@ async fn serve_on<B: Backend>(
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, settings.core()).await?;
     let version = pactum.policy.version.clone();
+    if settings.policy.is_none()
+        && let Some(summary) = pactum.seed_example_catalogue(pactum_policy::EXAMPLE_CATALOGUE).await?
+    {
+        tracing::info!(
+            courses = summary.courses,
+            events = summary.events,
+            "loaded the example catalogue for the bundled policy"
+        );
+    }
     let mailer = match &settings.smtp {
         Some(smtp) => pactum_core::mail::AnyMailer::Smtp(pactum_core::mail::SmtpMailer::new(smtp)?),
         None => {
@@ -210,4 +219,46 @@ async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) 
         rotation.subject_keys_rewrapped, rotation.old_key_id, rotation.new_key_id, rotation.old_key_id
     );
     Ok(0)
+}
+
+pub async fn catalogue_import(args: &StoreArgs, file: &Path) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read the catalogue file {}: {e}", file.display()))?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| import_on(b, &settings, policy, &text, file).await)
+}
+
+async fn import_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    text: &str,
+    file: &Path,
+) -> anyhow::Result<i32> {
+    let source = match &settings.key_source {
+        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: true },
+        inline => inline.clone(),
+    };
+    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
+    match pactum.import_catalogue(text, "admin:cli").await {
+        Ok(s) => {
+            println!(
+                "{}: imported {} courses, {} sessions and {} events",
+                file.display(),
+                s.courses,
+                s.sessions,
+                s.events
+            );
+            Ok(0)
+        }
+        Err(pactum_core::CoreError::Catalogue(errors)) => {
+            for e in errors {
+                eprintln!("{}: error: {e}", file.display());
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

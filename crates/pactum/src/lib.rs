@@ -55,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Manage the course and event catalogue
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
     /// Manage the master key
     Key {
         #[command(subcommand)]
@@ -90,6 +95,16 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Add or update courses, sessions and events from a TOML file (see docs/catalogue-format.md)
+    Import {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Re-wrap every subject key under a new master key and retire the old key file
     Rotate {
@@ -111,6 +126,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Policy { command: PolicyCommand::Render { file, lang } } => commands::policy_render(&file, lang),
         Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
         Command::Key { command: KeyCommand::Rotate { store } } => commands::key_rotate(&store).await,
+        Command::Catalogue { command: CatalogueCommand::Import { file, store } } => {
+            commands::catalogue_import(&store, &file).await
+        }
     };
     match result {
         Ok(code) => code,

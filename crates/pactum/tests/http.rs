@@ -40,6 +40,7 @@ async fn serve_with<B: Backend>(
     )
     .await
     .unwrap();
+    pactum.import_catalogue(pactum_policy::EXAMPLE_CATALOGUE, "test").await.unwrap();
     let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
     let mailer = pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings {
         host: "127.0.0.1".into(),
@@ -106,6 +107,10 @@ on_both_backends!(
     p07_newsletter_form_shows_an_unticked_box_and_the_notice,
     p01_p07_newsletter_form_refuses_what_it_must_not_store,
     p07_l11_sign_up_confirm_by_mailed_link_and_one_click_unsubscribe,
+    p08_catalogue_names_the_delivering_partner_before_sign_up,
+    p03_p07_p13_enrolment_form_shows_its_purposes_and_unticked_boxes,
+    p07_enrolment_with_and_without_the_newsletter_box,
+    p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_box,
 );
 
 async fn get(server: &Server, path: &str) -> reqwest::Response {
@@ -219,7 +224,7 @@ async fn pages_load_nothing_from_other_origins(server: Server) {
 }
 
 async fn unknown_pages_get_a_helpful_404(server: Server) {
-    let response = get(&server, "/kurser/findes-ikke").await;
+    let response = get(&server, "/noget/der-ikke-findes").await;
     assert_eq!(response.status(), 404);
     let html = response.text().await.unwrap();
     assert!(html.contains("Siden findes ikke") && html.contains("gå til forsiden"));
@@ -560,4 +565,112 @@ async fn p07_l11_sign_up_confirm_by_mailed_link_and_one_click_unsubscribe(server
     assert_eq!(get(&server, "/nyhedsbrev/afmeld/not-a-token").await.status(), 200, "the GET page only asks");
     let bad = post_form(&server, "/nyhedsbrev/afmeld/not-a-token", &[("List-Unsubscribe", "One-Click")]).await;
     assert_eq!(bad.status(), 404);
+}
+
+async fn enrol_link(server: &Server, course: &str) -> String {
+    let html = body(server, &format!("/kurser/{course}")).await;
+    let start = html.find(&format!("href=\"/kurser/{course}/tilmelding/")).expect("an enrolment link") + 6;
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn p08_catalogue_names_the_delivering_partner_before_sign_up(server: Server) {
+    let html = body(&server, "/kurser").await;
+    assert!(html.contains("PRINCE2® Foundation med certificering") && html.contains("Agil projektledelse"));
+    assert!(html.contains("14.950 kr. ekskl. moms"));
+    let agile = body(&server, "/kurser/agil-projektledelse").await;
+    assert!(agile.contains("Kurset afholdes af Eksempel Kursuspartner ApS (eksempelværdi), som får deltagerlisten"));
+    let form = body(&server, &enrol_link(&server, "agil-projektledelse").await).await;
+    assert!(form.contains("Afholdes af") && form.contains("Eksempel Kursuspartner ApS"), "named on the form too");
+    assert!(!form.contains("name=\"certification\""), "no certification box where none is offered");
+    let en = body(&server, "/en/courses").await;
+    assert!(en.contains("DKK 14,950") || en.contains("DKK 14.950"), "prices in English too");
+    assert_eq!(get(&server, "/kurser/findes-ikke").await.status(), 404);
+}
+
+async fn p03_p07_p13_enrolment_form_shows_its_purposes_and_unticked_boxes(server: Server) {
+    let form = body(&server, &enrol_link(&server, "prince2-foundation").await).await;
+    for name in ["certification", "newsletter"] {
+        let input = form
+            .split(&format!("name=\"{name}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("a {name} box"))
+            .split('>')
+            .next()
+            .unwrap();
+        assert!(!input.contains("checked"), "{name} is unticked by default");
+    }
+    let panel = form.split("class=\"notice-panel\"").nth(1).unwrap();
+    for needle in [
+        "Tilmelding til kurser",
+        "30 dage efter endt kursus",
+        "Certificering hos vores certificeringspartner",
+        "Videregivelsen er en forudsætning for at tage certificeringen",
+        "Eksempel Certificeringspartner Ltd",
+        "Nyhedsmails",
+        "Samtykke",
+    ] {
+        assert!(panel.contains(needle), "the notice panel lacks {needle:?}");
+    }
+    assert!(form.contains("autocomplete=\"email\"") && form.contains("type=\"tel\""));
+}
+
+async fn enrol_post(server: &Server, link: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let token = form_token(&body(server, link).await);
+    let mut fields =
+        vec![("form_token", token.as_str()), ("notice_version", "2026.1"), ("name", "Karen Kruse"), ("phone", "")];
+    fields.extend_from_slice(extra);
+    post_form(server, link, &fields).await
+}
+
+async fn p07_enrolment_with_and_without_the_newsletter_box(server: Server) {
+    let link = enrol_link(&server, "prince2-foundation").await;
+    let plain = enrol_post(&server, &link, &[("email", "karen@eksempel.dk")]).await;
+    assert_eq!(plain.status(), 200);
+    let text = plain.text().await.unwrap();
+    assert!(text.contains("Du er tilmeldt") && !text.contains("tjek din indbakke"), "{text}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(server.smtp.messages().is_empty(), "no newsletter box, no mail");
+
+    let with_news =
+        enrol_post(&server, &link, &[("email", "karen2@eksempel.dk"), ("newsletter", "yes"), ("certification", "yes")])
+            .await;
+    assert_eq!(with_news.status(), 200);
+    assert!(with_news.text().await.unwrap().contains("tjek din indbakke"));
+    let mails = server.smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["karen2@eksempel.dk".to_string()]);
+
+    let refused = enrol_post(&server, &link, &[("email", "k3@eksempel.dk"), ("allergies", "nødder")]).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("«allergies»"));
+    let missing = enrol_post(&server, &link, &[("email", "")]).await;
+    assert_eq!(missing.status(), 400);
+    assert!(missing.text().await.unwrap().contains("«email» skal udfyldes"));
+}
+
+async fn p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_box(server: Server) {
+    let html = body(&server, "/arrangementer").await;
+    assert!(html.contains("Projektlederdagen 2027"));
+    let page = body(&server, "/arrangementer/projektlederdagen-2027").await;
+    assert!(page.contains("Medarrangør (får deltagerlisten)") && page.contains("Eksempel Medarrangør A/S"));
+    let sponsor_box = page.split("name=\"sponsor_sharing\"").nth(1).expect("a sponsor box").split('>').next().unwrap();
+    assert!(!sponsor_box.contains("checked"));
+    assert!(
+        page.contains("Ja tak, I må give mit navn, min e-mailadresse, titel og virksomhed videre til eventets sponsor")
+    );
+    let token = form_token(&page);
+    let response = post_form(
+        &server,
+        "/arrangementer/projektlederdagen-2027",
+        &[
+            ("form_token", token.as_str()),
+            ("notice_version", "2026.1"),
+            ("name", "Per Poulsen"),
+            ("email", "per@eksempel.dk"),
+            ("sponsor_sharing", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Projektlederdagen 2027"));
 }
