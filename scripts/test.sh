@@ -21,6 +21,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 
+# Browser tests in headless Chromium (the consent widget and Pactum's pages). e2e/run.sh installs
+# Debian's chromium and the npm packages it needs when they are missing; it never downloads a browser.
+echo "==> browser tests (e2e/run.sh)"
+cargo build -p pactum --locked
+PACTUM_BIN="$PWD/target/debug/pactum" e2e/run.sh 2>&1 | tee -a "$log" || status=$?
+
 if [ -n "${PACTUM_TEST_PG_URL:-}" ] && command -v psql >/dev/null 2>&1; then
   # Each test case made a schema of its own; remove them now that the run is over.
   psql "$PACTUM_TEST_PG_URL" -qtAc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pactum\_test\_%'" 2>/dev/null |
@@ -33,5 +39,6 @@ if [ -z "${PACTUM_TEST_PG_URL:-}" ]; then
 fi
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { s += $3 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

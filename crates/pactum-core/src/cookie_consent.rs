@@ -69,6 +69,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 }
             }
         }
+        // A Global Privacy Control signal is a refusal of marketing; it can never grant it.
+        if decision.method == "gpc" && granted.contains(&CookieCategory::Marketing.key()) {
+            errors.push(FieldError { field: "granted".into(), problem: Problem::UnknownChoice });
+        }
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }

@@ -73,6 +73,8 @@ struct Texts {
     button_label: &'static str,
     privacy_link: &'static str,
     always_on: &'static str,
+    cookies_label: &'static str,
+    recipients_label: &'static str,
 }
 
 #[derive(Serialize)]
@@ -105,6 +107,8 @@ fn texts(lang: Lang) -> Texts {
             button_label: "Cookie-indstillinger",
             privacy_link: "Læs vores privatlivspolitik",
             always_on: "Altid slået til",
+            cookies_label: "Cookies i denne kategori",
+            recipients_label: "Deles med",
         },
         Lang::En => Texts {
             title: "We use cookies",
@@ -119,6 +123,8 @@ fn texts(lang: Lang) -> Texts {
             button_label: "Cookie settings",
             privacy_link: "Read our privacy notice",
             always_on: "Always on",
+            cookies_label: "Cookies in this category",
+            recipients_label: "Shared with",
         },
     }
 }
@@ -186,18 +192,6 @@ fn categories(policy: &Policy, lang: Lang) -> Vec<CategoryInfo> {
         .collect()
 }
 
-/// This server's own origin as the caller reached it, for links a widget on another site shows.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c)));
-    match host {
-        Some(h) => format!("http://{h}"),
-        None => String::new(),
-    }
-}
-
 async fn config<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     Query(query): Query<LangQuery>,
@@ -218,7 +212,7 @@ async fn config<B: Backend, C: Clock>(
         policy_version: policy.version.clone(),
         cookie_version: policy.cookie_version.clone(),
         lang: lang.code(),
-        privacy_url: format!("{}{}", origin(&headers), notice::path(lang)),
+        privacy_url: format!("{}{}", state.pactum.settings.public_url, notice::path(lang)),
         consent_cookie: CONSENT_COOKIE,
         consent_cookie_days,
         categories: categories(policy, lang),
@@ -375,7 +369,7 @@ async fn receipt<B: Backend, C: Clock>(
             address: controller.address.clone(),
             email: controller.email.clone(),
         },
-        privacy_policy: format!("{}{}", origin(&headers), notice::path(lang)),
+        privacy_policy: format!("{}{}", state.pactum.settings.public_url, notice::path(lang)),
         purposes,
         granted,
         state: "recorded",

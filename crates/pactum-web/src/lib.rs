@@ -97,8 +97,17 @@ impl Application {
         listen: SocketAddr,
         options: WebOptions,
     ) -> std::io::Result<Application> {
-        let state = AppState::new(pactum, options).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(listen).await?;
+        Self::with_listener(pactum, listener, options)
+    }
+
+    /// The application on a listener the caller bound.
+    pub fn with_listener<B: Backend, C: Clock>(
+        pactum: Pactum<B, C>,
+        listener: TcpListener,
+        options: WebOptions,
+    ) -> std::io::Result<Application> {
+        let state = AppState::new(pactum, options).map_err(std::io::Error::other)?;
         Ok(Application { listener, router: router(state) })
     }
 

@@ -19,6 +19,10 @@ use crate::AppState;
 use crate::notice::{Chrome, path};
 
 const CSS: &str = include_str!("../assets/pactum.css");
+/// The consent widget (P26–P29): one dependency-free script and its stylesheet, for Pactum's own
+/// pages and any other site.
+const CONSENT_JS: &str = include_str!("../assets/consent.js");
+const CONSENT_CSS: &str = include_str!("../assets/consent.css");
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     Router::new()
@@ -28,6 +32,8 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/privacy", get(notice_en::<B, C>))
         .route("/healthz", get(health::<B, C>))
         .route("/static/pactum.css", get(css))
+        .route("/consent.js", get(consent_js))
+        .route("/consent.css", get(consent_css))
         .fallback(not_found::<B, C>)
 }
 
@@ -105,6 +111,19 @@ async fn health<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>) 
 
 async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+        .into_response()
+}
+
+async fn consent_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
+        CONSENT_JS,
+    )
+        .into_response()
+}
+
+async fn consent_css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")], CONSENT_CSS)
         .into_response()
 }
 

@@ -95,8 +95,16 @@ async fn serve_on<B: Backend>(
     policy: Policy,
     web: pactum_web::WebOptions,
 ) -> anyhow::Result<i32> {
+    // Bind first: with port 0 the address, and so the default public URL, is known only now.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let mut core = settings.core();
+    if !settings.public_url_given {
+        core.public_url = format!("http://{}", listener.local_addr()?);
+    }
     let ring = load(settings.key_source.clone())?;
-    let pactum = Pactum::start(backend, ring, policy, SystemClock, settings.core()).await?;
+    let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;
     let version = pactum.policy.version.clone();
     if settings.policy.is_none()
         && let Some(summary) = pactum.seed_example_catalogue(pactum_policy::EXAMPLE_CATALOGUE).await?
@@ -125,9 +133,8 @@ async fn serve_on<B: Backend>(
             let _ = stopped.wait_for(|s| *s).await;
         },
     ));
-    let app = pactum_web::Application::build(pactum, settings.listen, web)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let app = pactum_web::Application::with_listener(pactum, listener, web)
+        .map_err(|e| anyhow::anyhow!("cannot start the web server: {e}"))?;
     let address = app.local_addr()?;
     tracing::info!(%address, policy_version = %version, "Pactum is serving");
     println!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)");

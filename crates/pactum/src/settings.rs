@@ -73,6 +73,8 @@ pub struct Settings {
     pub policy: Option<PathBuf>,
     pub node: String,
     pub public_url: String,
+    /// False when `public_url` is only the default, derived from the listen address.
+    pub public_url_given: bool,
     pub mail_from: Option<String>,
     /// `None`: write mail as .eml files into `<data-dir>/mail`.
     pub smtp: Option<pactum_core::mail::SmtpSettings>,
@@ -125,13 +127,9 @@ impl Settings {
                 (None, Some(path)) => KeySource::File { path, may_create: false },
                 (None, None) => KeySource::File { path: data_dir.join("master.key"), may_create: true },
             };
-        let public_url = args
-            .public_url
-            .clone()
-            .or(file.public_url)
-            .unwrap_or_else(|| format!("http://{listen}"))
-            .trim_end_matches('/')
-            .to_string();
+        let given_url = args.public_url.clone().or(file.public_url);
+        let public_url_given = given_url.is_some();
+        let public_url = given_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             anyhow::bail!("--public-url must start with http:// or https://, such as https://kurser.example.dk");
         }
@@ -154,6 +152,7 @@ impl Settings {
         };
         Ok(Settings {
             public_url,
+            public_url_given,
             mail_from: args.mail_from.clone().or(file.mail_from),
             smtp,
             listen,

@@ -88,3 +88,80 @@ fn a_database_without_its_key_does_not_start() {
     assert!(stderr.contains("master key file") && stderr.contains("is missing"), "{stderr}");
     assert!(!data.join("master.key").exists(), "no replacement key is created");
 }
+
+/// DESIGN invariant 8: a full sign-up flow at debug level logs none of the personal values used.
+#[tokio::test]
+async fn no_personal_data_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env_remove("PACTUM_DATA_DIR")
+        .env("PACTUM_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the log from the start: a full pipe would stall the server.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+        log
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+    let client = reqwest::Client::new();
+    let form = client.get(format!("{base}/nyhedsbrev")).send().await.unwrap().text().await.unwrap();
+    let token = form.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let values = [("name", "Zacharias Zeuthen"), ("email", "zz.logtest@eksempel.dk")];
+    let response = client
+        .post(format!("{base}/nyhedsbrev"))
+        .form(&[("form_token", token.as_str()), ("notice_version", "2026.1"), values[0], values[1], ("consent", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let courses = client.get(format!("{base}/kurser/prince2-foundation")).send().await.unwrap().text().await.unwrap();
+    let link = courses
+        .split("href=\"")
+        .find(|s| s.starts_with("/kurser/prince2-foundation/tilmelding/"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let form = client.get(format!("{base}{link}")).send().await.unwrap().text().await.unwrap();
+    let token = form.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let response = client
+        .post(format!("{base}{link}"))
+        .form(&[
+            ("form_token", token.as_str()),
+            ("notice_version", "2026.1"),
+            values[0],
+            values[1],
+            ("phone", "+45 29 87 65 43"),
+            ("newsletter", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Let the mail worker write its .eml files and log about it, then stop the server.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait().unwrap();
+    let log = log_reader.join().unwrap();
+    assert!(log.contains("mail delivery round"), "the log is at debug level and saw the mail go out:\n{log}");
+    for value in ["Zacharias", "Zeuthen", "zz.logtest", "eksempel.dk", "29 87 65 43", "4529876543"] {
+        assert!(!log.contains(value), "the log contains personal data ({value})");
+    }
+    let mail_dir = dir.path().join("pactum-data/mail");
+    assert!(
+        std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0) >= 1,
+        "without SMTP, mail is written as .eml files"
+    );
+}

@@ -306,6 +306,9 @@ async fn p28_l12_a_decision_gets_a_receipt_with_each_category(server: Server) {
     assert!(receipt["consent_timestamp"].as_str().unwrap().starts_with("2026-11-25T10:00:00"));
 
     // A later GPC decision is its own receipt.
+    let mut gpc_marketing = decision(&version, &["marketing"]);
+    gpc_marketing["method"] = "gpc".into();
+    assert_eq!(post_decision(&server, &gpc_marketing).await.status(), 400, "a GPC signal never grants marketing");
     let mut gpc = decision(&version, &[]);
     gpc["method"] = "gpc".into();
     let answer: serde_json::Value = post_decision(&server, &gpc).await.json().await.unwrap();
