@@ -3,12 +3,14 @@
 //!
 //! [`Application::build`] binds its own listener, so tests run the real application on port 0.
 
+pub mod api;
 pub mod api_error;
 mod consent;
 pub mod forms;
 mod headers;
 pub mod newsletter;
 pub mod notice;
+mod openapi;
 mod pages;
 mod rate_limit;
 mod responses;
@@ -69,6 +71,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(consent::routes::<B, C>())
         .merge(newsletter::routes::<B, C>())
         .merge(signup::routes::<B, C>())
+        .merge(api::routes::<B, C>())
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -111,6 +111,8 @@ on_both_backends!(
     p03_p07_p13_enrolment_form_shows_its_purposes_and_unticked_boxes,
     p07_enrolment_with_and_without_the_newsletter_box,
     p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_box,
+    api_catalogue_and_notice_for_headless_sites,
+    p01_p07_api_enrolment_and_newsletter,
 );
 
 async fn get(server: &Server, path: &str) -> reqwest::Response {
@@ -676,4 +678,101 @@ async fn p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_
     .await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("Projektlederdagen 2027"));
+}
+
+async fn api_catalogue_and_notice_for_headless_sites(server: Server) {
+    let courses: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
+    let prince = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap();
+    assert_eq!(prince["certification"], true);
+    assert_eq!(prince["sessions"][0]["price_dkk"], 14950);
+    let agile = courses.as_array().unwrap().iter().find(|c| c["slug"] == "agil-projektledelse").unwrap();
+    assert_eq!(agile["delivered_by"]["key"], "course_partner");
+    let events: serde_json::Value = get(&server, "/api/v1/events").await.json().await.unwrap();
+    assert_eq!(events[0]["sponsor"]["key"], "sponsor");
+    let notice: serde_json::Value =
+        get(&server, "/api/v1/notice?purposes=course_enrolment,newsletter&lang=en").await.json().await.unwrap();
+    assert_eq!(notice["policy_version"], "2026.1");
+    assert_eq!(notice["purposes"][0]["retention"], "30 days after the course ends");
+    assert_eq!(notice["purposes"][1]["basis"], "consent");
+    assert!(notice["purposes"][1]["consent_text"].as_str().unwrap().starts_with("Yes, send me newsletters"));
+    let bad = get(&server, "/api/v1/notice?purposes=tracking").await;
+    assert_eq!(bad.status(), 400);
+    let spec: serde_json::Value = get(&server, "/api/v1/openapi.json").await.json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/api/v1/enrolments"]["post"].is_object());
+}
+
+async fn api_post(server: &Server, path: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new().post(format!("{}{path}", server.base)).json(&body).send().await.unwrap()
+}
+
+async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
+    let courses: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
+    let session = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = api_post(&server, "/api/v1/enrolments?lang=en", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis@eksempel.dk", "cpr": "010190-1234"}, "notice_version": "2026.1"})).await;
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "cpr");
+    assert!(body["fields"][0]["message"].as_str().unwrap().contains("is not collected for this purpose"));
+    assert!(!body.to_string().contains("010190"));
+
+    let enrolled = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis@eksempel.dk"}, "notice_version": "2026.1"})).await;
+    assert_eq!(enrolled.status(), 201);
+    let body: serde_json::Value = enrolled.json().await.unwrap();
+    assert!(body["newsletter"].is_null(), "no box, no newsletter");
+
+    let stale = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis2@eksempel.dk"}, "notice_version": "2020.1"})).await;
+    assert_eq!(stale.status(), 409);
+    let missing = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": "01990000-0000-7000-8000-000000000000", "fields": {}, "notice_version": "2026.1"})).await;
+    assert_eq!(missing.status(), 404);
+
+    let no_consent = api_post(
+        &server,
+        "/api/v1/newsletter/subscriptions",
+        serde_json::json!({"email": "lis@eksempel.dk", "consent": false, "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(no_consent.status(), 400);
+    let accepted = api_post(
+        &server,
+        "/api/v1/newsletter/subscriptions",
+        serde_json::json!({"email": "lis@eksempel.dk", "consent": true, "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(accepted.status(), 202);
+    let mails = server.smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+    let token = mails[0]
+        .body()
+        .lines()
+        .find(|l| l.contains("/nyhedsbrev/bekraeft/"))
+        .unwrap()
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let confirmed = api_post(&server, "/api/v1/newsletter/confirmations", serde_json::json!({"token": token})).await;
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(confirmed.json::<serde_json::Value>().await.unwrap()["state"], "active");
+    let again = api_post(
+        &server,
+        "/api/v1/newsletter/subscriptions",
+        serde_json::json!({"email": "lis@eksempel.dk", "consent": true, "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(again.status(), 202, "the same answer for a known address");
+    let unsubscribe_token =
+        mails[0].header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).rsplit('/').next().unwrap().to_string();
+    let gone =
+        api_post(&server, "/api/v1/newsletter/unsubscriptions", serde_json::json!({"token": unsubscribe_token})).await;
+    assert_eq!(gone.status(), 200);
+    let body: serde_json::Value = gone.json().await.unwrap();
+    assert_eq!(body["withdrawn_now"], true);
+    assert_eq!(body["kept"][0]["purpose"], "course_enrolment");
+    let bogus = api_post(&server, "/api/v1/newsletter/confirmations", serde_json::json!({"token": "nope"})).await;
+    assert_eq!(bogus.status(), 404);
 }

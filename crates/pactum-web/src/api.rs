@@ -1,0 +1,542 @@
+//! The JSON API under `/api/v1`, so an existing website can use Pactum headlessly: the catalogue,
+//! the notice for any set of purposes (P03), enrolment, event sign-up and the newsletter. The same
+//! rules hold as on Pactum's own forms: only declared fields (P01), the notice version the person
+//! saw, unticked means no consent (P07), and errors that name the field in the caller's language.
+//! The OpenAPI 3.1 description is served at `/api/v1/openapi.json`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pactum_core::enrolment::{EnrolmentRequest, EventSignupRequest};
+use pactum_core::newsletter::Subscription;
+use pactum_core::values::{FieldError, Problem};
+use pactum_core::{Clock, CoreError};
+use pactum_policy::{Lang, Policy};
+use pactum_store::{Backend, SessionId, Uuid};
+use serde::{Deserialize, Serialize};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::AppState;
+use crate::api_error::{ApiError, request_lang};
+use crate::notice::{PurposeView, purpose_view};
+
+pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT_LANGUAGE]);
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/courses", get(courses::<B, C>))
+        .route("/api/v1/events", get(events::<B, C>))
+        .route("/api/v1/notice", get(notice::<B, C>))
+        .route("/api/v1/enrolments", post(enrol::<B, C>))
+        .route("/api/v1/events/{slug}/signups", post(event_signup::<B, C>))
+        .route("/api/v1/newsletter/subscriptions", post(subscribe::<B, C>))
+        .route("/api/v1/newsletter/confirmations", post(confirm::<B, C>))
+        .route("/api/v1/newsletter/unsubscriptions", post(unsubscribe::<B, C>))
+        .layer(cors)
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::DOCUMENT).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Localised {
+    da: String,
+    en: String,
+}
+
+#[derive(Serialize)]
+struct RecipientRef {
+    key: String,
+    name: String,
+}
+
+fn recipient_ref(policy: &Policy, key: &Option<String>) -> Option<RecipientRef> {
+    key.as_ref().map(|k| RecipientRef {
+        key: k.clone(),
+        name: policy.recipient(k).map(|r| r.name.clone()).unwrap_or_else(|| k.clone()),
+    })
+}
+
+#[derive(Serialize)]
+struct SessionOut {
+    id: String,
+    starts_on: String,
+    ends_on: String,
+    location: String,
+    online: bool,
+    language: String,
+    price_dkk: i64,
+    seats_left: u32,
+}
+
+#[derive(Serialize)]
+struct CourseOut {
+    slug: String,
+    title: Localised,
+    summary: Localised,
+    delivered_by: Option<RecipientRef>,
+    certification: bool,
+    sessions: Vec<SessionOut>,
+}
+
+fn internal(e: CoreError, lang: Lang) -> ApiError {
+    ApiError::from_core(e, lang)
+}
+
+async fn courses<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = request_lang(q.lang.as_deref(), &headers);
+    let policy = &state.pactum.policy;
+    let listings = state.pactum.course_listings().await.map_err(|e| internal(e, lang))?;
+    let out: Vec<CourseOut> = listings
+        .into_iter()
+        .map(|l| CourseOut {
+            delivered_by: recipient_ref(policy, &l.course.delivered_by),
+            slug: l.course.slug,
+            title: Localised { da: l.course.title_da, en: l.course.title_en },
+            summary: Localised { da: l.course.summary_da, en: l.course.summary_en },
+            certification: l.course.certification,
+            sessions: l
+                .sessions
+                .into_iter()
+                .map(|s| SessionOut {
+                    id: s.session.id.to_string(),
+                    starts_on: pactum_store::date_to_text(s.session.starts_on),
+                    ends_on: pactum_store::date_to_text(s.session.ends_on),
+                    location: s.session.location,
+                    online: s.session.online,
+                    language: s.session.language,
+                    price_dkk: s.session.price_ore / 100,
+                    seats_left: s.seats_left,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Serialize)]
+struct EventOut {
+    slug: String,
+    title: Localised,
+    summary: Localised,
+    starts_on: String,
+    ends_on: String,
+    location: String,
+    co_organiser: Option<RecipientRef>,
+    sponsor: Option<RecipientRef>,
+    seats_left: u32,
+}
+
+async fn events<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = request_lang(q.lang.as_deref(), &headers);
+    let policy = &state.pactum.policy;
+    let listings = state.pactum.event_listings().await.map_err(|e| internal(e, lang))?;
+    let out: Vec<EventOut> = listings
+        .into_iter()
+        .map(|(e, left)| EventOut {
+            co_organiser: recipient_ref(policy, &e.co_organiser),
+            sponsor: recipient_ref(policy, &e.sponsor),
+            slug: e.slug,
+            title: Localised { da: e.title_da, en: e.title_en },
+            summary: Localised { da: e.summary_da, en: e.summary_en },
+            starts_on: pactum_store::date_to_text(e.starts_on),
+            ends_on: pactum_store::date_to_text(e.ends_on),
+            location: e.location,
+            seats_left: left,
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    lang: Option<String>,
+    purposes: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NoticeOut {
+    policy_version: String,
+    lang: &'static str,
+    controller: ControllerOut,
+    purposes: Vec<PurposeOut>,
+}
+
+#[derive(Serialize)]
+struct ControllerOut {
+    name: String,
+    cvr: String,
+    address: String,
+    email: String,
+}
+
+#[derive(Serialize)]
+struct PurposeOut {
+    key: String,
+    label: String,
+    description: String,
+    basis: String,
+    article: &'static str,
+    interest: Option<String>,
+    requirement: Option<String>,
+    consent_text: Option<String>,
+    retention: String,
+    fields: Vec<FieldOut>,
+    recipients: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FieldOut {
+    category: String,
+    label: String,
+    required: bool,
+}
+
+/// The notice for the purposes a headless form starts, rendered from the policy (P03).
+async fn notice<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<NoticeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = request_lang(q.lang.as_deref(), &headers);
+    let policy = &state.pactum.policy;
+    let keys: Vec<&str> = match q.purposes.as_deref() {
+        Some(list) if !list.trim().is_empty() => list.split(',').map(str::trim).collect(),
+        _ => policy.purposes.iter().map(|p| p.key.as_str()).collect(),
+    };
+    let mut purposes = Vec::new();
+    for key in keys {
+        let Some(p) = policy.purpose(key) else {
+            return Err(ApiError::from_core(
+                CoreError::Invalid(vec![FieldError { field: "purposes".into(), problem: Problem::UnknownChoice }]),
+                lang,
+            ));
+        };
+        let view: PurposeView = purpose_view(policy, p, lang);
+        purposes.push(PurposeOut {
+            key: view.key,
+            label: view.label,
+            description: view.description,
+            basis: p.basis.key().to_string(),
+            article: view.article,
+            interest: view.interest,
+            requirement: view.requirement,
+            consent_text: view.consent_text,
+            retention: view.retention,
+            fields: p
+                .fields
+                .iter()
+                .map(|f| FieldOut {
+                    category: f.category.clone(),
+                    label: policy.category(&f.category).map(|c| c.label.get(lang).to_string()).unwrap_or_default(),
+                    required: f.required,
+                })
+                .collect(),
+            recipients: view.recipients,
+        });
+    }
+    let c = &policy.controller;
+    Ok(Json(NoticeOut {
+        policy_version: policy.version.clone(),
+        lang: lang.code(),
+        controller: ControllerOut {
+            name: c.name.clone(),
+            cvr: c.cvr.clone(),
+            address: c.address.clone(),
+            email: c.email.clone(),
+        },
+        purposes,
+    })
+    .into_response())
+}
+
+/// A body whose declared fields come as a map of category to value.
+fn field_values(fields: BTreeMap<String, String>) -> Vec<(String, String)> {
+    fields.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentBody {
+    session_id: String,
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    certification: bool,
+    #[serde(default)]
+    newsletter: bool,
+    notice_version: String,
+}
+
+#[derive(Serialize)]
+struct SignedUp {
+    id: String,
+    /// `confirmation_requested` when the newsletter box was ticked; the same whether or not the
+    /// address was already subscribed, so the answer never tells whether an address is known.
+    newsletter: Option<&'static str>,
+}
+
+fn api_lang(q: &LangQuery, headers: &HeaderMap) -> Lang {
+    request_lang(q.lang.as_deref(), headers)
+}
+
+async fn enrol<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Result<Json<EnrolmentBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = api_lang(&q, &headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    let session = Uuid::parse_str(&body.session_id).map(SessionId).map_err(|_| unknown_activity(lang))?;
+    let request = EnrolmentRequest {
+        session,
+        values: field_values(body.fields),
+        certification: body.certification,
+        newsletter: body.newsletter,
+        lang,
+        method: "api".into(),
+        notice_version: body.notice_version,
+    };
+    let done = state.pactum.enrol(request).await.map_err(|e| activity_error(e, lang))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedUp {
+            id: done.enrolment.to_string(),
+            newsletter: done.newsletter.map(|_| "confirmation_requested"),
+        }),
+    )
+        .into_response())
+}
+
+fn unknown_activity(lang: Lang) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        match lang {
+            Lang::Da => "Holdet eller arrangementet findes ikke (længere). Hent kataloget igen.".into(),
+            Lang::En => "The session or event does not exist (any more). Fetch the catalogue again.".into(),
+        },
+    )
+}
+
+fn activity_error(e: CoreError, lang: Lang) -> ApiError {
+    match e {
+        CoreError::UnknownActivity => unknown_activity(lang),
+        CoreError::Full => ApiError::new(
+            StatusCode::CONFLICT,
+            "full",
+            match lang {
+                Lang::Da => "Der er ikke flere pladser. Vælg et andet hold.".into(),
+                Lang::En => "There are no seats left. Choose another session.".into(),
+            },
+        ),
+        CoreError::NoticeChanged => ApiError::new(
+            StatusCode::CONFLICT,
+            "notice_changed",
+            match lang {
+                Lang::Da => "Privatlivspolitikken er ændret. Vis den nye tekst fra /api/v1/notice, og send igen med den nye version.".into(),
+                Lang::En => "The privacy notice changed. Show the new text from /api/v1/notice and send again with the new version.".into(),
+            },
+        ),
+        other => ApiError::from_core(other, lang),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSignupBody {
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    sponsor_sharing: bool,
+    #[serde(default)]
+    newsletter: bool,
+    notice_version: String,
+}
+
+async fn event_signup<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Path(slug): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Result<Json<EventSignupBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = api_lang(&q, &headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    let events = state.pactum.event_listings().await.map_err(|e| internal(e, lang))?;
+    let event = events.into_iter().map(|(e, _)| e).find(|e| e.slug == slug).ok_or_else(|| unknown_activity(lang))?;
+    let request = EventSignupRequest {
+        event: event.id.0,
+        values: field_values(body.fields),
+        sponsor_sharing: body.sponsor_sharing,
+        newsletter: body.newsletter,
+        lang,
+        method: "api".into(),
+        notice_version: body.notice_version,
+    };
+    let done = state.pactum.sign_up_for_event(request).await.map_err(|e| activity_error(e, lang))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedUp {
+            id: done.enrolment.to_string(),
+            newsletter: done.newsletter.map(|_| "confirmation_requested"),
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeBody {
+    email: String,
+    name: Option<String>,
+    interests: Option<String>,
+    /// Must be true: the person ticked the separate, unticked box (P07).
+    consent: bool,
+    notice_version: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+async fn subscribe<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Result<Json<SubscribeBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = api_lang(&q, &headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    if !body.consent {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "consent_required",
+            message: match lang {
+                Lang::Da => "Feltet «consent» skal være true: personen skal selv have sat kryds i boksen.".into(),
+                Lang::En => "The field «consent» must be true: the person must have ticked the box themselves.".into(),
+            },
+            fields: Vec::new(),
+        });
+    }
+    let subscription = Subscription {
+        email: body.email,
+        name: body.name,
+        interests: body.interests,
+        lang,
+        method: "api".into(),
+        notice_version: body.notice_version,
+    };
+    state.pactum.subscribe_newsletter(subscription).await.map_err(|e| activity_error(e, lang))?;
+    Ok((StatusCode::ACCEPTED, Json(Status { status: "confirmation_requested" })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    token: String,
+}
+
+#[derive(Serialize)]
+struct Confirmed {
+    consent_id: String,
+    state: &'static str,
+}
+
+fn link_error(e: CoreError, lang: Lang) -> ApiError {
+    match e {
+        CoreError::InvalidLink => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_token",
+            match lang {
+                Lang::Da => "Linket er ikke gyldigt. Brug hele linket fra mailen.".into(),
+                Lang::En => "The link is not valid. Use the whole link from the mail.".into(),
+            },
+        ),
+        CoreError::LinkExpired => ApiError::new(
+            StatusCode::GONE,
+            "expired_token",
+            match lang {
+                Lang::Da => "Linket er udløbet. Tilmeld dig igen.".into(),
+                Lang::En => "The link has expired. Sign up again.".into(),
+            },
+        ),
+        other => ApiError::from_core(other, lang),
+    }
+}
+
+async fn confirm<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Result<Json<TokenBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = api_lang(&q, &headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    let consent = state.pactum.confirm_consent(&body.token).await.map_err(|e| link_error(e, lang))?;
+    Ok(Json(Confirmed { consent_id: consent.id.to_string(), state: consent.state.key() }).into_response())
+}
+
+#[derive(Serialize)]
+struct KeptOut {
+    purpose: String,
+    basis: String,
+    retain_until: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Unsubscribed {
+    consent_id: String,
+    withdrawn_now: bool,
+    deleted_after: Option<String>,
+    kept: Vec<KeptOut>,
+}
+
+async fn unsubscribe<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Result<Json<TokenBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = api_lang(&q, &headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    let w = state.pactum.unsubscribe(&body.token, "api").await.map_err(|e| link_error(e, lang))?;
+    Ok(Json(Unsubscribed {
+        consent_id: w.consent.to_string(),
+        withdrawn_now: w.newly,
+        deleted_after: w.retain_until.map(pactum_store::date_to_text),
+        kept: w
+            .kept
+            .into_iter()
+            .map(|k| KeptOut {
+                purpose: k.purpose,
+                basis: k.basis,
+                retain_until: k.retain_until.map(pactum_store::date_to_text),
+            })
+            .collect(),
+    })
+    .into_response())
+}
