@@ -27,6 +27,10 @@ echo "==> browser tests (e2e/run.sh)"
 cargo build -p pactum --locked
 PACTUM_BIN="$PWD/target/debug/pactum" e2e/run.sh 2>&1 | tee -a "$log" || status=$?
 
+# The JSON API against its OpenAPI document: no 5xx, documented statuses, types and schemas.
+echo "==> API fuzzing (scripts/api-fuzz.sh, schemathesis)"
+PACTUM_BIN="$PWD/target/debug/pactum" scripts/api-fuzz.sh || status=$?
+
 if [ -n "${PACTUM_TEST_PG_URL:-}" ] && command -v psql >/dev/null 2>&1; then
   # Each test case made a schema of its own; remove them now that the run is over.
   psql "$PACTUM_TEST_PG_URL" -qtAc "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pactum\_test\_%'" 2>/dev/null |

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::AppState;
-use crate::api_error::{ApiError, request_lang};
+use crate::api_error::{ApiError, Params};
 use crate::notice::{PurposeView, purpose_view};
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
@@ -46,11 +46,6 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::DOCUMENT).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -100,10 +95,10 @@ fn internal(e: CoreError, lang: Lang) -> ApiError {
 
 async fn courses<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = request_lang(q.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let policy = &state.pactum.policy;
     let listings = state.pactum.course_listings().await.map_err(|e| internal(e, lang))?;
     let out: Vec<CourseOut> = listings
@@ -148,10 +143,10 @@ struct EventOut {
 
 async fn events<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = request_lang(q.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let policy = &state.pactum.policy;
     let listings = state.pactum.event_listings().await.map_err(|e| internal(e, lang))?;
     let out: Vec<EventOut> = listings
@@ -169,12 +164,6 @@ async fn events<B: Backend, C: Clock>(
         })
         .collect();
     Ok(Json(out).into_response())
-}
-
-#[derive(Deserialize)]
-pub struct NoticeQuery {
-    lang: Option<String>,
-    purposes: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -218,12 +207,13 @@ struct FieldOut {
 /// The notice for the purposes a headless form starts, rendered from the policy (P03).
 async fn notice<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<NoticeQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = request_lang(q.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let policy = &state.pactum.policy;
-    let keys: Vec<&str> = match q.purposes.as_deref() {
+    let params = Params::from_uri(&uri);
+    let keys: Vec<&str> = match params.get("purposes") {
         Some(list) if !list.trim().is_empty() => list.split(',').map(str::trim).collect(),
         _ => policy.purposes.iter().map(|p| p.key.as_str()).collect(),
     };
@@ -298,17 +288,13 @@ struct SignedUp {
     newsletter: Option<&'static str>,
 }
 
-fn api_lang(q: &LangQuery, headers: &HeaderMap) -> Lang {
-    request_lang(q.lang.as_deref(), headers)
-}
-
 async fn enrol<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<EnrolmentBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = api_lang(&q, &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     let session = Uuid::parse_str(&body.session_id).map(SessionId).map_err(|_| unknown_activity(lang))?;
     let request = EnrolmentRequest {
@@ -379,11 +365,11 @@ pub struct EventSignupBody {
 async fn event_signup<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     Path(slug): Path<String>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<EventSignupBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = api_lang(&q, &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     let events = state.pactum.event_listings().await.map_err(|e| internal(e, lang))?;
     let event = events.into_iter().map(|(e, _)| e).find(|e| e.slug == slug).ok_or_else(|| unknown_activity(lang))?;
@@ -425,11 +411,11 @@ struct Status {
 
 async fn subscribe<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<SubscribeBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = api_lang(&q, &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     if !body.consent {
         return Err(ApiError {
@@ -490,11 +476,11 @@ fn link_error(e: CoreError, lang: Lang) -> ApiError {
 
 async fn confirm<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<TokenBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = api_lang(&q, &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     let consent = state.pactum.confirm_consent(&body.token).await.map_err(|e| link_error(e, lang))?;
     Ok(Json(Confirmed { consent_id: consent.id.to_string(), state: consent.state.key() }).into_response())
@@ -517,11 +503,11 @@ struct Unsubscribed {
 
 async fn unsubscribe<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(q): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<TokenBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = api_lang(&q, &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     let w = state.pactum.unsubscribe(&body.token, "api").await.map_err(|e| link_error(e, lang))?;
     Ok(Json(Unsubscribed {

@@ -150,3 +150,22 @@ pub fn request_lang(query_lang: Option<&str>, headers: &axum::http::HeaderMap) -
     }
     Lang::Da
 }
+
+/// The query string's parameters, leniently: a malformed or repeated parameter never fails a request.
+#[derive(Debug, Default)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn from_uri(uri: &axum::http::Uri) -> Params {
+        Params(uri.query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The caller's language from `?lang=` or Accept-Language.
+    pub fn lang(&self, headers: &axum::http::HeaderMap) -> Lang {
+        request_lang(self.get("lang"), headers)
+    }
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::AppState;
-use crate::api_error::{ApiError, request_lang};
+use crate::api_error::{ApiError, Params};
 use crate::notice;
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
@@ -34,11 +34,6 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/consent/decisions", post(decide::<B, C>))
         .route("/consent/receipts/{receipt}", get(receipt::<B, C>))
         .layer(cors)
-}
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -194,10 +189,10 @@ fn categories(policy: &Policy, lang: Lang) -> Vec<CategoryInfo> {
 
 async fn config<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    Query(query): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let lang = request_lang(query.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let policy = &state.pactum.policy;
     let consent_cookie_days = policy
         .cookies
@@ -260,11 +255,11 @@ impl From<&CookieConsent> for DecisionResponse {
 async fn decide<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(query): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let lang = request_lang(query.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     if !state.consent_limiter.allow(peer.ip()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -325,10 +320,10 @@ struct Receipt {
 async fn receipt<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     Path(receipt): Path<String>,
-    Query(query): Query<LangQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = request_lang(query.lang.as_deref(), &headers);
+    let lang = Params::from_uri(&uri).lang(&headers);
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
