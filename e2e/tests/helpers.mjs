@@ -15,12 +15,13 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 /**
  * Starts `pactum serve` on 127.0.0.1 (a free port, or `port` to restart on the same address) with a fresh
- * (or the given) data directory.
+ * (or the given) data directory. `extraArgs` are appended to the command line (e.g. `--smtp-host …`).
  */
-export async function startPactum({ policy, dataDir, port = 0 } = {}) {
+export async function startPactum({ policy, dataDir, port = 0, extraArgs = [] } = {}) {
   const dir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'pactum-e2e-'));
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir];
   if (policy) args.push('--policy', policy);
+  args.push(...extraArgs);
   const child = spawn(BIN, args, { env: { ...process.env, PACTUM_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });

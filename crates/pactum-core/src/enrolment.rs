@@ -51,6 +51,14 @@ pub struct Enrolled {
     pub newsletter: Option<SubscribeOutcome>,
 }
 
+/// A full activity found inside the transaction is the same answer as one found before it.
+fn seat_error(e: pactum_store::StoreError) -> CoreError {
+    match e {
+        pactum_store::StoreError::Full => CoreError::Full,
+        other => CoreError::Store(other),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -70,10 +78,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .ok_or(CoreError::UnknownActivity)?;
         let course =
             backend.courses().await?.into_iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
-        let taken = backend.enrolments_of(session.id.0).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
-        if u32::try_from(taken).unwrap_or(u32::MAX) >= session.seats {
-            return Err(CoreError::Full);
-        }
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: ENROLMENT_PURPOSE.into(),
@@ -104,7 +108,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             created_at: self.clock.now_micros(),
             cancelled_at: None,
         };
-        prepared.change.ops.push(Op::Enrol(enrolment.clone()));
+        prepared.change.ops.push(Op::Enrol { enrolment: enrolment.clone(), seats: session.seats });
         prepared.change.audit.push(AuditEvent::new(
             "subject",
             "enrolment.create",
@@ -117,7 +121,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "notice_version": request.notice_version,
             }),
         ));
-        self.store.commit(prepared.change).await?;
+        self.store.commit(prepared.change).await.map_err(seat_error)?;
         let newsletter =
             self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
         Ok(Enrolled { enrolment: enrolment.id, newsletter })
@@ -153,10 +157,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let backend = self.store.backend();
         let event =
             backend.events().await?.into_iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
-        let taken = backend.enrolments_of(event.id.0).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
-        if u32::try_from(taken).unwrap_or(u32::MAX) >= event.seats {
-            return Err(CoreError::Full);
-        }
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: EVENT_PURPOSE.into(),
@@ -216,14 +216,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             created_at: now,
             cancelled_at: None,
         };
-        prepared.change.ops.push(Op::Enrol(signup.clone()));
+        prepared.change.ops.push(Op::Enrol { enrolment: signup.clone(), seats: event.seats });
         prepared.change.audit.push(AuditEvent::new(
             "subject",
             "event_signup.create",
             Some(subject),
             serde_json::json!({"signup": signup.id.to_string(), "event": event.slug, "sponsor_sharing": sponsor_consent.is_some()}),
         ));
-        self.store.commit(prepared.change).await?;
+        self.store.commit(prepared.change).await.map_err(seat_error)?;
         let newsletter =
             self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
         Ok(Enrolled { enrolment: signup.id, newsletter })

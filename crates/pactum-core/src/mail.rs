@@ -175,7 +175,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let from =
             Mailbox::new(Some(self.policy.controller.name.clone()), sender.parse().map_err(|_| invalid("sender"))?);
         let to: Mailbox = mail.to.parse().map_err(|_| invalid("recipient"))?;
-        let mut builder = Message::builder().from(from).to(to).subject(mail.subject).header(ContentType::TEXT_PLAIN);
+        let mut builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(mail.subject)
+            .message_id(None)
+            .header(lettre::message::header::MIME_VERSION_1_0)
+            .header(ContentType::TEXT_PLAIN);
         for (name, value) in mail.headers {
             builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
         }

@@ -60,7 +60,26 @@ impl PgBackend {
     }
 }
 
-async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
+/// Why one operation could not be applied.
+enum ApplyError {
+    Sql(sqlx::Error),
+    Full,
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Sql(e)
+    }
+}
+
+fn apply_error(e: ApplyError) -> StoreError {
+    match e {
+        ApplyError::Sql(e) => error(e),
+        ApplyError::Full => StoreError::Full,
+    }
+}
+
+async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
     match op {
         Op::CreateSubject(s) => {
             sqlx::query("INSERT INTO subjects (id, email_index, created_at) VALUES ($1, $2, $3)")
@@ -363,7 +382,15 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), sqlx::Error> {
             .execute(&mut *tx)
             .await?;
         }
-        Op::Enrol(e) => {
+        Op::Enrol { enrolment: e, seats } => {
+            let taken: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM enrolments WHERE activity_id = $1 AND cancelled_at IS NULL")
+                    .bind(e.activity.as_bytes().as_slice())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if taken >= i64::from(*seats) {
+                return Err(ApplyError::Full);
+            }
             sqlx::query(
                 "INSERT INTO enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -491,7 +518,7 @@ impl Backend for PgBackend {
         let mut tx = self.pool.begin().await.map_err(error)?;
         for prepared in batch {
             for op in &prepared.change.ops {
-                apply_op(&mut tx, op).await.map_err(error)?;
+                apply_op(&mut tx, op).await.map_err(apply_error)?;
             }
             for entry in &prepared.entries {
                 insert_audit(&mut tx, entry).await.map_err(error)?;

@@ -646,10 +646,20 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
         cancelled_at: None,
     };
     store
-        .commit(change(vec![Op::CreateSubject(s.clone()), Op::StartPurpose(p), Op::Enrol(enrolment.clone())], vec![]))
+        .commit(change(
+            vec![
+                Op::CreateSubject(s.clone()),
+                Op::StartPurpose(p),
+                Op::Enrol { enrolment: enrolment.clone(), seats: 1 },
+            ],
+            vec![],
+        ))
         .await
         .unwrap();
     assert_eq!(b.enrolments_of(session.id.0).await.unwrap(), vec![enrolment.clone()]);
+    let late = Enrolment { id: EnrolmentId::new(), ..enrolment.clone() };
+    let full = store.commit(change(vec![Op::Enrol { enrolment: late, seats: 1 }], vec![])).await;
+    assert!(matches!(full, Err(StoreError::Full)), "the seat limit holds inside the transaction: {full:?}");
     assert_eq!(b.enrolments_of_subject(s.id).await.unwrap(), vec![enrolment]);
     assert!(b.enrolments_of(event.id.0).await.unwrap().is_empty());
     store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();

@@ -32,6 +32,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    #[error("there are no seats left")]
+    Full,
 }
 
 /// A storage backend. Reads go straight to it; every write goes through [`Store`].

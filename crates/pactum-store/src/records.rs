@@ -481,7 +481,12 @@ pub enum Op {
     PutCourse(Course),
     PutSession(CourseSession),
     PutEvent(Event),
-    Enrol(Enrolment),
+    /// Adds the enrolment only while fewer than `seats` enrolments on its activity are active;
+    /// otherwise the change fails with [`StoreError::Full`](crate::StoreError::Full).
+    Enrol {
+        enrolment: Enrolment,
+        seats: u32,
+    },
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

@@ -35,7 +35,8 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     if origin == "null" {
-        return false;
+        // An opaque origin is accepted only when the browser itself vouches for the same site.
+        return headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     origin.split_once("://").is_some_and(|(_, rest)| rest == host)
@@ -88,6 +89,10 @@ mod tests {
         assert!(same_origin(&h));
         h.insert(header::ORIGIN, header::HeaderValue::from_static("https://evil.example"));
         assert!(!same_origin(&h));
+        h.insert(header::ORIGIN, header::HeaderValue::from_static("null"));
+        assert!(!same_origin(&h), "an opaque origin alone proves nothing");
+        h.insert("sec-fetch-site", header::HeaderValue::from_static("same-origin"));
+        assert!(same_origin(&h), "the browser vouches for the same site");
     }
 
     #[test]

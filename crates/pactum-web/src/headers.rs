@@ -13,7 +13,9 @@ const HEADERS: [(HeaderName, &str); 6] = [
     (header::CONTENT_SECURITY_POLICY, CSP),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "no-referrer"),
+    // `same-origin`, not `no-referrer`: other sites still get no referrer, while browsers keep sending
+    // the real Origin on our own form posts (with `no-referrer` they send `Origin: null`).
+    (header::REFERRER_POLICY, "same-origin"),
     (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
     (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
 ];
