@@ -249,9 +249,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     async fn seats_left(&self, activity: Uuid, seats: u32) -> Result<u32, CoreError> {
-        let taken =
-            self.store.backend().enrolments_of(activity).await?.iter().filter(|e| e.cancelled_at.is_none()).count();
-        Ok(seats.saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX)))
+        Ok(seats.saturating_sub(self.store.backend().seats_taken(activity).await?))
     }
 
     /// Every course with its sessions still to come, and the seats left on each.

@@ -383,12 +383,18 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .await?;
         }
         Op::Enrol { enrolment: e, seats } => {
-            let taken: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM enrolments WHERE activity_id = $1 AND cancelled_at IS NULL")
-                    .bind(e.activity.as_bytes().as_slice())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if taken >= i64::from(*seats) {
+            sqlx::query(
+                "INSERT INTO seat_counts (activity_id, taken) VALUES ($1, 0) ON CONFLICT (activity_id) DO NOTHING",
+            )
+            .bind(e.activity.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+            let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + 1 WHERE activity_id = $1 AND taken < $2")
+                .bind(e.activity.as_bytes().as_slice())
+                .bind(i64::from(*seats))
+                .execute(&mut *tx)
+                .await?;
+            if claimed.rows_affected() == 0 {
                 return Err(ApplyError::Full);
             }
             sqlx::query(
@@ -919,6 +925,15 @@ impl Backend for PgBackend {
                 })
             })
             .collect()
+    }
+
+    async fn seats_taken(&self, activity: Uuid) -> Result<u32, StoreError> {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT taken FROM seat_counts WHERE activity_id = $1")
+            .bind(activity.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(u32::try_from(taken.unwrap_or(0)).unwrap_or(u32::MAX))
     }
 
     async fn enrolments_of(&self, activity: Uuid) -> Result<Vec<Enrolment>, StoreError> {

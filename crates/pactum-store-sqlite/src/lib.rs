@@ -388,12 +388,18 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .await?;
         }
         Op::Enrol { enrolment: e, seats } => {
-            let taken: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM enrolments WHERE activity_id = ? AND cancelled_at IS NULL")
-                    .bind(e.activity.as_bytes().as_slice())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if taken >= i64::from(*seats) {
+            sqlx::query(
+                "INSERT INTO seat_counts (activity_id, taken) VALUES (?, 0) ON CONFLICT (activity_id) DO NOTHING",
+            )
+            .bind(e.activity.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+            let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + 1 WHERE activity_id = ? AND taken < ?")
+                .bind(e.activity.as_bytes().as_slice())
+                .bind(i64::from(*seats))
+                .execute(&mut *tx)
+                .await?;
+            if claimed.rows_affected() == 0 {
                 return Err(ApplyError::Full);
             }
             sqlx::query(
@@ -926,6 +932,15 @@ impl Backend for SqliteBackend {
                 })
             })
             .collect()
+    }
+
+    async fn seats_taken(&self, activity: Uuid) -> Result<u32, StoreError> {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT taken FROM seat_counts WHERE activity_id = ?")
+            .bind(activity.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(error)?;
+        Ok(u32::try_from(taken.unwrap_or(0)).unwrap_or(u32::MAX))
     }
 
     async fn enrolments_of(&self, activity: Uuid) -> Result<Vec<Enrolment>, StoreError> {

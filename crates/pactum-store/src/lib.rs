@@ -119,6 +119,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn events(&self) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
+    /// Seats taken on a session or event.
+    fn seats_taken(&self, activity: Uuid) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
     /// Enrolments on one session or event, cancelled ones included, in id order.
     fn enrolments_of(&self, activity: uuid::Uuid) -> impl Future<Output = Result<Vec<Enrolment>, StoreError>> + Send;
 

@@ -148,6 +148,8 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("enrolments", "sponsor_consent_id", Pseudonymous),
     ("enrolments", "created_at", Category("participation")),
     ("enrolments", "cancelled_at", Category("participation")),
+    ("seat_counts", "activity_id", NonPersonal),
+    ("seat_counts", "taken", NonPersonal),
     ("policy_activations", "id", NonPersonal),
     ("policy_activations", "version", NonPersonal),
     ("policy_activations", "source_digest", NonPersonal),
