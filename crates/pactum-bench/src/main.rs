@@ -1,0 +1,198 @@
+//! `pactum-bench`: requests per second and latency of Pactum's durable enrolment API, next to a bare
+//! axum handler that parses the same JSON, measured by the same client in the same run.
+//!
+//! cargo run --release -p pactum-bench -- [--requests N] [--concurrency C] [--postgres URL]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::routing::post;
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::{Pactum, Settings, SystemClock};
+use pactum_policy::{BUNDLED_POLICY, parse_policy};
+use pactum_store::Backend;
+
+const CATALOGUE: &str = r#"
+[[course]]
+slug = "bench"
+title = { da = "Benchmark", en = "Benchmark" }
+summary = { da = "-", en = "-" }
+
+[[course.session]]
+code = "BENCH-1"
+starts_on = 2099-01-01
+ends_on = 2099-01-02
+location = "-"
+language = "da"
+price_dkk = 1
+seats = 100000000
+"#;
+
+struct Options {
+    requests: usize,
+    concurrency: usize,
+    postgres: Option<String>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options { requests: 20_000, concurrency: 64, postgres: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().context("a value is missing");
+        match a.as_str() {
+            "--requests" => o.requests = value()?.parse()?,
+            "--concurrency" => o.concurrency = value()?.parse()?,
+            "--postgres" => o.postgres = Some(value()?),
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    Ok(o)
+}
+
+struct Measured {
+    name: String,
+    requests: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failures: usize,
+}
+
+/// Sends `requests` POSTs of `body(i)` to `url` from `concurrency` concurrent clients.
+async fn run_load(
+    name: &str,
+    url: String,
+    requests: usize,
+    concurrency: usize,
+    body: Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
+) -> Measured {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap_or_default();
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, url, body) = (client.clone(), next.clone(), url.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let t = Instant::now();
+                match client.post(&url).json(&body(i)).send().await {
+                    Ok(r) if r.status() == StatusCode::CREATED => {}
+                    _ => failures += 1,
+                }
+                latencies.push(t.elapsed());
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::with_capacity(requests);
+    let mut failures = 0;
+    for t in tasks {
+        if let Ok((l, f)) = t.await {
+            latencies.extend(l);
+            failures += f;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Measured { name: name.to_string(), requests, seconds, p50_ms: pct(0.50), p99_ms: pct(0.99), failures }
+}
+
+async fn bare_axum() -> anyhow::Result<String> {
+    async fn handler(Json(body): Json<serde_json::Value>) -> (StatusCode, Json<serde_json::Value>) {
+        let _ = body;
+        (StatusCode::CREATED, Json(serde_json::json!({"id": uuid::Uuid::now_v7().to_string(), "newsletter": null})))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/enrol", listener.local_addr()?);
+    let app = axum::Router::new().route("/enrol", post(handler));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+async fn pactum_server<B: Backend>(backend: B, dir: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ring = load(KeySource::File { path: dir.join("master.key"), may_create: true })?;
+    let pactum = Pactum::start(backend, ring, policy, SystemClock, Settings::default()).await?;
+    pactum.import_catalogue(CATALOGUE, "bench").await?;
+    let session = pactum.course_listing("bench").await?.context("the bench course")?.sessions[0].session.id.to_string();
+    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse()?, pactum_web::WebOptions::default()).await?;
+    let url = format!("http://127.0.0.1:{}/api/v1/enrolments", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    Ok((url, session))
+}
+
+fn enrolment_body(session: String, run: &'static str) -> Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync> {
+    Arc::new(move |i| {
+        serde_json::json!({
+            "session_id": session,
+            "fields": {"name": format!("Deltager {i}"), "email": format!("bench-{run}-{i}@eksempel.dk"), "phone": "+45 12 34 56 78"},
+            "notice_version": "2026.1",
+        })
+    })
+}
+
+fn print(results: &[Measured]) {
+    println!("| run | requests | seconds | requests/s | p50 ms | p99 ms | failures |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in results {
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {} |",
+            r.name,
+            r.requests,
+            r.seconds,
+            r.requests as f64 / r.seconds,
+            r.p50_ms,
+            r.p99_ms,
+            r.failures
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let mut results = Vec::new();
+    let bare = bare_axum().await?;
+    let dummy = Arc::new(
+        |i: usize| serde_json::json!({"session_id": "x", "fields": {"name": format!("Deltager {i}")}, "notice_version": "2026.1"}),
+    );
+    results.push(run_load("bare axum handler (reference)", bare, o.requests, o.concurrency, dummy).await);
+
+    let dir = tempfile::tempdir()?;
+    let sqlite =
+        pactum_store_sqlite::SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("bench.db").display()))
+            .await?;
+    let (url, session) = pactum_server(sqlite, dir.path()).await?;
+    results.push(
+        run_load("Pactum enrolment, SQLite", url, o.requests, o.concurrency, enrolment_body(session, "sqlite")).await,
+    );
+
+    if let Some(pg) = &o.postgres {
+        let pg_dir = tempfile::tempdir()?;
+        let backend = pactum_store_postgres::PgBackend::connect(pg).await?;
+        let (url, session) = pactum_server(backend, pg_dir.path()).await?;
+        let run: &'static str = Box::leak(format!("pg-{}", uuid::Uuid::now_v7().simple()).into_boxed_str());
+        results.push(
+            run_load("Pactum enrolment, PostgreSQL", url, o.requests, o.concurrency, enrolment_body(session, run))
+                .await,
+        );
+    }
+    print(&results);
+    Ok(())
+}
