@@ -131,8 +131,10 @@ async fn pactum_server<B: Backend>(backend: B, dir: &std::path::Path) -> anyhow:
     let pactum = Pactum::start(backend, ring, policy, SystemClock, Settings::default()).await?;
     pactum.import_catalogue(CATALOGUE, "bench").await?;
     let session = pactum.course_listing("bench").await?.context("the bench course")?.sessions[0].session.id.to_string();
-    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse()?, pactum_web::WebOptions::default()).await?;
-    let url = format!("http://127.0.0.1:{}/api/v1/enrolments", app.port());
+    // The per-address limit would stop a load test from one address; it is lifted here only.
+    let options = pactum_web::WebOptions { consent_decisions_per_minute: u32::MAX };
+    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse()?, options).await?;
+    let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     Ok((url, session))
 }
@@ -143,6 +145,41 @@ fn enrolment_body(session: String, run: &'static str) -> Arc<dyn Fn(usize) -> se
             "session_id": session,
             "fields": {"name": format!("Deltager {i}"), "email": format!("bench-{run}-{i}@eksempel.dk"), "phone": "+45 12 34 56 78"},
             "notice_version": "2026.1",
+        })
+    })
+}
+
+/// The enrolment and consent-decision runs against one Pactum server.
+async fn run_pactum(
+    results: &mut Vec<Measured>,
+    o: &Options,
+    backend: &str,
+    base: &str,
+    session: String,
+    run: &'static str,
+) -> anyhow::Result<()> {
+    let enrol = format!("{base}/api/v1/enrolments");
+    let name = format!("Pactum enrolment, {backend}");
+    results.push(run_load(&name, enrol, o.requests, o.concurrency, enrolment_body(session, run)).await);
+    let version = cookie_version(base).await?;
+    let decisions = format!("{base}/consent/decisions");
+    let name = format!("Pactum consent decision, {backend}");
+    results.push(run_load(&name, decisions, o.requests, o.concurrency, decision_body(version, run)).await);
+    Ok(())
+}
+
+async fn cookie_version(base: &str) -> anyhow::Result<String> {
+    let config: serde_json::Value = reqwest::get(format!("{base}/consent/config")).await?.json().await?;
+    config["cookie_version"].as_str().map(str::to_string).context("a cookie version")
+}
+
+fn decision_body(version: String, run: &'static str) -> Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync> {
+    Arc::new(move |i| {
+        serde_json::json!({
+            "device_id": format!("bench-{run}-{i:016}"),
+            "granted": if i % 2 == 0 { vec!["statistics"] } else { vec![] },
+            "method": "click",
+            "cookie_version": version,
         })
     })
 }
@@ -178,20 +215,15 @@ async fn main() -> anyhow::Result<()> {
     let sqlite =
         pactum_store_sqlite::SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("bench.db").display()))
             .await?;
-    let (url, session) = pactum_server(sqlite, dir.path()).await?;
-    results.push(
-        run_load("Pactum enrolment, SQLite", url, o.requests, o.concurrency, enrolment_body(session, "sqlite")).await,
-    );
+    let (base, session) = pactum_server(sqlite, dir.path()).await?;
+    run_pactum(&mut results, &o, "SQLite", &base, session, "sqlite").await?;
 
     if let Some(pg) = &o.postgres {
         let pg_dir = tempfile::tempdir()?;
         let backend = pactum_store_postgres::PgBackend::connect(pg).await?;
-        let (url, session) = pactum_server(backend, pg_dir.path()).await?;
+        let (base, session) = pactum_server(backend, pg_dir.path()).await?;
         let run: &'static str = Box::leak(format!("pg-{}", uuid::Uuid::now_v7().simple()).into_boxed_str());
-        results.push(
-            run_load("Pactum enrolment, PostgreSQL", url, o.requests, o.concurrency, enrolment_body(session, run))
-                .await,
-        );
+        run_pactum(&mut results, &o, "PostgreSQL", &base, session, run).await?;
     }
     print(&results);
     Ok(())

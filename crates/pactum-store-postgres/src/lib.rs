@@ -196,22 +196,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 .execute(&mut *tx)
                 .await?;
         }
-        Op::RecordCookieConsent(c) => {
-            sqlx::query(
-                "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(c.receipt.as_bytes().as_slice())
-            .bind(&c.device)
-            .bind(&c.granted)
-            .bind(&c.method)
-            .bind(&c.cookie_version)
-            .bind(&c.policy_version)
-            .bind(&c.ip_prefix)
-            .bind(c.decided_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Inserted in bulk, many rows per statement, by `apply_batch`.
+        Op::RecordCookieConsent(_) => {}
         Op::EnqueueMail(m) => {
             sqlx::query(
                 "INSERT INTO outbox (id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, lease_until, sent_at) \
@@ -426,21 +412,49 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
     Ok(())
 }
 
-async fn insert_audit(tx: &mut PgConnection, e: &AuditEntry) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&e.chain)
-    .bind(e.seq as i64)
-    .bind(e.at)
-    .bind(&e.actor)
-    .bind(&e.action)
-    .bind(&e.subject_ref)
-    .bind(&e.details)
-    .bind(&e.prev_hash)
-    .bind(&e.hash)
-    .execute(&mut *tx)
-    .await?;
+/// Rows per multi-row INSERT; keeps the bound parameters well under every backend's limit.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Audit entries, many rows per statement: one batch's entries cost a few statements, not one each.
+async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) -> Result<(), sqlx::Error> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(&e.chain)
+                .push_bind(e.seq as i64)
+                .push_bind(e.at)
+                .push_bind(&e.actor)
+                .push_bind(&e.action)
+                .push_bind(&e.subject_ref)
+                .push_bind(&e.details)
+                .push_bind(&e.prev_hash)
+                .push_bind(&e.hash);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Cookie-consent decisions, the highest-volume rows, many per statement.
+async fn insert_cookie_consents(tx: &mut PgConnection, consents: &[&CookieConsent]) -> Result<(), sqlx::Error> {
+    for chunk in consents.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at) ",
+        );
+        insert.push_values(chunk, |mut row, c| {
+            row.push_bind(c.receipt.as_bytes().as_slice())
+                .push_bind(&c.device)
+                .push_bind(&c.granted)
+                .push_bind(&c.method)
+                .push_bind(&c.cookie_version)
+                .push_bind(&c.policy_version)
+                .push_bind(&c.ip_prefix)
+                .push_bind(c.decided_at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
     Ok(())
 }
 
@@ -522,14 +536,18 @@ fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError>
 impl Backend for PgBackend {
     async fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(error)?;
+        let mut consents = Vec::new();
         for prepared in batch {
             for op in &prepared.change.ops {
-                apply_op(&mut tx, op).await.map_err(apply_error)?;
-            }
-            for entry in &prepared.entries {
-                insert_audit(&mut tx, entry).await.map_err(error)?;
+                match op {
+                    Op::RecordCookieConsent(c) => consents.push(c),
+                    other => apply_op(&mut tx, other).await.map_err(apply_error)?,
+                }
             }
         }
+        insert_cookie_consents(&mut tx, &consents).await.map_err(error)?;
+        let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
+        insert_audit_entries(&mut tx, &entries).await.map_err(error)?;
         if batch.iter().any(|p| !p.entries.is_empty()) {
             sqlx::query(
                 "INSERT INTO audit_heads (chain, seq, hash, mac) VALUES ($1, $2, $3, $4) \
