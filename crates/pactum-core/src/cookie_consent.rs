@@ -117,6 +117,22 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     pub async fn cookie_receipt(&self, receipt: ReceiptId) -> Result<Option<CookieConsent>, CoreError> {
         Ok(self.store.backend().cookie_consent(receipt).await?)
     }
+
+    /// The same device's decision before this one, if any: what a receipt's states are relative to.
+    pub async fn previous_cookie_decision(&self, decision: &CookieConsent) -> Result<Option<CookieConsent>, CoreError> {
+        let history = self.store.backend().cookie_consents_of_device(&decision.device).await?;
+        Ok(history.into_iter().take_while(|c| c.receipt != decision.receipt).last())
+    }
+}
+
+/// The state of one category on a receipt (L12): what this decision did to it.
+pub fn category_state(granted_now: bool, granted_before: Option<bool>) -> &'static str {
+    match (granted_now, granted_before) {
+        (true, Some(true)) => "unchanged_granted",
+        (true, _) => "granted",
+        (false, Some(true)) => "withdrawn",
+        (false, _) => "declined",
+    }
 }
 
 #[cfg(test)]

@@ -771,6 +771,31 @@ impl Backend for PgBackend {
             .collect()
     }
 
+    async fn cookie_consents_of_device(&self, device: &[u8]) -> Result<Vec<CookieConsent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at FROM cookie_consents \
+             WHERE device = $1 ORDER BY decided_at, receipt",
+        )
+        .bind(device)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(CookieConsent {
+                    receipt: id_from(r, "receipt", ReceiptId::from_slice)?,
+                    device: get(r, "device")?,
+                    granted: get(r, "granted")?,
+                    method: get(r, "method")?,
+                    cookie_version: get(r, "cookie_version")?,
+                    policy_version: get(r, "policy_version")?,
+                    ip_prefix: get(r, "ip_prefix")?,
+                    decided_at: get(r, "decided_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn cookie_consent(&self, receipt: ReceiptId) -> Result<Option<CookieConsent>, StoreError> {
         let row = sqlx::query(
             "SELECT device, granted, method, cookie_version, policy_version, ip_prefix, decided_at FROM cookie_consents WHERE receipt = $1",

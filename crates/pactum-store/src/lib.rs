@@ -88,6 +88,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 
+    /// The decisions of one device (by its pseudonymous token), oldest first.
+    fn cookie_consents_of_device(
+        &self,
+        device: &[u8],
+    ) -> impl Future<Output = Result<Vec<CookieConsent>, StoreError>> + Send;
+
     fn cookie_consent(
         &self,
         receipt: ReceiptId,

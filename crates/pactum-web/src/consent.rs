@@ -288,6 +288,8 @@ struct ReceiptPurpose {
     category: &'static str,
     label: &'static str,
     granted: bool,
+    /// What this decision did to the category: granted, declined, withdrawn or unchanged_granted.
+    state: &'static str,
     cookies: Vec<String>,
     third_parties: Vec<String>,
 }
@@ -314,6 +316,7 @@ struct Receipt {
     privacy_policy: String,
     purposes: Vec<ReceiptPurpose>,
     granted: Vec<String>,
+    /// `withdrawal` when this decision took back a category granted before, else `grant`.
     state: &'static str,
 }
 
@@ -339,12 +342,18 @@ async fn receipt<B: Backend, C: Clock>(
         state.pactum.cookie_receipt(id).await.map_err(|e| ApiError::from_core(e, lang))?.ok_or_else(not_found)?;
     let policy = &state.pactum.policy;
     let granted: Vec<String> = record.granted.split(',').map(str::to_string).collect();
-    let purposes = categories(policy, lang)
+    let previous = state.pactum.previous_cookie_decision(&record).await.map_err(|e| ApiError::from_core(e, lang))?;
+    let before: Option<Vec<String>> = previous.map(|p| p.granted.split(',').map(str::to_string).collect());
+    let purposes: Vec<ReceiptPurpose> = categories(policy, lang)
         .into_iter()
         .map(|c| ReceiptPurpose {
             category: c.key,
             label: c.label,
             granted: granted.iter().any(|g| g == c.key),
+            state: pactum_core::cookie_consent::category_state(
+                granted.iter().any(|g| g == c.key),
+                before.as_ref().map(|b| b.iter().any(|g| g == c.key)),
+            ),
             cookies: c.cookies.into_iter().map(|k| k.name).collect(),
             third_parties: c.recipients,
         })
@@ -365,9 +374,9 @@ async fn receipt<B: Backend, C: Clock>(
             email: controller.email.clone(),
         },
         privacy_policy: format!("{}{}", state.pactum.settings.public_url, notice::path(lang)),
+        state: if purposes.iter().any(|p| p.state == "withdrawn") { "withdrawal" } else { "grant" },
         purposes,
         granted,
-        state: "recorded",
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

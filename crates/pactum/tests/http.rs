@@ -305,6 +305,14 @@ async fn p28_l12_a_decision_gets_a_receipt_with_each_category(server: Server) {
     let purposes = receipt["purposes"].as_array().unwrap();
     let granted = |key: &str| purposes.iter().find(|p| p["category"] == key).unwrap()["granted"].as_bool().unwrap();
     assert!(granted("necessary") && granted("statistics") && !granted("marketing"));
+    let state = |r: &serde_json::Value, key: &str| {
+        r["purposes"].as_array().unwrap().iter().find(|p| p["category"] == key).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!((state(&receipt, "statistics"), state(&receipt, "marketing")), ("granted".into(), "declined".into()));
+    assert_eq!(receipt["state"], "grant");
     assert!(receipt["consent_timestamp"].as_str().unwrap().starts_with("2026-11-25T10:00:00"));
 
     // A later GPC decision is its own receipt.
@@ -317,6 +325,15 @@ async fn p28_l12_a_decision_gets_a_receipt_with_each_category(server: Server) {
     assert_eq!(answer["granted"], serde_json::json!(["necessary"]));
     assert_eq!(answer["method"], "gpc");
     assert_ne!(answer["receipt_id"], receipt_id);
+    // L12: the same device's later decision is a withdrawal of what it no longer grants.
+    let later: serde_json::Value =
+        get(&server, &format!("/consent/receipts/{}", answer["receipt_id"].as_str().unwrap()))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(later["state"], "withdrawal");
+    assert_eq!(state(&later, "statistics"), "withdrawn");
     let missing = get(&server, "/consent/receipts/01990000-0000-7000-8000-000000000000").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(get(&server, "/consent/receipts/not-a-uuid").await.status(), 404);
