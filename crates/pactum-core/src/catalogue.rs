@@ -84,14 +84,40 @@ fn stable_id(kind: &str, name: &str) -> Uuid {
     Uuid::new_v8(bytes)
 }
 
-fn date(value: &toml::value::Datetime, what: &str, errors: &mut Vec<String>) -> Date {
+fn date(value: &toml::value::Datetime, what: &str, errors: &mut Vec<String>) -> Option<Date> {
     let parsed = value.date.filter(|_| value.time.is_none()).and_then(|d| {
         time::Month::try_from(d.month).ok().and_then(|m| Date::from_calendar_date(i32::from(d.year), m, d.day).ok())
     });
-    parsed.unwrap_or_else(|| {
+    if parsed.is_none() {
         errors.push(format!("{what} must be a date such as 2027-03-15"));
-        Date::MIN
-    })
+    }
+    parsed
+}
+
+/// Checks the texts every catalogue entry needs.
+fn require_text(what: &str, fields: &[(&str, &str)], errors: &mut Vec<String>) {
+    for (name, value) in fields {
+        if value.trim().is_empty() {
+            errors.push(format!("{what}: `{name}` is empty"));
+        }
+    }
+}
+
+/// The two dates of an entry, checked together; `Date::MIN` stands in for one already reported.
+fn dates(
+    starts: &toml::value::Datetime,
+    ends: &toml::value::Datetime,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> (Date, Date) {
+    let starts_on = date(starts, &format!("{what}: starts_on"), errors);
+    let ends_on = date(ends, &format!("{what}: ends_on"), errors);
+    if let (Some(s), Some(e)) = (starts_on, ends_on)
+        && e < s
+    {
+        errors.push(format!("{what} ends before it starts"));
+    }
+    (starts_on.unwrap_or(Date::MIN), ends_on.unwrap_or(Date::MIN))
 }
 
 fn check_recipient(
@@ -134,8 +160,13 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
     let file: CatalogueFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
     let mut errors = Vec::new();
     let (mut courses, mut sessions, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut slugs, mut codes) = (std::collections::HashSet::new(), std::collections::HashSet::new());
     for c in file.course {
         let what = format!("course `{}`", c.slug);
+        require_text(&what, &[("title.da", &c.title.da), ("title.en", &c.title.en)], &mut errors);
+        if !slugs.insert(format!("course/{}", c.slug)) {
+            errors.push(format!("{what}: the slug is used twice"));
+        }
         if !valid_slug(&c.slug) {
             errors.push(format!("{what}: a slug is lower-case letters, digits and hyphens"));
         }
@@ -148,10 +179,13 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
         let id = CourseId(stable_id("course", &c.slug));
         for s in &c.session {
             let what = format!("session `{}` of {what}", s.code);
-            let starts_on = date(&s.starts_on, &format!("{what}: starts_on"), &mut errors);
-            let ends_on = date(&s.ends_on, &format!("{what}: ends_on"), &mut errors);
-            if ends_on < starts_on {
-                errors.push(format!("{what} ends before it starts"));
+            let (starts_on, ends_on) = dates(&s.starts_on, &s.ends_on, &what, &mut errors);
+            if !["da", "en"].contains(&s.language.as_str()) {
+                errors.push(format!("{what}: `language` must be \"da\" or \"en\""));
+            }
+            require_text(&what, &[("code", &s.code), ("location", &s.location)], &mut errors);
+            if !codes.insert(s.code.clone()) {
+                errors.push(format!("{what}: the code is used twice; every session needs its own"));
             }
             if s.price_dkk < 0 || s.seats == 0 {
                 errors.push(format!("{what}: the price cannot be negative and there must be at least one seat"));
@@ -190,10 +224,17 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
         if let Some(sponsor) = &e.sponsor {
             check_recipient(policy, sponsor, RecipientRole::Sponsor, "event_sponsor_sharing", &what, &mut errors);
         }
-        let starts_on = date(&e.starts_on, &format!("{what}: starts_on"), &mut errors);
-        let ends_on = date(&e.ends_on, &format!("{what}: ends_on"), &mut errors);
-        if ends_on < starts_on {
-            errors.push(format!("{what} ends before it starts"));
+        let (starts_on, ends_on) = dates(&e.starts_on, &e.ends_on, &what, &mut errors);
+        require_text(
+            &what,
+            &[("title.da", &e.title.da), ("title.en", &e.title.en), ("location", &e.location)],
+            &mut errors,
+        );
+        if e.seats == 0 {
+            errors.push(format!("{what}: there must be at least one seat"));
+        }
+        if !slugs.insert(format!("event/{}", e.slug)) {
+            errors.push(format!("{what}: the slug is used twice"));
         }
         events.push(Event {
             id: EventId(stable_id("event", &e.slug)),

@@ -31,7 +31,8 @@ pub const OPTIONAL: [CookieCategory; 2] = [CookieCategory::Statistics, CookieCat
 
 /// The address with its host part removed: IPv4 to its /24, IPv6 to its /48.
 pub fn truncate_ip(ip: IpAddr) -> String {
-    match ip {
+    // An IPv4 visitor reaching an IPv6 socket arrives as ::ffff:a.b.c.d; it is still an IPv4 address.
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
             format!("{a}.{b}.{c}.0/24")
@@ -146,6 +147,7 @@ mod tests {
             truncate_ip("2001:db8:abcd:12:1:2:3:4".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))),
             "2001:db8:abcd::/48"
         );
+        assert_eq!(truncate_ip("::ffff:192.0.2.77".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))), "192.0.2.0/24");
     }
 
     #[test]

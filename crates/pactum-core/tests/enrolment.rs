@@ -149,3 +149,19 @@ async fn c3_only_a_ticked_sponsor_box_records_a_sponsor_consent() {
     let roster = p.store.backend().enrolments_of(event).await.unwrap();
     assert_eq!(roster.iter().filter(|e| e.sponsor_consent.is_some()).count(), 1);
 }
+
+#[tokio::test]
+async fn a_catalogue_with_repeated_codes_or_bad_values_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let bad = EXAMPLE_CATALOGUE
+        .replace("code = \"P2F-2027-05-ONLINE\"", "code = \"P2F-2027-03-KBH\"")
+        .replace("language = \"en\"", "language = \"klingon\"")
+        .replace("ends_on = 2027-04-21", "ends_on = 2027-04-21T10:00:00");
+    let Err(CoreError::Catalogue(errors)) = p.import_catalogue(&bad, "test").await else { panic!("refused") };
+    let text = errors.join("\n");
+    assert!(text.contains("the code is used twice"), "{text}");
+    assert!(text.contains("`language` must be \"da\" or \"en\""), "{text}");
+    assert!(text.contains("ends_on must be a date"), "{text}");
+    assert!(!text.contains("ends before it starts"), "an invalid date is reported once: {text}");
+}

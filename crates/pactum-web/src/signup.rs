@@ -102,6 +102,20 @@ fn session_text(s: &CourseSession, lang: Lang) -> String {
     format!("{}, {}, {language}, {}", dates(s.starts_on, s.ends_on, lang), s.location, kroner(s.price_ore, lang))
 }
 
+/// What a recipient receives, from the policy's registry, in words.
+fn recipient_categories(policy: &Policy, key: &str, lang: Lang) -> String {
+    policy
+        .recipient(key)
+        .map(|r| {
+            r.categories
+                .iter()
+                .map(|c| policy.category(c).map(|c| c.label.get(lang).to_lowercase()).unwrap_or_else(|| c.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 fn recipient_name(policy: &Policy, key: &str) -> String {
     policy.recipient(key).map(|r| r.name.clone()).unwrap_or_else(|| key.to_string())
 }
@@ -136,13 +150,13 @@ fn course_entry(policy: &Policy, listing: &CourseListing, lang: Lang, link_title
     let title = if lang == Lang::Da { &course.title_da } else { &course.title_en };
     let mut notes = Vec::new();
     if let Some(partner) = &course.delivered_by {
+        let received = recipient_categories(policy, partner, lang);
         notes.push(match lang {
-            Lang::Da => format!(
-                "Kurset afholdes af {}, som får deltagerlisten (navn, e-mail, titel, virksomhed, telefon).",
-                recipient_name(policy, partner)
-            ),
+            Lang::Da => {
+                format!("Kurset afholdes af {}, som får deltagerlisten ({received}).", recipient_name(policy, partner))
+            }
             Lang::En => format!(
-                "The course is run by {}, who receives the participant list (name, e-mail, title, company, phone).",
+                "The course is run by {}, who receives the participant list ({received}).",
                 recipient_name(policy, partner)
             ),
         });
