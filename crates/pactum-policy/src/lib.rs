@@ -11,7 +11,7 @@ pub mod retention;
 
 pub use countries::is_eea;
 pub use model::*;
-pub use parse::{Diagnostic, PolicyErrors, parse_policy};
+pub use parse::{CONSENT_COOKIE, Diagnostic, PolicyErrors, parse_policy};
 pub use retention::{Anchor, Period, RetentionRule};
 
 /// The example policy bundled with Pactum: the seed privacy policy, encoded in full.

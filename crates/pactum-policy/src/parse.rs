@@ -125,6 +125,9 @@ struct Reader<'s> {
     declared_purposes: HashMap<String, Vec<String>>,
 }
 
+/// The first-party cookie in which the consent widget keeps the visitor's choice.
+pub const CONSENT_COOKIE: &str = "pactum_consent";
+
 const TOP_KEYS: &[&str] =
     &["version", "effective", "financial_year_end", "controller", "categories", "purposes", "recipients", "cookies"];
 const CONTROLLER_KEYS: &[&str] = &["name", "cvr", "address", "email", "phone", "website", "dpo", "example"];
@@ -185,6 +188,15 @@ impl<'s> Reader<'s> {
         }
         let recipients = self.keyed_tables(&top, "recipients", |r, key, span, t| r.recipient(key, span, t, &purposes));
         let cookies = self.keyed_tables(&top, "cookies", |r, key, _span, t| r.cookie(key, t));
+        if let Some(section) = top.get("cookies")
+            && !cookies.iter().any(|c| c.name == CONSENT_COOKIE && c.category == CookieCategory::Necessary)
+        {
+            self.error(
+                section.span(),
+                format!("the cookie list lacks `{CONSENT_COOKIE}` as a necessary cookie"),
+                format!("the consent widget keeps the visitor's choice in `{CONSENT_COOKIE}`: add `[cookies.{CONSENT_COOKIE}]` with `category = \"necessary\"` (C5)"),
+            );
+        }
 
         if categories.is_empty() {
             self.missing(&top, "categories", "a `[categories.<key>]` table for each kind of personal data");

@@ -268,3 +268,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn c5_the_consent_cookie_must_be_listed_as_necessary() {
+    let src = BUNDLED_POLICY.replacen(
+        "[cookies.pactum_consent]\nprovider = \"Metier (førstepart)\"\ncategory = \"necessary\"",
+        "[cookies.pactum_consent]\nprovider = \"Metier (førstepart)\"\ncategory = \"statistics\"",
+        1,
+    );
+    assert_ne!(src, BUNDLED_POLICY);
+    let errors = parse_policy("p.toml", &src).expect_err("refused");
+    assert!(errors.to_string().contains("lacks `pactum_consent` as a necessary cookie"), "{errors}");
+}

@@ -84,8 +84,8 @@ struct Config {
     texts: Texts,
 }
 
-/// The first-party cookie that holds the visitor's choice; it must be a necessary cookie in the policy.
-pub const CONSENT_COOKIE: &str = "pactum_consent";
+/// The first-party cookie that holds the visitor's choice; the policy checker requires it to be listed as necessary.
+pub use pactum_policy::CONSENT_COOKIE;
 
 fn texts(lang: Lang) -> Texts {
     match lang {

@@ -269,3 +269,38 @@ async fn import_on<B: Backend>(
         Err(e) => Err(e.into()),
     }
 }
+
+pub async fn newsletter_send(
+    args: &StoreArgs,
+    subject: &str,
+    body: &Path,
+    interest: Option<&str>,
+) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    let text = std::fs::read_to_string(body)
+        .map_err(|e| anyhow::anyhow!("cannot read the newsletter body {}: {e}", body.display()))?;
+    if subject.trim().is_empty() || text.trim().is_empty() {
+        anyhow::bail!("a newsletter needs a subject and a body");
+    }
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| newsletter_on(b, &settings, policy, subject, &text, interest).await)
+}
+
+async fn newsletter_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    subject: &str,
+    text: &str,
+    interest: Option<&str>,
+) -> anyhow::Result<i32> {
+    let source = match &settings.key_source {
+        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
+        inline => inline.clone(),
+    };
+    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
+    let queued = pactum.send_newsletter(subject, text, interest).await?;
+    println!("queued {queued} newsletter mails; the running server delivers them");
+    Ok(0)
+}

@@ -60,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CatalogueCommand,
     },
+    /// Send a newsletter to every active subscription
+    Newsletter {
+        #[command(subcommand)]
+        command: NewsletterCommand,
+    },
     /// Manage the master key
     Key {
         #[command(subcommand)]
@@ -105,6 +110,25 @@ pub enum CatalogueCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NewsletterCommand {
+    /// Queue a plain-text newsletter to every confirmed subscriber (and only those); the running
+    /// server's mail worker delivers it, each copy with its own one-click unsubscribe link
+    Send {
+        /// Subject line
+        #[arg(long)]
+        subject: String,
+        /// File with the plain-text body
+        #[arg(long, value_name = "FILE")]
+        body: std::path::PathBuf,
+        /// Only subscribers whose stated interests mention this word
+        #[arg(long)]
+        interest: Option<String>,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Re-wrap every subject key under a new master key and retire the old key file
     Rotate {
@@ -128,6 +152,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Key { command: KeyCommand::Rotate { store } } => commands::key_rotate(&store).await,
         Command::Catalogue { command: CatalogueCommand::Import { file, store } } => {
             commands::catalogue_import(&store, &file).await
+        }
+        Command::Newsletter { command: NewsletterCommand::Send { subject, body, interest, store } } => {
+            commands::newsletter_send(&store, &subject, &body, interest.as_deref()).await
         }
     };
     match result {

@@ -284,3 +284,48 @@ fn settings_precedence_is_flag_then_environment_then_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown field `databse_url`"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn newsletter_send_queues_only_for_confirmed_subscribers() {
+    use pactum_core::mail::{EmlDirectory, deliver_due_mail};
+    use pactum_core::newsletter::Subscription;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pactum-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mail_dir = dir.path().join("delivered");
+    {
+        let backend = SqliteBackend::connect(&format!("sqlite://{}", data.join("pactum.db").display())).await.unwrap();
+        let ring = load(KeySource::File { path: data.join("master.key"), may_create: true }).unwrap();
+        let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+        let clock = ManualClock::at(datetime!(2026-11-25 10:00 UTC));
+        let p = Pactum::start(backend, ring, policy, clock, pactum_core::Settings::default()).await.unwrap();
+        for email in ["confirmed@eksempel.dk", "pending@eksempel.dk"] {
+            let sub = Subscription {
+                email: email.into(),
+                name: None,
+                interests: None,
+                lang: pactum_policy::Lang::Da,
+                method: "form:newsletter".into(),
+                notice_version: "2026.1".into(),
+            };
+            p.subscribe_newsletter(sub).await.unwrap();
+        }
+        let mailer = EmlDirectory { dir: mail_dir.clone() };
+        deliver_due_mail(&p, &mailer).await.unwrap();
+        for entry in std::fs::read_dir(&mail_dir).unwrap() {
+            let eml = std::fs::read_to_string(entry.unwrap().path()).unwrap().replace("=\r\n", "");
+            if eml.contains("To: confirmed@eksempel.dk") {
+                let token =
+                    eml.split("/nyhedsbrev/bekraeft/").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+                p.confirm_consent(&token).await.unwrap();
+            }
+        }
+    }
+    std::fs::write(dir.path().join("body.txt"), "Nye kurser i foråret.\n").unwrap();
+    let out = pactum(&["newsletter", "send", "--subject", "Forår 2027", "--body", "body.txt"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("queued 1 newsletter mails"), "{}", text(&out.stdout));
+    let missing = pactum(&["newsletter", "send", "--subject", "x", "--body", "nowhere.txt"], dir.path());
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read the newsletter body"));
+}
