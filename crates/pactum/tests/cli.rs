@@ -76,6 +76,12 @@ provider = "X"
 category = "marketing"
 purpose = { da = "d", en = "d" }
 lifetime = 500
+
+[cookies.pactum_consent]
+provider = "X"
+category = "necessary"
+purpose = { da = "d", en = "d" }
+lifetime = 365
 "#;
 
 #[test]
