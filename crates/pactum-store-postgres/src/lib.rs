@@ -81,58 +81,9 @@ fn apply_error(e: ApplyError) -> StoreError {
 
 async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
     match op {
-        Op::CreateSubject(s) => {
-            sqlx::query("INSERT INTO subjects (id, email_index, created_at) VALUES ($1, $2, $3)")
-                .bind(s.id.as_bytes().as_slice())
-                .bind(s.email_index.as_deref())
-                .bind(s.created_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO subject_keys (subject_id, master_key_id, wrapped) VALUES ($1, $2, $3)")
-                .bind(s.id.as_bytes().as_slice())
-                .bind(&s.key.master_key_id)
-                .bind(&s.key.wrapped)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Op::PutItem(i) => {
-            sqlx::query("INSERT INTO items (id, subject_id, category, source, collected_at, value) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(i.id.as_bytes().as_slice())
-                .bind(i.subject.as_bytes().as_slice())
-                .bind(&i.category)
-                .bind(&i.source)
-                .bind(i.collected_at)
-                .bind(&i.value)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Op::StartPurpose(p) => {
-            sqlx::query(
-                "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(p.id.as_bytes().as_slice())
-            .bind(p.subject.as_bytes().as_slice())
-            .bind(&p.purpose)
-            .bind(&p.basis)
-            .bind(&p.anchor)
-            .bind(p.anchor_date.map(date_to_text))
-            .bind(p.retain_until.map(date_to_text))
-            .bind(p.started_at)
-            .bind(p.ended_at)
-            .bind(&p.end_reason)
-            .bind(&p.notice_version)
-            .execute(&mut *tx)
-            .await?;
-            for c in &p.categories {
-                sqlx::query("INSERT INTO purpose_holds (instance_id, subject_id, category) VALUES ($1, $2, $3)")
-                    .bind(p.id.as_bytes().as_slice())
-                    .bind(p.subject.as_bytes().as_slice())
-                    .bind(c)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        Op::CreateSubject(s) => insert_subjects(tx, &[s]).await?,
+        Op::PutItem(i) => insert_items(tx, &[i]).await?,
+        Op::StartPurpose(p) => insert_purposes(tx, &[p]).await?,
         Op::SetRetention { instance, anchor_date, retain_until } => {
             sqlx::query("UPDATE purpose_instances SET anchor_date = $1, retain_until = $2 WHERE id = $3")
                 .bind(date_to_text(*anchor_date))
@@ -196,8 +147,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Inserted in bulk, many rows per statement, by `apply_batch`.
-        Op::RecordCookieConsent(_) => {}
+        Op::RecordCookieConsent(c) => insert_cookie_consents(tx, &[c]).await?,
         Op::EnqueueMail(m) => {
             sqlx::query(
                 "INSERT INTO outbox (id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, lease_until, sent_at) \
@@ -369,35 +319,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .await?;
         }
         Op::Enrol { enrolment: e, seats } => {
-            sqlx::query(
-                "INSERT INTO seat_counts (activity_id, taken) VALUES ($1, 0) ON CONFLICT (activity_id) DO NOTHING",
-            )
-            .bind(e.activity.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
-            let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + 1 WHERE activity_id = $1 AND taken < $2")
-                .bind(e.activity.as_bytes().as_slice())
-                .bind(i64::from(*seats))
-                .execute(&mut *tx)
-                .await?;
-            if claimed.rows_affected() == 0 {
-                return Err(ApplyError::Full);
-            }
-            sqlx::query(
-                "INSERT INTO enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(e.id.as_bytes().as_slice())
-            .bind(e.activity.as_bytes().as_slice())
-            .bind(&e.kind)
-            .bind(e.subject.as_bytes().as_slice())
-            .bind(e.instance.as_bytes().as_slice())
-            .bind(e.certification.map(|i| i.as_bytes().to_vec()))
-            .bind(e.sponsor_consent.map(|i| i.as_bytes().to_vec()))
-            .bind(e.created_at)
-            .bind(e.cancelled_at)
-            .execute(&mut *tx)
-            .await?;
+            claim_seat(tx, e, *seats).await?;
+            insert_enrolments(tx, &[e]).await?;
         }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
@@ -435,6 +358,150 @@ async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) ->
         insert.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Takes one seat on the enrolment's activity, or fails with [`ApplyError::Full`].
+async fn claim_seat(tx: &mut PgConnection, e: &Enrolment, seats: u32) -> Result<(), ApplyError> {
+    sqlx::query("INSERT INTO seat_counts (activity_id, taken) VALUES ($1, 0) ON CONFLICT (activity_id) DO NOTHING")
+        .bind(e.activity.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + 1 WHERE activity_id = $1 AND taken < $2")
+        .bind(e.activity.as_bytes().as_slice())
+        .bind(i64::from(seats))
+        .execute(&mut *tx)
+        .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(ApplyError::Full);
+    }
+    Ok(())
+}
+
+async fn insert_subjects(tx: &mut PgConnection, subjects: &[&NewSubject]) -> Result<(), sqlx::Error> {
+    for chunk in subjects.chunks(ROWS_PER_INSERT) {
+        let mut insert =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO subjects (id, email_index, created_at) ");
+        insert.push_values(chunk, |mut row, s| {
+            row.push_bind(s.id.as_bytes().as_slice()).push_bind(s.email_index.as_deref()).push_bind(s.created_at);
+        });
+        insert.build().execute(&mut *tx).await?;
+        let mut keys =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO subject_keys (subject_id, master_key_id, wrapped) ");
+        keys.push_values(chunk, |mut row, s| {
+            row.push_bind(s.id.as_bytes().as_slice()).push_bind(&s.key.master_key_id).push_bind(&s.key.wrapped);
+        });
+        keys.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_items(tx: &mut PgConnection, items: &[&StoredItem]) -> Result<(), sqlx::Error> {
+    for chunk in items.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO items (id, subject_id, category, source, collected_at, value) ",
+        );
+        insert.push_values(chunk, |mut row, i| {
+            row.push_bind(i.id.as_bytes().as_slice())
+                .push_bind(i.subject.as_bytes().as_slice())
+                .push_bind(&i.category)
+                .push_bind(&i.source)
+                .push_bind(i.collected_at)
+                .push_bind(&i.value);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_purposes(tx: &mut PgConnection, purposes: &[&PurposeInstance]) -> Result<(), sqlx::Error> {
+    for chunk in purposes.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version) ",
+        );
+        insert.push_values(chunk, |mut row, p| {
+            row.push_bind(p.id.as_bytes().as_slice())
+                .push_bind(p.subject.as_bytes().as_slice())
+                .push_bind(&p.purpose)
+                .push_bind(&p.basis)
+                .push_bind(&p.anchor)
+                .push_bind(p.anchor_date.map(date_to_text))
+                .push_bind(p.retain_until.map(date_to_text))
+                .push_bind(p.started_at)
+                .push_bind(p.ended_at)
+                .push_bind(&p.end_reason)
+                .push_bind(&p.notice_version);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let holds: Vec<(&PurposeInstance, &String)> =
+        purposes.iter().flat_map(|p| p.categories.iter().map(move |c| (*p, c))).collect();
+    for chunk in holds.chunks(ROWS_PER_INSERT) {
+        let mut insert =
+            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO purpose_holds (instance_id, subject_id, category) ");
+        insert.push_values(chunk, |mut row, (p, c)| {
+            row.push_bind(p.id.as_bytes().as_slice()).push_bind(p.subject.as_bytes().as_slice()).push_bind(*c);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_enrolments(tx: &mut PgConnection, enrolments: &[&Enrolment]) -> Result<(), sqlx::Error> {
+    for chunk in enrolments.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.as_bytes().as_slice())
+                .push_bind(e.activity.as_bytes().as_slice())
+                .push_bind(&e.kind)
+                .push_bind(e.subject.as_bytes().as_slice())
+                .push_bind(e.instance.as_bytes().as_slice())
+                .push_bind(e.certification.map(|i| i.as_bytes().to_vec()))
+                .push_bind(e.sponsor_consent.map(|i| i.as_bytes().to_vec()))
+                .push_bind(e.created_at)
+                .push_bind(e.cancelled_at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Rows of one batch that are only inserted, gathered to be written many per statement. Inserts
+/// depend on nothing else in the batch; any other operation first writes what is gathered.
+#[derive(Default)]
+struct Bulk<'a> {
+    subjects: Vec<&'a NewSubject>,
+    items: Vec<&'a StoredItem>,
+    purposes: Vec<&'a PurposeInstance>,
+    enrolments: Vec<&'a Enrolment>,
+    consents: Vec<&'a CookieConsent>,
+}
+
+impl<'a> Bulk<'a> {
+    /// Gathers `op` if it is a plain insert; false when it must be applied in order.
+    async fn gather(&mut self, tx: &mut PgConnection, op: &'a Op) -> Result<bool, ApplyError> {
+        match op {
+            Op::CreateSubject(s) => self.subjects.push(s),
+            Op::PutItem(i) => self.items.push(i),
+            Op::StartPurpose(p) => self.purposes.push(p),
+            Op::RecordCookieConsent(c) => self.consents.push(c),
+            Op::Enrol { enrolment, seats } => {
+                claim_seat(tx, enrolment, *seats).await?;
+                self.enrolments.push(enrolment);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        insert_subjects(tx, &std::mem::take(&mut self.subjects)).await?;
+        insert_items(tx, &std::mem::take(&mut self.items)).await?;
+        insert_purposes(tx, &std::mem::take(&mut self.purposes)).await?;
+        insert_enrolments(tx, &std::mem::take(&mut self.enrolments)).await?;
+        insert_cookie_consents(tx, &std::mem::take(&mut self.consents)).await
+    }
 }
 
 /// Cookie-consent decisions, the highest-volume rows, many per statement.
@@ -536,16 +603,16 @@ fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError>
 impl Backend for PgBackend {
     async fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(error)?;
-        let mut consents = Vec::new();
+        let mut bulk = Bulk::default();
         for prepared in batch {
             for op in &prepared.change.ops {
-                match op {
-                    Op::RecordCookieConsent(c) => consents.push(c),
-                    other => apply_op(&mut tx, other).await.map_err(apply_error)?,
+                if !bulk.gather(&mut tx, op).await.map_err(apply_error)? {
+                    bulk.flush(&mut tx).await.map_err(error)?;
+                    apply_op(&mut tx, op).await.map_err(apply_error)?;
                 }
             }
         }
-        insert_cookie_consents(&mut tx, &consents).await.map_err(error)?;
+        bulk.flush(&mut tx).await.map_err(error)?;
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
         insert_audit_entries(&mut tx, &entries).await.map_err(error)?;
         if batch.iter().any(|p| !p.entries.is_empty()) {
