@@ -595,6 +595,19 @@ fn enrolment_from_row(r: &PgRow) -> Result<Enrolment, StoreError> {
     })
 }
 
+fn cookie_consent_from_row(r: &PgRow) -> Result<CookieConsent, StoreError> {
+    Ok(CookieConsent {
+        receipt: id_from(r, "receipt", ReceiptId::from_slice)?,
+        device: get(r, "device")?,
+        granted: get(r, "granted")?,
+        method: get(r, "method")?,
+        cookie_version: get(r, "cookie_version")?,
+        policy_version: get(r, "policy_version")?,
+        ip_prefix: get(r, "ip_prefix")?,
+        decided_at: get(r, "decided_at")?,
+    })
+}
+
 fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| date_from_text(&t).ok_or_else(|| corrupt(column))).transpose()
@@ -847,43 +860,18 @@ impl Backend for PgBackend {
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(CookieConsent {
-                    receipt: id_from(r, "receipt", ReceiptId::from_slice)?,
-                    device: get(r, "device")?,
-                    granted: get(r, "granted")?,
-                    method: get(r, "method")?,
-                    cookie_version: get(r, "cookie_version")?,
-                    policy_version: get(r, "policy_version")?,
-                    ip_prefix: get(r, "ip_prefix")?,
-                    decided_at: get(r, "decided_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(cookie_consent_from_row).collect()
     }
 
     async fn cookie_consent(&self, receipt: ReceiptId) -> Result<Option<CookieConsent>, StoreError> {
         let row = sqlx::query(
-            "SELECT device, granted, method, cookie_version, policy_version, ip_prefix, decided_at FROM cookie_consents WHERE receipt = $1",
+            "SELECT receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at FROM cookie_consents WHERE receipt = $1",
         )
         .bind(receipt.as_bytes().as_slice())
         .fetch_optional(&self.pool)
         .await
         .map_err(error)?;
-        row.map(|r| {
-            Ok(CookieConsent {
-                receipt,
-                device: get(&r, "device")?,
-                granted: get(&r, "granted")?,
-                method: get(&r, "method")?,
-                cookie_version: get(&r, "cookie_version")?,
-                policy_version: get(&r, "policy_version")?,
-                ip_prefix: get(&r, "ip_prefix")?,
-                decided_at: get(&r, "decided_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(cookie_consent_from_row).transpose()
     }
 
     async fn claim_mail(&self, now: Micros, lease_until: Micros, limit: u32) -> Result<Vec<OutboxMail>, StoreError> {
