@@ -132,7 +132,7 @@ async fn pactum_server<B: Backend>(backend: B, dir: &std::path::Path) -> anyhow:
     pactum.import_catalogue(CATALOGUE, "bench").await?;
     let session = pactum.course_listing("bench").await?.context("the bench course")?.sessions[0].session.id.to_string();
     // The per-address limit would stop a load test from one address; it is lifted here only.
-    let options = pactum_web::WebOptions { consent_decisions_per_minute: u32::MAX };
+    let options = pactum_web::WebOptions { consent_decisions_per_minute: u32::MAX, ..Default::default() };
     let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse()?, options).await?;
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::Date;
 
+use crate::staff::Role;
 use crate::{Clock, CoreError, Pactum};
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +53,9 @@ struct SessionEntry {
     language: String,
     price_dkk: i64,
     seats: u32,
+    /// The username of the instructor's staff account; only they see the roster.
+    #[serde(default)]
+    instructor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +204,7 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
                 language: s.language.clone(),
                 price_ore: s.price_dkk.saturating_mul(100),
                 seats: s.seats,
+                instructor: s.instructor.clone(),
             });
         }
         courses.push(Course {
@@ -272,6 +277,21 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     pub async fn import_catalogue(&self, text: &str, actor: &str) -> Result<ImportSummary, CoreError> {
         let Catalogue { courses, sessions, events } =
             parse_catalogue(&self.policy, text).map_err(CoreError::Catalogue)?;
+        let mut unknown = Vec::new();
+        let backend = self.store.backend();
+        for (session, username) in sessions.iter().filter_map(|s| s.instructor.as_ref().map(|u| (s, u))) {
+            let account = backend.staff_by_username(username).await?;
+            if account.is_none_or(|a| a.role != Role::Instructor.key() || a.disabled_at.is_some()) {
+                unknown.push(format!(
+                    "session starting {}: `instructor = \"{username}\"` names no active instructor account; \
+                     create it with `pactum admin create --role instructor` or in the admin pages first",
+                    session.starts_on
+                ));
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(CoreError::Catalogue(unknown));
+        }
         let summary = ImportSummary { courses: courses.len(), sessions: sessions.len(), events: events.len() };
         let ops = courses
             .into_iter()

@@ -5,6 +5,7 @@
 //! - [`values`]: parsing untrusted values by their category's kind.
 //! - [`Pactum`]: the running system: store, policy, keys and clock together.
 
+pub mod api_tokens;
 pub mod catalogue;
 pub mod clock;
 pub mod cookie_consent;
@@ -14,6 +15,8 @@ pub mod keys;
 pub mod mail;
 pub mod newsletter;
 pub mod personal;
+pub mod roster;
+pub mod staff;
 pub mod values;
 
 use std::sync::Arc;
@@ -50,6 +53,10 @@ pub enum CoreError {
     Full,
     #[error("no such course session or event")]
     UnknownActivity,
+    #[error("no such staff account")]
+    UnknownStaff,
+    #[error("this role may not do that")]
+    Forbidden,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]
@@ -94,11 +101,18 @@ pub struct Settings {
     pub public_url: String,
     /// The sender address of Pactum's mail; the controller's e-mail address when not set.
     pub mail_from: Option<String>,
+    /// The cost of hashing staff passwords.
+    pub password_cost: staff::PasswordCost,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { node: DEFAULT_CHAIN.to_string(), public_url: "http://127.0.0.1:8080".to_string(), mail_from: None }
+        Settings {
+            node: DEFAULT_CHAIN.to_string(),
+            public_url: "http://127.0.0.1:8080".to_string(),
+            mail_from: None,
+            password_cost: staff::PasswordCost::RECOMMENDED,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{Clock, CoreError, Pactum};
 const ITEMS_TABLE: &str = "items";
 const VALUE_COLUMN: &str = "value";
 
-fn binding(item: &ItemId) -> Binding<'_> {
+pub(crate) fn item_binding(item: &ItemId) -> Binding<'_> {
     Binding { table: ITEMS_TABLE, column: VALUE_COLUMN, row_id: item.as_bytes() }
 }
 
@@ -197,13 +197,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         for (category, value) in &values {
             let same = known_items.iter().any(|i| {
                 i.category == *category
-                    && key.open(binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
+                    && key.open(item_binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
             });
             if same {
                 continue;
             }
             let id = ItemId::new();
-            let sealed = key.seal(binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let sealed = key.seal(item_binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
             ops.push(Op::PutItem(StoredItem {
                 id,
                 subject,
@@ -329,7 +329,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let today = self.clock.today();
         let mut items = Vec::new();
         for item in backend.items_of(subject).await? {
-            let value = key.open(binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let value = key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
             let held_by = purposes
                 .iter()
                 .filter(|p| p.categories.contains(&item.category))

@@ -26,6 +26,13 @@ pub enum Problem {
     UnknownChoice,
     /// The value does not have the required form (length or characters).
     Malformed,
+    TooShort(u32),
+    /// A one-time code that does not match the authenticator (or has expired).
+    WrongCode,
+    /// The value is already used by another record, such as a username.
+    Taken,
+    /// A username may hold only lower-case letters, digits and `.`, `_`, `-`, `@`.
+    NotAUsername,
 }
 
 impl FieldError {
@@ -76,6 +83,24 @@ impl FieldError {
             (Problem::Malformed, Lang::En) => {
                 format!("The field «{f}» does not have the right form. Send it again as it was issued.")
             }
+            (Problem::TooShort(n), Lang::Da) => format!("Feltet «{f}» skal være mindst {n} tegn. Gør det længere."),
+            (Problem::TooShort(n), Lang::En) => {
+                format!("The field «{f}» must be at least {n} characters. Make it longer.")
+            }
+            (Problem::WrongCode, Lang::Da) => {
+                format!("Koden i feltet «{f}» passer ikke. Skriv den kode, din godkendelsesapp viser lige nu.")
+            }
+            (Problem::WrongCode, Lang::En) => {
+                format!("The code in the field «{f}» does not match. Enter the code your authenticator app shows now.")
+            }
+            (Problem::Taken, Lang::Da) => format!("Værdien i feltet «{f}» er allerede i brug. Vælg en anden."),
+            (Problem::Taken, Lang::En) => format!("The value of the field «{f}» is already in use. Choose another."),
+            (Problem::NotAUsername, Lang::Da) => {
+                format!("Feltet «{f}» må kun indeholde små bogstaver a-z, tal og . _ - @ og skal være 2 til 64 tegn.")
+            }
+            (Problem::NotAUsername, Lang::En) => format!(
+                "The field «{f}» may hold only lower-case letters a-z, digits and . _ - @, and must be 2 to 64 characters."
+            ),
         }
     }
 }

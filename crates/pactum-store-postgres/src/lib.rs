@@ -278,10 +278,10 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         }
         Op::PutSession(s) => {
             sqlx::query(
-                "INSERT INTO course_sessions (id, course_id, starts_on, ends_on, location, online, language, price_ore, seats) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO course_sessions (id, course_id, starts_on, ends_on, location, online, language, price_ore, seats, instructor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (id) DO UPDATE SET course_id = excluded.course_id, starts_on = excluded.starts_on, ends_on = excluded.ends_on, \
                  location = excluded.location, online = excluded.online, language = excluded.language, price_ore = excluded.price_ore, \
-                 seats = excluded.seats",
+                 seats = excluded.seats, instructor = excluded.instructor",
             )
             .bind(s.id.as_bytes().as_slice())
             .bind(s.course.as_bytes().as_slice())
@@ -292,6 +292,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .bind(&s.language)
             .bind(s.price_ore)
             .bind(i64::from(s.seats))
+            .bind(&s.instructor)
             .execute(&mut *tx)
             .await?;
         }
@@ -321,6 +322,85 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::Enrol { enrolment: e, seats } => {
             claim_seat(tx, e, *seats).await?;
             insert_enrolments(tx, &[e]).await?;
+        }
+        Op::PutStaff(a) => {
+            sqlx::query(
+                "INSERT INTO staff_accounts (id, username, role, password_hash, totp_secret, failed_logins, locked_until, setup_hash, setup_expires_at, created_at, disabled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO UPDATE SET username = excluded.username, role = excluded.role, \
+                 password_hash = excluded.password_hash, totp_secret = excluded.totp_secret, failed_logins = excluded.failed_logins, \
+                 locked_until = excluded.locked_until, setup_hash = excluded.setup_hash, setup_expires_at = excluded.setup_expires_at, \
+                 disabled_at = excluded.disabled_at",
+            )
+            .bind(a.id.as_bytes().as_slice())
+            .bind(&a.username)
+            .bind(&a.role)
+            .bind(&a.password_hash)
+            .bind(&a.totp_secret)
+            .bind(i64::from(a.failed_logins))
+            .bind(a.locked_until)
+            .bind(&a.setup_hash)
+            .bind(a.setup_expires_at)
+            .bind(a.created_at)
+            .bind(a.disabled_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::StaffLoginFailed { staff, lock_after, locked_until } => {
+            sqlx::query(
+                "UPDATE staff_accounts SET failed_logins = failed_logins + 1, \
+                 locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END WHERE id = $3",
+            )
+            .bind(i64::from(*lock_after))
+            .bind(locked_until)
+            .bind(staff.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::StaffLoginSucceeded { staff } => {
+            sqlx::query("UPDATE staff_accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(staff.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::PutStaffSession(s) => {
+            sqlx::query(
+                "INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&s.token_hash)
+            .bind(s.staff.as_bytes().as_slice())
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::DeleteStaffSession { token_hash } => {
+            sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
+        }
+        Op::DeleteExpiredStaffSessions { expired_before } => {
+            sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
+                .bind(expired_before)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::PutApiToken(t) => {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, token_hash, name, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(t.id.as_bytes().as_slice())
+            .bind(&t.token_hash)
+            .bind(&t.name)
+            .bind(&t.scopes)
+            .bind(t.created_at)
+            .bind(t.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::RevokeApiToken { id, at } => {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
         }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
@@ -611,6 +691,51 @@ fn cookie_consent_from_row(r: &PgRow) -> Result<CookieConsent, StoreError> {
 fn date_col(row: &PgRow, column: &str) -> Result<Option<time::Date>, StoreError> {
     let text: Option<String> = get(row, column)?;
     text.map(|t| date_from_text(&t).ok_or_else(|| corrupt(column))).transpose()
+}
+
+/// A query over staff accounts: the column list, then `$tail` (a WHERE or ORDER BY clause).
+macro_rules! staff_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, username, role, password_hash, totp_secret, failed_logins, locked_until, setup_hash, \
+             setup_expires_at, created_at, disabled_at FROM staff_accounts ",
+            $tail
+        )
+    };
+}
+
+macro_rules! api_token_select {
+    ($tail:literal) => {
+        concat!("SELECT id, token_hash, name, scopes, created_at, revoked_at FROM api_tokens ", $tail)
+    };
+}
+
+fn staff_from_row(r: &PgRow) -> Result<StaffAccount, StoreError> {
+    let failed: i64 = get(r, "failed_logins")?;
+    Ok(StaffAccount {
+        id: id_from(r, "id", StaffId::from_slice)?,
+        username: get(r, "username")?,
+        role: get(r, "role")?,
+        password_hash: get(r, "password_hash")?,
+        totp_secret: get(r, "totp_secret")?,
+        failed_logins: u32::try_from(failed).unwrap_or(u32::MAX),
+        locked_until: get(r, "locked_until")?,
+        setup_hash: get(r, "setup_hash")?,
+        setup_expires_at: get(r, "setup_expires_at")?,
+        created_at: get(r, "created_at")?,
+        disabled_at: get(r, "disabled_at")?,
+    })
+}
+
+fn api_token_from_row(r: &PgRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: id_from(r, "id", ApiTokenId::from_slice)?,
+        token_hash: get(r, "token_hash")?,
+        name: get(r, "name")?,
+        scopes: get(r, "scopes")?,
+        created_at: get(r, "created_at")?,
+        revoked_at: get(r, "revoked_at")?,
+    })
 }
 
 impl Backend for PgBackend {
@@ -972,7 +1097,7 @@ impl Backend for PgBackend {
 
     async fn sessions(&self) -> Result<Vec<CourseSession>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, course_id, starts_on, ends_on, location, online, language, price_ore, seats FROM course_sessions ORDER BY starts_on, id",
+            "SELECT id, course_id, starts_on, ends_on, location, online, language, price_ore, seats, instructor FROM course_sessions ORDER BY starts_on, id",
         )
         .fetch_all(&self.pool)
         .await
@@ -991,6 +1116,7 @@ impl Backend for PgBackend {
                     language: get(r, "language")?,
                     price_ore: get(r, "price_ore")?,
                     seats: u32::try_from(seats).map_err(|_| corrupt("seats"))?,
+                    instructor: get(r, "instructor")?,
                 })
             })
             .collect()
@@ -1050,6 +1176,72 @@ impl Backend for PgBackend {
             .await
             .map_err(error)?;
         rows.iter().map(enrolment_from_row).collect()
+    }
+
+    async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
+        let rows = sqlx::query(staff_select!("ORDER BY username")).fetch_all(&self.pool).await.map_err(error)?;
+        rows.iter().map(staff_from_row).collect()
+    }
+
+    async fn staff_by_username(&self, username: &str) -> Result<Option<StaffAccount>, StoreError> {
+        let row = sqlx::query(staff_select!("WHERE username = $1"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(staff_from_row).transpose()
+    }
+
+    async fn staff_by_setup_hash(&self, hash: &[u8]) -> Result<Option<StaffAccount>, StoreError> {
+        let row = sqlx::query(staff_select!("WHERE setup_hash = $1"))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(staff_from_row).transpose()
+    }
+
+    async fn staff_account(&self, id: StaffId) -> Result<Option<StaffAccount>, StoreError> {
+        let row = sqlx::query(staff_select!("WHERE id = $1"))
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(staff_from_row).transpose()
+    }
+
+    async fn staff_session(&self, token_hash: &[u8]) -> Result<Option<StaffSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash, staff_id, created_at, expires_at FROM staff_sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        row.map(|r| {
+            Ok(StaffSession {
+                token_hash: get(&r, "token_hash")?,
+                staff: id_from(&r, "staff_id", StaffId::from_slice)?,
+                created_at: get(&r, "created_at")?,
+                expires_at: get(&r, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows =
+            sqlx::query(api_token_select!("ORDER BY created_at, id")).fetch_all(&self.pool).await.map_err(error)?;
+        rows.iter().map(api_token_from_row).collect()
+    }
+
+    async fn api_token_by_hash(&self, hash: &[u8]) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(api_token_select!("WHERE token_hash = $1"))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(api_token_from_row).transpose()
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

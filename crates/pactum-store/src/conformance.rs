@@ -31,6 +31,8 @@ macro_rules! conformance_tests {
             outbox_is_claimed_under_a_lease_and_emptied_when_delivered,
             consents_move_from_pending_to_active_to_withdrawn,
             catalogue_is_upserted_and_enrolments_follow_their_subject,
+            staff_accounts_lock_after_repeated_failures_and_sessions_expire,
+            api_tokens_are_found_by_hash_and_revoked,
             every_column_is_classified
         );
     };
@@ -600,6 +602,7 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
         language: "da".into(),
         price_ore: 1_495_000,
         seats: 12,
+        instructor: Some("ida".into()),
     };
     let event = Event {
         id: EventId::new(),
@@ -626,6 +629,7 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
     renamed.title_en = "PRINCE2® Foundation".into();
     let mut moved = session.clone();
     moved.seats = 10;
+    moved.instructor = None;
     store.commit(change(vec![Op::PutCourse(renamed.clone()), Op::PutSession(moved.clone())], vec![])).await.unwrap();
     let b = store.backend();
     assert_eq!(b.courses().await.unwrap(), vec![renamed]);
@@ -664,4 +668,84 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
     assert!(b.enrolments_of(event.id.0).await.unwrap().is_empty());
     store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
     assert!(b.enrolments_of(session.id.0).await.unwrap().is_empty());
+}
+
+pub async fn staff_accounts_lock_after_repeated_failures_and_sessions_expire<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let account = StaffAccount {
+        id: StaffId::new(),
+        username: "ida".into(),
+        role: "instructor".into(),
+        password_hash: None,
+        totp_secret: vec![1, 2, 3],
+        failed_logins: 0,
+        locked_until: None,
+        setup_hash: Some(vec![9; 32]),
+        setup_expires_at: Some(100),
+        created_at: 1,
+        disabled_at: None,
+    };
+    store.commit(change(vec![Op::PutStaff(account.clone())], vec![])).await.unwrap();
+    assert_eq!(b.staff_by_username("ida").await.unwrap(), Some(account.clone()));
+    assert_eq!(b.staff_by_setup_hash(&[9; 32]).await.unwrap(), Some(account.clone()));
+    let twin = StaffAccount { id: StaffId::new(), ..account.clone() };
+    let taken = store.commit(change(vec![Op::PutStaff(twin)], vec![])).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "usernames are unique: {taken:?}");
+
+    let set_up = StaffAccount {
+        password_hash: Some("$argon2id$…".into()),
+        setup_hash: None,
+        setup_expires_at: None,
+        ..account.clone()
+    };
+    store.commit(change(vec![Op::PutStaff(set_up.clone())], vec![])).await.unwrap();
+    assert_eq!(b.staff_by_setup_hash(&[9; 32]).await.unwrap(), None, "a used setup link no longer matches");
+    for _ in 0..2 {
+        let failed = Op::StaffLoginFailed { staff: account.id, lock_after: 3, locked_until: 500 };
+        store.commit(change(vec![failed], vec![])).await.unwrap();
+    }
+    let after_two = b.staff_account(account.id).await.unwrap().unwrap();
+    assert_eq!((after_two.failed_logins, after_two.locked_until), (2, None));
+    let third = Op::StaffLoginFailed { staff: account.id, lock_after: 3, locked_until: 500 };
+    store.commit(change(vec![third], vec![])).await.unwrap();
+    let locked = b.staff_account(account.id).await.unwrap().unwrap();
+    assert_eq!((locked.failed_logins, locked.locked_until), (3, Some(500)), "the third failure locks");
+    store.commit(change(vec![Op::StaffLoginSucceeded { staff: account.id }], vec![])).await.unwrap();
+    let reset = b.staff_account(account.id).await.unwrap().unwrap();
+    assert_eq!((reset.failed_logins, reset.locked_until), (0, None));
+
+    let live = StaffSession { token_hash: vec![1; 32], staff: account.id, created_at: 10, expires_at: 1_000 };
+    let old = StaffSession { token_hash: vec![2; 32], staff: account.id, created_at: 10, expires_at: 20 };
+    store
+        .commit(change(vec![Op::PutStaffSession(live.clone()), Op::PutStaffSession(old.clone())], vec![]))
+        .await
+        .unwrap();
+    store.commit(change(vec![Op::DeleteExpiredStaffSessions { expired_before: 500 }], vec![])).await.unwrap();
+    assert_eq!(b.staff_session(&[2; 32]).await.unwrap(), None);
+    assert_eq!(b.staff_session(&[1; 32]).await.unwrap(), Some(live));
+    store.commit(change(vec![Op::DeleteStaffSession { token_hash: vec![1; 32] }], vec![])).await.unwrap();
+    assert_eq!(b.staff_session(&[1; 32]).await.unwrap(), None);
+    assert_eq!(b.staff_accounts().await.unwrap().len(), 1);
+}
+
+pub async fn api_tokens_are_found_by_hash_and_revoked<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let token = ApiToken {
+        id: ApiTokenId::new(),
+        token_hash: vec![7; 32],
+        name: "website".into(),
+        scopes: "catalogue:write".into(),
+        created_at: 3,
+        revoked_at: None,
+    };
+    store.commit(change(vec![Op::PutApiToken(token.clone())], vec![])).await.unwrap();
+    assert_eq!(b.api_token_by_hash(&[7; 32]).await.unwrap(), Some(token.clone()));
+    assert_eq!(b.api_token_by_hash(&[8; 32]).await.unwrap(), None);
+    store.commit(change(vec![Op::RevokeApiToken { id: token.id, at: 9 }], vec![])).await.unwrap();
+    store.commit(change(vec![Op::RevokeApiToken { id: token.id, at: 12 }], vec![])).await.unwrap();
+    let revoked = b.api_token_by_hash(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(9), "revoking twice keeps the first time");
+    assert_eq!(b.api_tokens().await.unwrap(), vec![revoked]);
 }

@@ -136,6 +136,25 @@ pub trait Backend: Clone + Send + Sync + 'static {
         subject: SubjectId,
     ) -> impl Future<Output = Result<Vec<Enrolment>, StoreError>> + Send;
 
+    fn staff_accounts(&self) -> impl Future<Output = Result<Vec<StaffAccount>, StoreError>> + Send;
+
+    fn staff_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<StaffAccount>, StoreError>> + Send;
+
+    fn staff_by_setup_hash(&self, hash: &[u8])
+    -> impl Future<Output = Result<Option<StaffAccount>, StoreError>> + Send;
+
+    fn staff_account(&self, id: StaffId) -> impl Future<Output = Result<Option<StaffAccount>, StoreError>> + Send;
+
+    fn staff_session(&self, token_hash: &[u8])
+    -> impl Future<Output = Result<Option<StaffSession>, StoreError>> + Send;
+
+    fn api_tokens(&self) -> impl Future<Output = Result<Vec<ApiToken>, StoreError>> + Send;
+
+    fn api_token_by_hash(&self, hash: &[u8]) -> impl Future<Output = Result<Option<ApiToken>, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

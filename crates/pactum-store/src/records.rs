@@ -85,6 +85,14 @@ id_type!(
     /// One person's enrolment on a course session, or sign-up for an event.
     EnrolmentId
 );
+id_type!(
+    /// A staff account (admin, coordinator, instructor, DPO).
+    StaffId
+);
+id_type!(
+    /// An API token for a website or a partner.
+    ApiTokenId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +347,8 @@ pub struct CourseSession {
     /// Price per seat in øre, VAT excluded.
     pub price_ore: i64,
     pub seats: u32,
+    /// The username of the staff account that teaches it; only that instructor sees its roster.
+    pub instructor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,6 +386,49 @@ pub struct Enrolment {
     pub sponsor_consent: Option<ConsentId>,
     pub created_at: Micros,
     pub cancelled_at: Option<Micros>,
+}
+
+/// A staff account. It holds no data subject's data; its TOTP seed is sealed and its password
+/// is kept only as an argon2id hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffAccount {
+    pub id: StaffId,
+    pub username: String,
+    /// `admin`, `coordinator`, `instructor` or `dpo`.
+    pub role: String,
+    /// The argon2id hash in PHC form; `None` until the account is set up.
+    pub password_hash: Option<String>,
+    /// The TOTP seed, sealed under a key derived from the vault's system key.
+    pub totp_secret: Vec<u8>,
+    /// Consecutive failed logins since the last success.
+    pub failed_logins: u32,
+    pub locked_until: Option<Micros>,
+    /// The hash of the one-time setup link, while the account waits to be set up.
+    pub setup_hash: Option<Vec<u8>>,
+    pub setup_expires_at: Option<Micros>,
+    pub created_at: Micros,
+    pub disabled_at: Option<Micros>,
+}
+
+/// A signed-in staff member's session; the cookie holds the token, the database only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffSession {
+    pub token_hash: Vec<u8>,
+    pub staff: StaffId,
+    pub created_at: Micros,
+    pub expires_at: Micros,
+}
+
+/// A scoped API token; the database keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub token_hash: Vec<u8>,
+    pub name: String,
+    /// Scopes, comma-separated (e.g. `catalogue:write`).
+    pub scopes: String,
+    pub created_at: Micros,
+    pub revoked_at: Option<Micros>,
 }
 
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
@@ -486,6 +539,32 @@ pub enum Op {
     Enrol {
         enrolment: Enrolment,
         seats: u32,
+    },
+    /// Adds a staff account or replaces it whole (set-up, role change, disabling).
+    PutStaff(StaffAccount),
+    /// A failed login: counts it, and locks the account until `locked_until` once `lock_after`
+    /// consecutive failures are reached.
+    StaffLoginFailed {
+        staff: StaffId,
+        lock_after: u32,
+        locked_until: Micros,
+    },
+    /// A successful login: the failure count starts again.
+    StaffLoginSucceeded {
+        staff: StaffId,
+    },
+    PutStaffSession(StaffSession),
+    /// Ends one session, or every session that expired before `expired_before`.
+    DeleteStaffSession {
+        token_hash: Vec<u8>,
+    },
+    DeleteExpiredStaffSessions {
+        expired_before: Micros,
+    },
+    PutApiToken(ApiToken),
+    RevokeApiToken {
+        id: ApiTokenId,
+        at: Micros,
     },
 }
 

@@ -19,6 +19,10 @@ pub enum Classification {
     NonPersonal,
     /// Key material, wrapped under the master key.
     WrappedKey,
+    /// About the provider's own staff (a username, a role), not about the people the policy covers.
+    Staff,
+    /// A credential kept only as a one-way hash or sealed under a vault key: worthless if copied.
+    Credential,
 }
 
 use Classification::*;
@@ -127,6 +131,28 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("course_sessions", "language", NonPersonal),
     ("course_sessions", "price_ore", NonPersonal),
     ("course_sessions", "seats", NonPersonal),
+    ("course_sessions", "instructor", Staff),
+    ("staff_accounts", "id", Pseudonymous),
+    ("staff_accounts", "username", Staff),
+    ("staff_accounts", "role", Staff),
+    ("staff_accounts", "password_hash", Credential),
+    ("staff_accounts", "totp_secret", Credential),
+    ("staff_accounts", "failed_logins", NonPersonal),
+    ("staff_accounts", "locked_until", NonPersonal),
+    ("staff_accounts", "setup_hash", Credential),
+    ("staff_accounts", "setup_expires_at", NonPersonal),
+    ("staff_accounts", "created_at", NonPersonal),
+    ("staff_accounts", "disabled_at", NonPersonal),
+    ("staff_sessions", "token_hash", Credential),
+    ("staff_sessions", "staff_id", Pseudonymous),
+    ("staff_sessions", "created_at", NonPersonal),
+    ("staff_sessions", "expires_at", NonPersonal),
+    ("api_tokens", "id", NonPersonal),
+    ("api_tokens", "token_hash", Credential),
+    ("api_tokens", "name", NonPersonal),
+    ("api_tokens", "scopes", NonPersonal),
+    ("api_tokens", "created_at", NonPersonal),
+    ("api_tokens", "revoked_at", NonPersonal),
     ("events", "id", NonPersonal),
     ("events", "slug", NonPersonal),
     ("events", "title_da", NonPersonal),

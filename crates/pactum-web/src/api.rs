@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use pactum_core::api_tokens::{Scope, grants};
 use pactum_core::enrolment::{EnrolmentRequest, EventSignupRequest};
 use pactum_core::newsletter::Subscription;
 use pactum_core::values::{FieldError, Problem};
@@ -41,6 +42,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/newsletter/subscriptions", post(subscribe::<B, C>))
         .route("/api/v1/newsletter/confirmations", post(confirm::<B, C>))
         .route("/api/v1/newsletter/unsubscriptions", post(unsubscribe::<B, C>))
+        .route("/api/v1/catalogue", axum::routing::put(put_catalogue::<B, C>))
         .layer(cors)
 }
 
@@ -525,4 +527,92 @@ async fn unsubscribe<B: Backend, C: Clock>(
             .collect(),
     })
     .into_response())
+}
+
+/// The bearer token of a request, if it sent one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// The API token of a request when it is valid and holds `scope`; otherwise the 401 or 403.
+async fn authorise<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    headers: &HeaderMap,
+    scope: Scope,
+    lang: Lang,
+) -> Result<pactum_store::ApiToken, ApiError> {
+    let unauthorised = |error, da: &str, en: &str| {
+        ApiError::new(StatusCode::UNAUTHORIZED, error, if lang == Lang::Da { da.into() } else { en.into() })
+    };
+    let Some(secret) = bearer(headers) else {
+        return Err(unauthorised(
+            "missing_token",
+            "Send en API-nøgle i headeren Authorization: Bearer <nøgle>.",
+            "Send an API token in the header Authorization: Bearer <token>.",
+        ));
+    };
+    let token = state.pactum.api_token(secret).await.map_err(|e| ApiError::from_core(e, lang))?;
+    let Some(token) = token else {
+        return Err(unauthorised(
+            "invalid_token",
+            "API-nøglen er ukendt eller tilbagekaldt. Bed en administrator om en ny.",
+            "The API token is unknown or revoked. Ask an admin for a new one.",
+        ));
+    };
+    if !grants(&token, scope) {
+        let message = match lang {
+            Lang::Da => format!("API-nøglen giver ikke adgang til dette. Den skal have adgangen `{}`.", scope.key()),
+            Lang::En => format!("The API token does not allow this. It needs the scope `{}`.", scope.key()),
+        };
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", message));
+    }
+    Ok(token)
+}
+
+#[derive(Serialize)]
+struct CatalogueImported {
+    courses: usize,
+    sessions: usize,
+    events: usize,
+}
+
+async fn put_catalogue<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let lang = Params::from_uri(&uri).lang(&headers);
+    let token = authorise(&state, &headers, Scope::CatalogueWrite, lang).await?;
+    let Ok(text) = std::str::from_utf8(&body) else {
+        let message = match lang {
+            Lang::Da => "Kataloget skal sendes som UTF-8-tekst i TOML-format.",
+            Lang::En => "Send the catalogue as UTF-8 text in TOML format.",
+        };
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "not_utf8", message.into()));
+    };
+    match state.pactum.import_catalogue(text, &format!("api_token:{}", token.id)).await {
+        Ok(summary) => {
+            Ok(Json(CatalogueImported { courses: summary.courses, sessions: summary.sessions, events: summary.events })
+                .into_response())
+        }
+        Err(CoreError::Catalogue(problems)) => {
+            let message = match lang {
+                Lang::Da => "Kataloget er ikke gyldigt, og intet er gemt. Ret problemerne i `fields`.",
+                Lang::En => "The catalogue is not valid and nothing was stored. Fix the problems listed in `fields`.",
+            };
+            Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                error: "invalid_catalogue",
+                message: message.into(),
+                fields: problems
+                    .into_iter()
+                    .map(|m| crate::api_error::FieldProblem { field: "catalogue".into(), message: m })
+                    .collect(),
+            })
+        }
+        Err(e) => Err(ApiError::from_core(e, lang)),
+    }
 }

@@ -3,8 +3,10 @@
 //!
 //! [`Application::build`] binds its own listener, so tests run the real application on port 0.
 
+pub mod admin;
 pub mod api;
 pub mod api_error;
+pub mod authz;
 mod consent;
 pub mod forms;
 mod headers;
@@ -39,6 +41,8 @@ pub struct AppState<B: Backend, C: Clock> {
     pub notice_da: String,
     pub notice_en: String,
     pub consent_limiter: rate_limit::RateLimiter,
+    /// Staff sign-in and account set-up attempts, per address.
+    pub login_limiter: rate_limit::RateLimiter,
 }
 
 /// Web settings that are not part of the policy.
@@ -46,11 +50,13 @@ pub struct AppState<B: Backend, C: Clock> {
 pub struct WebOptions {
     /// Cookie-consent decisions accepted per minute from one address.
     pub consent_decisions_per_minute: u32,
+    /// Staff sign-in attempts accepted per minute from one address (accounts also lock on their own).
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
-        WebOptions { consent_decisions_per_minute: 120 }
+        WebOptions { consent_decisions_per_minute: 120, login_attempts_per_minute: 20 }
     }
 }
 
@@ -59,7 +65,8 @@ impl<B: Backend, C: Clock> AppState<B, C> {
         let notice_da = notice::render(&pactum.policy, Lang::Da)?;
         let notice_en = notice::render(&pactum.policy, Lang::En)?;
         let consent_limiter = rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
-        Ok(Arc::new(AppState { pactum, notice_da, notice_en, consent_limiter }))
+        let login_limiter = rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
+        Ok(Arc::new(AppState { pactum, notice_da, notice_en, consent_limiter, login_limiter }))
     }
 }
 
@@ -72,6 +79,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(newsletter::routes::<B, C>())
         .merge(signup::routes::<B, C>())
         .merge(api::routes::<B, C>())
+        .merge(admin::routes::<B, C>(state.clone()))
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

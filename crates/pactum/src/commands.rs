@@ -4,6 +4,7 @@ use std::path::Path;
 
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::keys::{open_vault, rotate_master_key};
+use pactum_core::staff::Role;
 use pactum_core::{Clock, Pactum, SystemClock};
 use pactum_policy::{BUNDLED_POLICY, BUNDLED_POLICY_NAME, Lang, Policy, parse_policy};
 use pactum_store::Backend;
@@ -133,11 +134,30 @@ async fn serve_on<B: Backend>(
             let _ = stopped.wait_for(|s| *s).await;
         },
     ));
+    let first_admin = if pactum.store.backend().staff_accounts().await?.is_empty() {
+        Some(pactum.invite_staff("system", FIRST_ADMIN, Role::Admin).await?)
+    } else {
+        None
+    };
+    if pactum.settings.public_url.starts_with("http://") && !settings.listen.ip().is_loopback() {
+        tracing::warn!(
+            "Pactum is reachable over plain HTTP: staff session cookies go without the Secure flag. \
+             Put a TLS-terminating proxy in front and set public_url to its https:// address (docs/operations.md)"
+        );
+    }
     let app = pactum_web::Application::with_listener(pactum, listener, web)
         .map_err(|e| anyhow::anyhow!("cannot start the web server: {e}"))?;
     let address = app.local_addr()?;
     tracing::info!(%address, policy_version = %version, "Pactum is serving");
-    println!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)");
+    let mut banner = format!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)\n");
+    if let Some(invitation) = first_admin {
+        banner.push_str(&format!(
+            "Set up the first admin account `{FIRST_ADMIN}` within 72 hours: {}\n",
+            invitation.setup_url
+        ));
+    }
+    // One write, so that a reader that stops after the first line cannot break the second.
+    print!("{banner}");
     app.run_until(shutdown_signal()).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
@@ -166,6 +186,14 @@ async fn shutdown_signal() {
     }
 }
 
+/// The configured master key; `may_create` only where a command may start a fresh database.
+fn key_source(settings: &Settings, may_create: bool) -> KeySource {
+    match &settings.key_source {
+        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create },
+        inline => inline.clone(),
+    }
+}
+
 pub async fn migrate(args: &StoreArgs) -> anyhow::Result<i32> {
     let settings = Settings::resolve(args, None)?;
     open(&settings).await?;
@@ -184,10 +212,7 @@ async fn verify_on<B: Backend>(backend: B, settings: &Settings) -> anyhow::Resul
         println!("the database holds no audit entries yet");
         return Ok(0);
     }
-    let source = match &settings.key_source {
-        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
-        inline => inline.clone(),
-    };
+    let source = key_source(settings, false);
     let keys = open_vault(&backend, load(source)?).await?;
     match verify(&backend, &keys.audit).await {
         Ok(chains) => {
@@ -215,10 +240,7 @@ pub async fn key_rotate(args: &StoreArgs) -> anyhow::Result<i32> {
 }
 
 async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
-    let source = match &settings.key_source {
-        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
-        inline => inline.clone(),
-    };
+    let source = key_source(settings, false);
     let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
     let rotation = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await?;
     println!(
@@ -244,10 +266,7 @@ async fn import_on<B: Backend>(
     text: &str,
     file: &Path,
 ) -> anyhow::Result<i32> {
-    let source = match &settings.key_source {
-        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: true },
-        inline => inline.clone(),
-    };
+    let source = key_source(settings, true);
     let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
     match pactum.import_catalogue(text, "admin:cli").await {
         Ok(s) => {
@@ -295,12 +314,49 @@ async fn newsletter_on<B: Backend>(
     text: &str,
     interest: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let source = match &settings.key_source {
-        KeySource::File { path, .. } => KeySource::File { path: path.clone(), may_create: false },
-        inline => inline.clone(),
-    };
+    let source = key_source(settings, false);
     let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
     let queued = pactum.send_newsletter(subject, text, interest).await?;
     println!("queued {queued} newsletter mails; the running server delivers them");
     Ok(0)
+}
+
+/// The username of the admin account offered on the first start.
+const FIRST_ADMIN: &str = "admin";
+
+pub async fn admin_create(args: &StoreArgs, username: &str, role: Role) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, None)?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| admin_create_on(b, &settings, policy, username, role).await)
+}
+
+async fn admin_create_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    username: &str,
+    role: Role,
+) -> anyhow::Result<i32> {
+    let pactum =
+        Pactum::start(backend, load(key_source(settings, true))?, policy, SystemClock, settings.core()).await?;
+    match pactum.invite_staff("admin:cli", username, role).await {
+        Ok(invitation) => {
+            println!(
+                "created the {} account `{}`; open this one-time link within 72 hours to choose a password and \
+                 set up the authenticator app:\n{}",
+                role.key(),
+                username.trim().to_lowercase(),
+                invitation.setup_url
+            );
+            Ok(0)
+        }
+        Err(pactum_core::CoreError::Invalid(problems)) => {
+            for p in problems {
+                eprintln!("error: {}", p.message(pactum_policy::Lang::En));
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

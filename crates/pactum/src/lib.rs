@@ -65,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: NewsletterCommand,
     },
+    /// Manage staff accounts
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Manage the master key
     Key {
         #[command(subcommand)]
@@ -129,6 +134,41 @@ pub enum NewsletterCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a staff account and print its one-time setup link (for an account never set up,
+    /// print a fresh link)
+    Create {
+        /// Login name: lower-case letters, digits and . _ - @
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum, default_value_t = StaffRole::Admin)]
+        role: StaffRole,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StaffRole {
+    Admin,
+    Coordinator,
+    Instructor,
+    Dpo,
+}
+
+impl From<StaffRole> for pactum_core::staff::Role {
+    fn from(role: StaffRole) -> Self {
+        use pactum_core::staff::Role;
+        match role {
+            StaffRole::Admin => Role::Admin,
+            StaffRole::Coordinator => Role::Coordinator,
+            StaffRole::Instructor => Role::Instructor,
+            StaffRole::Dpo => Role::Dpo,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Re-wrap every subject key under a new master key and retire the old key file
     Rotate {
@@ -142,13 +182,19 @@ pub async fn run(cli: Cli) -> i32 {
     commands::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve { listen, consent_rate_limit, store } => {
-            let web = pactum_web::WebOptions { consent_decisions_per_minute: consent_rate_limit };
+            let web = pactum_web::WebOptions {
+                consent_decisions_per_minute: consent_rate_limit,
+                ..pactum_web::WebOptions::default()
+            };
             commands::serve(&store, listen.as_deref(), web).await
         }
         Command::Migrate { store } => commands::migrate(&store).await,
         Command::Policy { command: PolicyCommand::Check { file } } => commands::policy_check(&file),
         Command::Policy { command: PolicyCommand::Render { file, lang } } => commands::policy_render(&file, lang),
         Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
+        Command::Admin { command: AdminCommand::Create { username, role, store } } => {
+            commands::admin_create(&store, &username, role.into()).await
+        }
         Command::Key { command: KeyCommand::Rotate { store } } => commands::key_rotate(&store).await,
         Command::Catalogue { command: CatalogueCommand::Import { file, store } } => {
             commands::catalogue_import(&store, &file).await

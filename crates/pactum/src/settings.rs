@@ -171,6 +171,7 @@ impl Settings {
             node: self.node.clone(),
             public_url: self.public_url.clone(),
             mail_from: self.mail_from.clone(),
+            password_cost: pactum_core::staff::PasswordCost::RECOMMENDED,
         }
     }
 

@@ -335,3 +335,21 @@ async fn newsletter_send_queues_only_for_confirmed_subscribers() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("cannot read the newsletter body"));
 }
+
+#[test]
+fn admin_create_prints_a_one_time_setup_link_and_refuses_bad_usernames() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = pactum(&["admin", "create", "--username", "Ida Holm"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("lower-case letters"), "{}", text(&bad.stderr));
+    let out = pactum(&["admin", "create", "--username", "ida", "--role", "instructor"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("created the instructor account `ida`"), "{stdout}");
+    let link = stdout.split_whitespace().find(|w| w.contains("/admin/setup/")).expect("a setup link");
+    // Asking again for an account never set up prints a fresh link (for one that was lost).
+    let again = pactum(&["admin", "create", "--username", "ida", "--role", "instructor"], dir.path());
+    assert_eq!(again.status.code(), Some(0));
+    let second = text(&again.stdout);
+    assert!(!second.contains(link), "a new link, not the same one");
+}

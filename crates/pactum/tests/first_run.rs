@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 struct Running {
     child: Child,
     base: String,
+    /// The lines the server prints after its address (the first admin's setup link).
+    rest: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Running {
@@ -32,14 +34,22 @@ fn start(dir: &Path) -> Running {
         .spawn()
         .expect("pactum starts");
     let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("pactum prints where it serves");
+    reader.read_line(&mut line).expect("pactum prints where it serves");
+    // Keep reading, so the server never writes into a closed pipe.
+    let (lines, rest) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
     let base = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    Running { child, base }
+    Running { child, base, rest }
 }
 
 #[tokio::test]
@@ -50,6 +60,13 @@ async fn first_run_needs_no_setup_and_the_second_reuses_everything() {
     assert_eq!(notice.status(), 200);
     assert!(notice.text().await.unwrap().contains("5 år efter endt kursus"));
     assert_eq!(reqwest::get(format!("{}/healthz", first.base)).await.unwrap().status(), 200);
+    // The first start offers a one-time link to set up the first admin account.
+    let line = first.rest.recv_timeout(std::time::Duration::from_secs(10)).expect("a second line");
+    let setup = line.split_whitespace().find(|w| w.contains("/admin/setup/")).expect("a setup link");
+    assert!(setup.starts_with(&first.base), "{setup}");
+    let page = reqwest::get(setup).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Opret din adgang"));
     let en = reqwest::get(format!("{}/en/privacy", first.base)).await.unwrap().text().await.unwrap();
     assert!(en.contains("5 years after the course ends"));
 

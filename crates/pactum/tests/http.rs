@@ -4,94 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
+mod common;
 
-use pactum_core::keyfile::{KeySource, load};
-use pactum_core::{ManualClock, Pactum};
-use pactum_policy::{BUNDLED_POLICY, Policy, parse_policy};
-use pactum_store::Backend;
-use pactum_store_postgres::PgBackend;
+use common::*;
+use pactum_policy::{BUNDLED_POLICY, parse_policy};
 use pactum_store_sqlite::SqliteBackend;
-use time::macros::datetime;
-
-struct Server {
-    base: String,
-    smtp: pactum_testkit::SmtpServer,
-    _dir: tempfile::TempDir,
-}
-
-async fn serve<B: Backend>(backend: B, policy: Policy, dir: tempfile::TempDir) -> Server {
-    serve_with(backend, policy, dir, pactum_web::WebOptions { consent_decisions_per_minute: 1000 }).await
-}
-
-async fn serve_with<B: Backend>(
-    backend: B,
-    policy: Policy,
-    dir: tempfile::TempDir,
-    options: pactum_web::WebOptions,
-) -> Server {
-    let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
-    let pactum = Pactum::start(
-        backend,
-        ring,
-        policy,
-        ManualClock::at(datetime!(2026-11-25 10:00 UTC)),
-        pactum_core::Settings::default(),
-    )
-    .await
-    .unwrap();
-    pactum.import_catalogue(pactum_policy::EXAMPLE_CATALOGUE, "test").await.unwrap();
-    let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
-    let mailer = pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    })
-    .unwrap();
-    tokio::spawn(pactum_core::mail::run_mail_worker(
-        pactum.clone(),
-        mailer,
-        pactum.mail_ready.clone(),
-        std::future::pending(),
-    ));
-    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    Server { base, smtp, _dir: dir }
-}
-
-async fn sqlite_server(policy: Policy) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let backend =
-        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
-    serve(backend, policy, dir).await
-}
-
-async fn postgres_server(policy: Policy) -> Option<Server> {
-    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
-        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
-        return None;
-    };
-    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
-    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
-    Some(serve(backend, policy, tempfile::tempdir().unwrap()).await)
-}
-
-fn bundled() -> Policy {
-    parse_policy("metier.toml", BUNDLED_POLICY).unwrap()
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite_server(super::bundled()).await).await } )* }
-        mod postgres_backend { $( #[tokio::test] async fn $name() { if let Some(s) = super::postgres_server(super::bundled()).await { super::$name(s).await } } )* }
-    };
-}
 
 on_both_backends!(
     danish_notice_shows_what_the_policy_says,
@@ -407,7 +324,13 @@ async fn consent_decisions_are_rate_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let backend =
         SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
-    let server = serve_with(backend, bundled(), dir, pactum_web::WebOptions { consent_decisions_per_minute: 5 }).await;
+    let server = serve_with(
+        backend,
+        bundled(),
+        dir,
+        pactum_web::WebOptions { consent_decisions_per_minute: 5, ..Default::default() },
+    )
+    .await;
     let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
     let mut statuses = Vec::new();
     for _ in 0..7 {

@@ -1,0 +1,110 @@
+//! What the HTTP test suites share: Pactum served on a free port over SQLite or PostgreSQL, with
+//! a real SMTP listener for its mail and a clock the tests move.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::staff::{PasswordCost, Role};
+use pactum_core::{ManualClock, Pactum};
+use pactum_policy::{BUNDLED_POLICY, Policy, parse_policy};
+use pactum_store::Backend;
+use pactum_store_postgres::PgBackend;
+use pactum_store_sqlite::SqliteBackend;
+use time::macros::datetime;
+
+pub struct Server {
+    pub base: String,
+    pub smtp: pactum_testkit::SmtpServer,
+    /// The server's clock; tests move it.
+    pub clock: ManualClock,
+    /// Creates a staff account the way `pactum admin create` does, and returns its setup link.
+    pub invite: Invite,
+    _dir: tempfile::TempDir,
+}
+
+pub type Invite = Arc<dyn Fn(&str, Role) -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+pub async fn serve<B: Backend>(backend: B, policy: Policy, dir: tempfile::TempDir) -> Server {
+    serve_with(
+        backend,
+        policy,
+        dir,
+        pactum_web::WebOptions { consent_decisions_per_minute: 1000, ..Default::default() },
+    )
+    .await
+}
+
+pub async fn serve_with<B: Backend>(
+    backend: B,
+    policy: Policy,
+    dir: tempfile::TempDir,
+    options: pactum_web::WebOptions,
+) -> Server {
+    let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
+    let clock = ManualClock::at(datetime!(2026-11-25 10:00 UTC));
+    let settings =
+        pactum_core::Settings { password_cost: PasswordCost::CHEAP_FOR_TESTS, ..pactum_core::Settings::default() };
+    let pactum = Pactum::start(backend, ring, policy, clock.clone(), settings).await.unwrap();
+    pactum.import_catalogue(pactum_policy::EXAMPLE_CATALOGUE, "test").await.unwrap();
+    let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
+    let mailer = pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    })
+    .unwrap();
+    tokio::spawn(pactum_core::mail::run_mail_worker(
+        pactum.clone(),
+        mailer,
+        pactum.mail_ready.clone(),
+        std::future::pending(),
+    ));
+    let inviter = pactum.clone();
+    let invite: Invite = Arc::new(move |username: &str, role: Role| {
+        let (pactum, username) = (inviter.clone(), username.to_string());
+        Box::pin(async move { pactum.invite_staff("test", &username, role).await.unwrap().setup_url })
+    });
+    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    Server { base, smtp, clock, invite, _dir: dir }
+}
+
+pub async fn sqlite_server(policy: Policy) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    serve(backend, policy, dir).await
+}
+
+pub async fn postgres_server(policy: Policy) -> Option<Server> {
+    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
+        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
+        return None;
+    };
+    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
+    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
+    Some(serve(backend, policy, tempfile::tempdir().unwrap()).await)
+}
+
+pub fn bundled() -> Policy {
+    parse_policy("metier.toml", BUNDLED_POLICY).unwrap()
+}
+
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { super::$name(super::sqlite_server(super::bundled()).await).await } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { if let Some(s) = super::postgres_server(super::bundled()).await { super::$name(s).await } } )* }
+    };
+}

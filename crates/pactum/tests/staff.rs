@@ -1,0 +1,478 @@
+//! Staff accounts and the admin UI over real HTTP (P22, DESIGN invariant 5): set-up by one-time
+//! link, argon2id password plus TOTP, lockout, sessions, CSRF, the route × role matrix, rosters
+//! that an instructor sees only for their own sessions, and scoped API tokens. SQLite always;
+//! PostgreSQL where PACTUM_TEST_PG_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use pactum_core::Clock;
+use pactum_core::staff::Role;
+use reqwest::StatusCode;
+
+on_both_backends!(
+    p22_sign_in_needs_the_password_and_the_authenticator_code,
+    p22_five_failures_lock_the_account_for_fifteen_minutes,
+    p22_route_role_matrix_covers_every_staff_route,
+    p22_instructor_reads_only_their_own_sessions_roster_with_minimal_fields,
+    p22_staff_forms_refuse_missing_csrf_tokens_and_other_origins,
+    p22_sign_out_and_disabling_end_a_session_at_once,
+    api_tokens_are_shown_once_scoped_and_revocable,
+);
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The text between `start` and the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let rest = html.split_once(start).unwrap_or_else(|| panic!("no {start} in {html}")).1;
+    rest.split_once(end).unwrap().0
+}
+
+fn code_at(secret: &str, unix: i64) -> String {
+    let seed = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(seed).build().unwrap();
+    totp.generate(unix as u64).to_string()
+}
+
+const PASSWORD: &str = "korrekt hest batteri hæfteklamme";
+
+struct Account {
+    username: String,
+    secret: String,
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn now(server: &Server) -> i64 {
+    server.clock.now().unix_timestamp()
+}
+
+/// Invites an account and completes its set-up page the way a person would.
+async fn set_up(server: &Server, username: &str, role: Role) -> Account {
+    let link = (server.invite)(username, role).await;
+    let path = link.split_once("/admin/").map(|(_, p)| format!("/admin/{p}")).unwrap();
+    let page = client().get(format!("{}{path}", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    assert!(html.contains(&format!("<strong>{username}</strong>")));
+    let done = client()
+        .post(format!("{}{path}", server.base))
+        .form(&[("password", PASSWORD), ("code", &code_at(&secret, now(server)))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Din adgang er klar"));
+    Account { username: username.into(), secret }
+}
+
+async fn login_form_token(server: &Server) -> String {
+    let html = client().get(format!("{}/admin/login", server.base)).send().await.unwrap().text().await.unwrap();
+    between(&html, "name=\"form_token\" value=\"", "\"").to_string()
+}
+
+async fn try_login(server: &Server, username: &str, password: &str, code: &str) -> reqwest::Response {
+    let token = login_form_token(server).await;
+    client()
+        .post(format!("{}/admin/login", server.base))
+        .form(&[("form_token", token.as_str()), ("username", username), ("password", password), ("code", code)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn sign_in(server: &Server, account: &Account) -> Session {
+    let response = try_login(server, &account.username, PASSWORD, &code_at(&account.secret, now(server))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/admin");
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.starts_with("pactum_staff="), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie} lacks {attribute}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let home = client().get(format!("{}/admin", server.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").to_string();
+    Session { cookie, csrf }
+}
+
+async fn staff_get(server: &Server, session: Option<&Session>, path: &str) -> reqwest::Response {
+    let mut request = client().get(format!("{}{path}", server.base));
+    if let Some(s) = session {
+        request = request.header("cookie", &s.cookie);
+    }
+    request.send().await.unwrap()
+}
+
+async fn staff_post(
+    server: &Server,
+    session: Option<&Session>,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    let mut request = client().post(format!("{}{path}", server.base));
+    if let Some(s) = session {
+        request = request.header("cookie", &s.cookie);
+        form.push(("csrf", &s.csrf));
+    }
+    request.form(&form).send().await.unwrap()
+}
+
+const REFUSED: &str = "Brugernavn, adgangskode eller kode passer ikke";
+
+async fn p22_sign_in_needs_the_password_and_the_authenticator_code(server: Server) {
+    let link = (server.invite)("ida", Role::Instructor).await;
+    let path = link.split_once("/admin/").map(|(_, p)| format!("/admin/{p}")).unwrap();
+    let html = client().get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    assert!(html.contains("otpauth://totp/"), "the page offers the authenticator link");
+
+    let short = client()
+        .post(format!("{}{path}", server.base))
+        .form(&[("password", "kort"), ("code", &code_at(&secret, now(&server)))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+    assert!(short.text().await.unwrap().contains("skal være mindst 12 tegn"));
+    let wrong_code = client()
+        .post(format!("{}{path}", server.base))
+        .form(&[("password", PASSWORD), ("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_code.status(), 400);
+    assert!(wrong_code.text().await.unwrap().contains("passer ikke"));
+    let done = client()
+        .post(format!("{}{path}", server.base))
+        .form(&[("password", PASSWORD), ("code", &code_at(&secret, now(&server)))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let reused = client().get(format!("{}{path}", server.base)).send().await.unwrap();
+    assert_eq!(reused.status(), 404, "a setup link works once");
+
+    let code = code_at(&secret, now(&server));
+    for (username, password, code) in [
+        ("ida", "forkert adgangskode!", code.as_str()),
+        ("ida", PASSWORD, "123456"),
+        ("ukendt", PASSWORD, code.as_str()),
+    ] {
+        let refused = try_login(&server, username, password, code).await;
+        assert_eq!(refused.status(), 401);
+        assert!(refused.headers().get("set-cookie").is_none());
+        let html = refused.text().await.unwrap();
+        assert!(html.contains(REFUSED), "the same answer for a wrong password, a wrong code and an unknown user");
+    }
+    let account = Account { username: "ida".into(), secret };
+    let session = sign_in(&server, &account).await;
+    let home = staff_get(&server, Some(&session), "/admin").await;
+    assert!(home.text().await.unwrap().contains("Velkommen, ida"));
+
+    // A forged or missing login form token is refused before any password is checked.
+    let forged = client()
+        .post(format!("{}/admin/login", server.base))
+        .form(&[("form_token", "1.00"), ("username", "ida"), ("password", PASSWORD), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let undeclared = client()
+        .post(format!("{}/admin/login", server.base))
+        .form(&[("form_token", login_form_token(&server).await.as_str()), ("username", "ida"), ("cpr", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(undeclared.status(), 400);
+    assert!(undeclared.text().await.unwrap().contains("«cpr»"));
+}
+
+async fn p22_five_failures_lock_the_account_for_fifteen_minutes(server: Server) {
+    let account = set_up(&server, "kim", Role::Coordinator).await;
+    for _ in 0..5 {
+        let refused = try_login(&server, "kim", "forkert adgangskode!", &code_at(&account.secret, now(&server))).await;
+        assert_eq!(refused.status(), 401);
+    }
+    let locked = try_login(&server, "kim", PASSWORD, &code_at(&account.secret, now(&server))).await;
+    assert_eq!(locked.status(), 401, "even the right password is refused while locked");
+    assert!(locked.text().await.unwrap().contains(REFUSED), "the lock is not announced to a guesser");
+
+    server.clock.advance(time::Duration::minutes(14));
+    let still = try_login(&server, "kim", PASSWORD, &code_at(&account.secret, now(&server))).await;
+    assert_eq!(still.status(), 401);
+    server.clock.advance(time::Duration::minutes(16));
+    sign_in(&server, &account).await;
+}
+
+/// What each role may do, written out here independently of the server's own table.
+/// `true` = granted. Columns: admin, coordinator, instructor, dpo.
+const MATRIX: &[(&str, &str, [bool; 4])] = &[
+    ("GET", "/admin", [true, true, true, true]),
+    ("GET", "/admin/catalogue", [true, true, false, false]),
+    ("POST", "/admin/catalogue", [true, true, false, false]),
+    ("GET", "/admin/sessions", [true, true, true, false]),
+    ("GET", "/admin/sessions/{session}/roster", [true, true, true, false]),
+    ("GET", "/admin/staff", [true, false, false, false]),
+    ("POST", "/admin/staff", [true, false, false, false]),
+    ("POST", "/admin/staff/{staff}/disable", [true, false, false, false]),
+    ("GET", "/admin/api-tokens", [true, false, false, false]),
+    ("POST", "/admin/api-tokens", [true, false, false, false]),
+    ("POST", "/admin/api-tokens/{token}/revoke", [true, false, false, false]),
+    ("GET", "/admin/audit", [true, false, false, true]),
+    ("POST", "/admin/logout", [true, true, true, true]),
+];
+
+fn with_instructor(catalogue: &str, instructor: &str) -> String {
+    catalogue.replacen("seats = 16\n", &format!("seats = 16\ninstructor = \"{instructor}\"\n"), 1)
+}
+
+async fn first_session_id(server: &Server) -> String {
+    let courses: serde_json::Value =
+        client().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap();
+    course["sessions"][0]["id"].as_str().unwrap().to_string()
+}
+
+async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
+    let server_routes: Vec<(String, String)> =
+        pactum_web::authz::GRANTS.iter().map(|(m, r, _)| (m.to_string(), r.to_string())).collect();
+    let tested: Vec<(String, String)> = MATRIX.iter().map(|(m, r, _)| (m.to_string(), r.to_string())).collect();
+    assert_eq!(server_routes.len(), tested.len(), "every staff route is in the matrix");
+    for route in &server_routes {
+        assert!(tested.contains(route), "{route:?} is not in the test's matrix");
+    }
+
+    let roles = [Role::Admin, Role::Coordinator, Role::Instructor, Role::Dpo];
+    let mut sessions = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        let account = set_up(&server, &format!("person{i}"), *role).await;
+        sessions.push(sign_in(&server, &account).await);
+    }
+    // The instructor (person2) teaches the first session, so the roster route is theirs to read.
+    let catalogue = with_instructor(pactum_policy::EXAMPLE_CATALOGUE, "person2");
+    let imported = staff_post(&server, Some(&sessions[0]), "/admin/catalogue", &[("catalogue", &catalogue)]).await;
+    assert_eq!(imported.status(), 200);
+    let session_id = first_session_id(&server).await;
+    let pending = (server.invite)("pending", Role::Dpo).await;
+    assert!(pending.contains("/admin/setup/"));
+    let staff_html = staff_get(&server, Some(&sessions[0]), "/admin/staff").await.text().await.unwrap();
+    let pending_id = between(&staff_html, "<td>pending</td>", "</tr>");
+    let pending_id = between(pending_id, "action=\"/admin/staff/", "/disable").to_string();
+
+    for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
+        let path = route
+            .replace("{session}", &session_id)
+            .replace("{staff}", &pending_id)
+            .replace("{token}", "0199a000-0000-7000-8000-000000000000");
+        let fields: Vec<(&str, &str)> = match *route {
+            "/admin/catalogue" => vec![("catalogue", catalogue.as_str())],
+            "/admin/staff" => vec![("username", "new.person"), ("role", "coordinator")],
+            "/admin/api-tokens" => vec![("name", "website"), ("scope", "catalogue:write")],
+            _ => vec![],
+        };
+        let anonymous = if *method == "GET" {
+            staff_get(&server, None, &path).await
+        } else {
+            staff_post(&server, None, &path, &fields).await
+        };
+        if *method == "GET" {
+            assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "anonymous GET {path}");
+            assert_eq!(anonymous.headers()["location"], "/admin/login");
+        } else {
+            assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "anonymous POST {path}");
+        }
+        for (i, role) in roles.iter().enumerate() {
+            let response = if *method == "GET" {
+                staff_get(&server, Some(&sessions[i]), &path).await
+            } else {
+                staff_post(&server, Some(&sessions[i]), &path, &fields).await
+            };
+            let status = response.status();
+            if grants[i] {
+                assert!(status.is_success() || status.is_redirection(), "{role:?} {method} {path}: {status}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} {method} {path}");
+            }
+        }
+    }
+    for (i, role) in roles.iter().enumerate() {
+        let out = staff_post(&server, Some(&sessions[i]), "/admin/logout", &[]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER, "{role:?} signs out");
+    }
+    // A path under /admin that is in no grant is refused, not served.
+    let unknown = staff_get(&server, None, "/admin/secret").await;
+    assert_eq!(unknown.status(), 404);
+}
+
+async fn p22_instructor_reads_only_their_own_sessions_roster_with_minimal_fields(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let ida = sign_in(&server, &set_up(&server, "ida", Role::Instructor).await).await;
+    let other = sign_in(&server, &set_up(&server, "ole", Role::Instructor).await).await;
+    let coordinator = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let catalogue = with_instructor(pactum_policy::EXAMPLE_CATALOGUE, "ida");
+    assert_eq!(staff_post(&server, Some(&admin), "/admin/catalogue", &[("catalogue", &catalogue)]).await.status(), 200);
+    let session = first_session_id(&server).await;
+    let enrolled = client()
+        .post(format!("{}/api/v1/enrolments", server.base))
+        .json(&serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis@eksempel.dk", "phone": "+45 12 34 56 78"}, "certification": true, "notice_version": "2026.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 201);
+
+    let before = audit_entries(&server, &admin).await;
+    let roster = staff_get(&server, Some(&ida), &format!("/admin/sessions/{session}/roster")).await;
+    assert_eq!(roster.status(), 200);
+    let html = roster.text().await.unwrap();
+    assert!(html.contains("Lis Lund"));
+    assert!(!html.contains("lis@eksempel.dk") && !html.contains("+4512345678"), "an instructor sees names only");
+    assert!(html.contains("<td>Ja</td>"), "and whether the participant takes the certification");
+    assert_eq!(audit_entries(&server, &admin).await, before + 1, "the read of one person is audited");
+
+    let sessions = staff_get(&server, Some(&other), "/admin/sessions").await.text().await.unwrap();
+    assert!(!sessions.contains(&session), "another instructor is not shown the session");
+    let refused = staff_get(&server, Some(&other), &format!("/admin/sessions/{session}/roster")).await;
+    assert_eq!(refused.status(), 403, "nor can they open its roster");
+    assert!(!refused.text().await.unwrap().contains("Lis Lund"));
+
+    let full = staff_get(&server, Some(&coordinator), &format!("/admin/sessions/{session}/roster")).await;
+    let html = full.text().await.unwrap();
+    assert!(html.contains("lis@eksempel.dk") && html.contains("+4512345678"), "a coordinator sees contact details");
+    let missing = staff_get(&server, Some(&coordinator), "/admin/sessions/not-a-uuid/roster").await;
+    assert_eq!(missing.status(), 404);
+
+    let unknown = with_instructor(pactum_policy::EXAMPLE_CATALOGUE, "nobody");
+    let refused = staff_post(&server, Some(&admin), "/admin/catalogue", &[("catalogue", &unknown)]).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("names no active instructor account"));
+}
+
+async fn audit_entries(server: &Server, admin: &Session) -> u64 {
+    let html = staff_get(server, Some(admin), "/admin/audit").await.text().await.unwrap();
+    assert!(html.contains("Kæden er kontrolleret og hel"), "{html}");
+    between(&html, "<td>main</td><td>", "<").parse().unwrap()
+}
+
+async fn staff_usernames(server: &Server, admin: &Session) -> String {
+    staff_get(server, Some(admin), "/admin/staff").await.text().await.unwrap()
+}
+
+async fn p22_staff_forms_refuse_missing_csrf_tokens_and_other_origins(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let no_token = client()
+        .post(format!("{}/admin/staff", server.base))
+        .header("cookie", &admin.cookie)
+        .form(&[("username", "mallory"), ("role", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 403);
+    let cross_site = client()
+        .post(format!("{}/admin/staff", server.base))
+        .header("cookie", &admin.cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("username", "mallory"), ("role", "admin"), ("csrf", &admin.csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert!(!staff_usernames(&server, &admin).await.contains("mallory"), "nothing was created");
+
+    let invalid =
+        staff_post(&server, Some(&admin), "/admin/staff", &[("username", "Mallory Admin"), ("role", "admin")]).await;
+    assert_eq!(invalid.status(), 400);
+    assert!(invalid.text().await.unwrap().contains("små bogstaver"));
+    let taken = staff_post(&server, Some(&admin), "/admin/staff", &[("username", "admin"), ("role", "dpo")]).await;
+    assert_eq!(taken.status(), 400);
+    let invited =
+        staff_post(&server, Some(&admin), "/admin/staff", &[("username", "new.person"), ("role", "dpo")]).await;
+    assert_eq!(invited.status(), 200);
+    let html = invited.text().await.unwrap();
+    assert!(between(&html, "id=\"one-time-secret\">", "<").contains("/admin/setup/"));
+    for header in ["content-security-policy", "x-frame-options"] {
+        assert!(staff_get(&server, Some(&admin), "/admin").await.headers().contains_key(header));
+    }
+}
+
+async fn p22_sign_out_and_disabling_end_a_session_at_once(server: Server) {
+    let admin_account = set_up(&server, "admin", Role::Admin).await;
+    let admin = sign_in(&server, &admin_account).await;
+    let kim_account = set_up(&server, "kim", Role::Coordinator).await;
+    let kim = sign_in(&server, &kim_account).await;
+    assert_eq!(staff_get(&server, Some(&kim), "/admin/catalogue").await.status(), 200);
+    let html = staff_usernames(&server, &admin).await;
+    let kim_id = between(between(&html, "<td>kim</td>", "</tr>"), "action=\"/admin/staff/", "/disable").to_string();
+    let own = between(&html, "<td>admin</td>", "</tr>");
+    assert!(!own.contains("disable"), "an admin cannot disable their own account");
+    let disabled = staff_post(&server, Some(&admin), &format!("/admin/staff/{kim_id}/disable"), &[]).await;
+    assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+    let after = staff_get(&server, Some(&kim), "/admin/catalogue").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "the disabled account's session stops working");
+    let again = try_login(&server, "kim", PASSWORD, &code_at(&kim_account.secret, now(&server))).await;
+    assert_eq!(again.status(), 401);
+
+    let out = staff_post(&server, Some(&admin), "/admin/logout", &[]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(staff_get(&server, Some(&admin), "/admin").await.status(), StatusCode::SEE_OTHER);
+
+    let fresh = sign_in(&server, &admin_account).await;
+    server.clock.advance(time::Duration::hours(9));
+    let expired = staff_get(&server, Some(&fresh), "/admin").await;
+    assert_eq!(expired.status(), StatusCode::SEE_OTHER, "a session ends after eight hours however active");
+}
+
+async fn api_tokens_are_shown_once_scoped_and_revocable(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let no_scope = staff_post(&server, Some(&admin), "/admin/api-tokens", &[("name", "website")]).await;
+    assert_eq!(no_scope.status(), 400);
+    let created =
+        staff_post(&server, Some(&admin), "/admin/api-tokens", &[("name", "website"), ("scope", "catalogue:write")])
+            .await;
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let secret = between(&html, "id=\"one-time-secret\">", "<").to_string();
+    assert!(secret.starts_with("pct_") && secret.len() == 68);
+    let list = staff_get(&server, Some(&admin), "/admin/api-tokens").await.text().await.unwrap();
+    assert!(list.contains("website") && !list.contains(&secret), "the list never shows the secret again");
+
+    let put = |token: Option<String>, body: String| {
+        let mut request = client().put(format!("{}/api/v1/catalogue?lang=en", server.base)).body(body);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let anonymous = put(None, pactum_policy::EXAMPLE_CATALOGUE.to_string()).await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<serde_json::Value>().await.unwrap()["error"], "missing_token");
+    let forged = put(Some(format!("pct_{}", "0".repeat(64))), pactum_policy::EXAMPLE_CATALOGUE.to_string()).await;
+    assert_eq!(forged.status(), 401);
+    let stored = put(Some(secret.clone()), pactum_policy::EXAMPLE_CATALOGUE.to_string()).await;
+    assert_eq!(stored.status(), 200);
+    let body: serde_json::Value = stored.json().await.unwrap();
+    assert_eq!((body["courses"].as_u64(), body["events"].as_u64()), (Some(2), Some(1)));
+    let broken = put(Some(secret.clone()), "[[course]]\nslug = \"Ikke gyldig\"\n".to_string()).await;
+    assert_eq!(broken.status(), 400);
+    let body: serde_json::Value = broken.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_catalogue");
+    assert!(!body["fields"].as_array().unwrap().is_empty());
+
+    let id = between(&list, "action=\"/admin/api-tokens/", "/revoke").to_string();
+    let revoked = staff_post(&server, Some(&admin), &format!("/admin/api-tokens/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(put(Some(secret), pactum_policy::EXAMPLE_CATALOGUE.to_string()).await.status(), 401);
+}
