@@ -26,8 +26,9 @@ export async function startPactum({ policy, dataDir, port = 0, extraArgs = [] } 
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Everything pactum printed; the listener stays for the server's whole life, so stdout is always drained.
+  let out = '';
   const url = await new Promise((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`pactum did not start within 60 s\n${stderr}`)), 60_000);
     child.stdout.on('data', (c) => {
       out += c;
@@ -41,6 +42,17 @@ export async function startPactum({ policy, dataDir, port = 0, extraArgs = [] } 
     url,
     dir,
     stderr: () => stderr,
+    stdout: () => out,
+    /** The first match of `re` in what pactum printed on stdout, waiting up to `timeoutMs` for it. */
+    async output(re, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = out.match(re);
+        if (m) return m;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`pactum printed nothing matching ${re}:\n${out}\n${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop({ keepData = false } = {}) {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

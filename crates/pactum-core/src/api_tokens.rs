@@ -40,10 +40,10 @@ pub fn grants(token: &ApiToken, scope: Scope) -> bool {
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
-    /// Creates a token; the returned secret is the only copy.
+    /// Creates a token; the returned secret is the only copy. `actor` is who asked, for the audit chain.
     pub async fn create_api_token(
         &self,
-        by: &Staff,
+        actor: &str,
         name: &str,
         scopes: &[Scope],
     ) -> Result<(ApiToken, String), CoreError> {
@@ -69,7 +69,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             revoked_at: None,
         };
         let event = AuditEvent::new(
-            &by.actor(),
+            actor,
             "api_token.create",
             None,
             serde_json::json!({"token": token.id.to_string(), "scopes": token.scopes}),

@@ -709,7 +709,7 @@ async fn create_token<B: Backend, C: Clock>(
         }
     }
     let name = fields.iter().find(|(k, _)| k == "name").map(|(_, v)| v.as_str()).unwrap_or("");
-    match state.pactum.create_api_token(&staff, name, &scopes).await {
+    match state.pactum.create_api_token(&staff.actor(), name, &scopes).await {
         Ok((token, secret)) => {
             let page = MessagePage {
                 a: AdminChrome::for_staff(&state, &staff),

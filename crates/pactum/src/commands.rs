@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use pactum_core::api_tokens::Scope;
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::keys::{open_vault, rotate_master_key};
 use pactum_core::staff::Role;
@@ -349,6 +350,47 @@ async fn admin_create_on<B: Backend>(
                 username.trim().to_lowercase(),
                 invitation.setup_url
             );
+            Ok(0)
+        }
+        Err(pactum_core::CoreError::Invalid(problems)) => {
+            for p in problems {
+                eprintln!("error: {}", p.message(pactum_policy::Lang::En));
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn token_create(args: &StoreArgs, name: &str, scopes: &[String]) -> anyhow::Result<i32> {
+    let mut parsed = Vec::new();
+    for key in scopes {
+        let Some(scope) = Scope::from_key(key) else {
+            let known: Vec<&str> = Scope::ALL.iter().map(|s| s.key()).collect();
+            eprintln!("error: unknown scope `{key}`; choose from: {}", known.join(", "));
+            return Ok(1);
+        };
+        parsed.push(scope);
+    }
+    let settings = Settings::resolve(args, None)?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| token_create_on(b, &settings, policy, name, &parsed).await)
+}
+
+async fn token_create_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    name: &str,
+    scopes: &[Scope],
+) -> anyhow::Result<i32> {
+    let pactum =
+        Pactum::start(backend, load(key_source(settings, true))?, policy, SystemClock, settings.core()).await?;
+    match pactum.create_api_token("admin:cli", name, scopes).await {
+        Ok((token, secret)) => {
+            eprintln!("issued the API token `{}` ({}); it is shown only now:", token.name, token.scopes);
+            println!("{secret}");
             Ok(0)
         }
         Err(pactum_core::CoreError::Invalid(problems)) => {

@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage API tokens for websites and partners
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Manage the master key
     Key {
         #[command(subcommand)]
@@ -148,6 +153,21 @@ pub enum AdminCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a scoped API token and print it (the only time it is shown; Pactum keeps its hash)
+    Create {
+        /// Who uses it, e.g. the website
+        #[arg(long)]
+        name: String,
+        /// What it may do (repeat for several): catalogue:write
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StaffRole {
     Admin,
@@ -194,6 +214,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
         Command::Admin { command: AdminCommand::Create { username, role, store } } => {
             commands::admin_create(&store, &username, role.into()).await
+        }
+        Command::Token { command: TokenCommand::Create { name, scopes, store } } => {
+            commands::token_create(&store, &name, &scopes).await
         }
         Command::Key { command: KeyCommand::Rotate { store } } => commands::key_rotate(&store).await,
         Command::Catalogue { command: CatalogueCommand::Import { file, store } } => {

@@ -353,3 +353,26 @@ fn admin_create_prints_a_one_time_setup_link_and_refuses_bad_usernames() {
     let second = text(&again.stdout);
     assert!(!second.contains(link), "a new link, not the same one");
 }
+
+#[test]
+fn token_create_prints_the_secret_once_and_refuses_unknown_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = pactum(&["token", "create", "--name", "website", "--scope", "everything"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("unknown scope `everything`; choose from: catalogue:write"));
+    let out = pactum(&["token", "create", "--name", "website", "--scope", "catalogue:write"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let secret = text(&out.stdout).trim().to_string();
+    assert!(secret.starts_with("pct_") && secret.len() == 68, "{secret}");
+    for file in std::fs::read_dir(dir.path().join("pactum-data")).unwrap() {
+        let path = file.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+}
