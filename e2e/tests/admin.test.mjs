@@ -108,7 +108,7 @@ function assertSameOrigin(seen) {
 }
 
 async function staffCookie(ctx) {
-  return (await ctx.cookies()).find((c) => c.name === 'pactum_staff');
+  return (await ctx.cookies()).find((c) => c.name === '__Host-pactum_session');
 }
 
 /** Where the keyboard focus is: the focused element's id, or its tag and text. */
@@ -132,8 +132,10 @@ test('pactum printed a first-admin link on its first start', () => {
   assert.match(setupUrl, new RegExp(`^${origin().replace(/[.]/g, '\\.')}/admin/setup/[0-9a-f]{64}$`), setupUrl);
 });
 
-test('the first admin sets up the account from the link: password and authenticator code', async () => {
+test('the first admin sets up the account from the link: password and authenticator code', async (t) => {
   const { ctx } = staff;
+  const found = [];
+  const minor = [];
   const page = await ctx.newPage();
   const r = await page.goto(setupUrl);
   assert.equal(r.status(), 200, 'GET the set-up link');
@@ -151,6 +153,7 @@ test('the first admin sets up the account from the link: password and authentica
   const secret = (await page.locator('code.secret#totp-secret').innerText()).trim();
   assert.match(secret, /^[A-Z2-7]+=*$/, `the TOTP secret is base32: ${secret}`);
   totpKey = base32Decode(secret);
+  found.push(...await axe(page, '/admin/setup/<token>', minor));
   assert.ok(totpKey.length >= 16, `the TOTP secret has at least 128 bits (${totpKey.length * 8})`);
   const otpauth = await page.getByRole('link', { name: 'føj til godkendelsesapp' }).getAttribute('href');
   assert.ok(otpauth.startsWith('otpauth://totp/') && otpauth.includes(`secret=${secret}`), `otpauth link: ${otpauth}`);
@@ -167,15 +170,19 @@ test('the first admin sets up the account from the link: password and authentica
   const login = page.getByRole('link', { name: 'Log ind', exact: true });
   assert.equal(await login.getAttribute('href'), '/admin/login');
   assert.equal(await staffCookie(ctx), undefined, 'set-up does not sign in by itself');
+  found.push(...await axe(page, '/admin/setup/<token> (done)', minor));
 
   // The link works once.
   const again = await page.goto(setupUrl);
   assert.equal(again.status(), 404, 'a used set-up link is gone');
   assert.equal(await page.locator('h1').innerText(), 'Linket virker ikke');
+  found.push(...await axe(page, '/admin/setup/<used token>', minor));
+  if (minor.length) t.diagnostic(`axe-core, moderate or minor:\n${minor.join('\n')}`);
+  assert.deepEqual(found, [], `axe-core found serious or critical violations:\n${found.join('\n')}`);
   await page.close();
 });
 
-test('a wrong password is refused with a generic error and status 401', async () => {
+test('a wrong password is refused with a generic error and status 401', async (t) => {
   assert.ok(totpKey, 'set-up ran');
   const { ctx } = staff;
   const page = await ctx.newPage();
@@ -196,6 +203,10 @@ test('a wrong password is refused with a generic error and status 401', async ()
   assert.equal(await page.locator('#username').inputValue(), 'admin', 'the username is kept');
   assert.equal(await page.locator('#password').inputValue(), '', 'the password is not sent back');
   assert.equal(await staffCookie(ctx), undefined, 'no session cookie');
+  const minor = [];
+  const found = await axe(page, '/admin/login (refused)', minor);
+  if (minor.length) t.diagnostic(`axe-core, moderate or minor:\n${minor.join('\n')}`);
+  assert.deepEqual(found, [], `axe-core found serious or critical violations:\n${found.join('\n')}`);
   await page.close();
 });
 
@@ -231,14 +242,14 @@ test('the admin signs in with the keyboard only and gets an HttpOnly, SameSite=S
   assert.equal(await page.locator('h1').innerText(), 'Velkommen, admin');
 
   const cookie = await staffCookie(ctx);
-  assert.ok(cookie, 'the session cookie pactum_staff is set');
+  assert.ok(cookie, 'the session cookie __Host-pactum_session is set');
   assert.equal(cookie.httpOnly, true, 'HttpOnly');
   assert.equal(cookie.sameSite, 'Strict', 'SameSite=Strict');
-  assert.equal(cookie.secure, false, 'no Secure flag over plain http');
+  assert.equal(cookie.secure, true, 'Secure: browsers keep it on a loopback address too');
   assert.equal(cookie.path, '/');
   assert.ok(cookie.expires === -1, 'a session cookie (no Max-Age or Expires)');
   assert.match(cookie.value, /^[0-9a-f]{64}$/);
-  assert.equal(await page.evaluate(() => document.cookie.includes('pactum_staff')), false, 'scripts cannot read it');
+  assert.equal(await page.evaluate(() => document.cookie.includes('pactum_session')), false, 'scripts cannot read it');
 
   const nav = page.getByRole('navigation', { name: 'Administration' });
   const hrefs = await nav.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
@@ -281,7 +292,7 @@ test('every admin page passes axe-core (no serious or critical violation) and ha
   await page.close();
 });
 
-test('an admin invites a coordinator through /admin/staff and sees the one-time link once', async () => {
+test('an admin invites a coordinator through /admin/staff and sees the one-time link once', async (t) => {
   assert.ok(await staffCookie(staff.ctx), 'signed in');
   const page = await staff.ctx.newPage();
   await page.goto(`${pactum.url}/admin/staff`);
@@ -301,6 +312,7 @@ test('an admin invites a coordinator through /admin/staff and sees the one-time 
   assert.notEqual(link, setupUrl);
   const minor = [];
   const found = await axe(page, '/admin/staff (invitation shown)', minor);
+  if (minor.length) t.diagnostic(`axe-core, moderate or minor:\n${minor.join('\n')}`);
   assert.deepEqual(found, [], `axe-core found serious or critical violations:\n${found.join('\n')}`);
 
   // The list shows the pending account, and the link is not shown again.
@@ -348,17 +360,17 @@ test('"Log ud" signs out: the cookie is cleared, the session is gone on the serv
   }
 
   // The old token itself no longer opens anything: the session was deleted, not only the cookie.
-  const replay = await fetch(`${pactum.url}/admin`, { headers: { cookie: `pactum_staff=${before.value}` }, redirect: 'manual' });
+  const replay = await fetch(`${pactum.url}/admin`, { headers: { cookie: `__Host-pactum_session=${before.value}` }, redirect: 'manual' });
   assert.ok([302, 303, 307].includes(replay.status), `the old session token is refused (got ${replay.status})`);
   assert.equal(replay.headers.get('location'), '/admin/login');
   await page.close();
 });
 
-test('the staff member\'s browser only talked to Pactum, set only necessary cookies and the staff cookie, and had no script error', () => {
+test('the staff member\'s browser only talked to Pactum, set only necessary cookies, and had no script error', () => {
   const { seen } = staff;
   assertSameOrigin(seen);
   assert.deepEqual(seen.errors, [], 'no script error and no CSP violation');
-  // The staff session cookie is the only one Pactum sets besides the policy's necessary cookies.
-  const allowed = new Set([...necessaryCookies(cfg), 'pactum_staff']);
+  // The staff session cookie is one of the policy's necessary cookies, like every cookie Pactum sets.
+  const allowed = new Set(necessaryCookies(cfg));
   for (const h of seen.setCookies) assert.ok(allowed.has(h.split('=')[0].trim()), `Set-Cookie ${h}`);
 });

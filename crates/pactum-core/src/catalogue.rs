@@ -8,6 +8,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::Date;
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use crate::staff::Role;
 use crate::{Clock, CoreError, Pactum};
 
@@ -152,7 +155,8 @@ fn valid_slug(slug: &str) -> bool {
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// A checked catalogue file, ready to store.
+/// A checked catalogue file ready to store, or the stored catalogue as last read.
+#[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     pub courses: Vec<Course>,
     pub sessions: Vec<CourseSession>,
@@ -306,7 +310,25 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             serde_json::json!({"courses": summary.courses, "sessions": summary.sessions, "events": summary.events}),
         );
         self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
+        self.catalogue_cache.clear();
         Ok(summary)
+    }
+
+    /// The stored catalogue, read at most [`CATALOGUE_TTL`] ago. An import on this node shows at
+    /// once; one from another process within the TTL. Seat limits never rely on it: each claim is
+    /// checked inside the enrolment's own transaction.
+    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, CoreError> {
+        if let Some(fresh) = self.catalogue_cache.fresh() {
+            return Ok(fresh);
+        }
+        let backend = self.store.backend();
+        let catalogue = Arc::new(Catalogue {
+            courses: backend.courses().await?,
+            sessions: backend.sessions().await?,
+            events: backend.events().await?,
+        });
+        self.catalogue_cache.keep(catalogue.clone());
+        Ok(catalogue)
     }
 
     async fn seats_left(&self, activity: Uuid, seats: u32) -> Result<u32, CoreError> {
@@ -315,13 +337,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// Every course with its sessions still to come, and the seats left on each.
     pub async fn course_listings(&self) -> Result<Vec<CourseListing>, CoreError> {
-        let backend = self.store.backend();
+        let catalogue = self.catalogue().await?;
         let today = self.clock.today();
-        let sessions = backend.sessions().await?;
         let mut out = Vec::new();
-        for course in backend.courses().await? {
+        for course in catalogue.courses.iter().cloned() {
             let mut listed = Vec::new();
-            for session in sessions.iter().filter(|s| s.course == course.id && s.ends_on >= today) {
+            for session in catalogue.sessions.iter().filter(|s| s.course == course.id && s.ends_on >= today) {
                 listed.push(SessionListing {
                     seats_left: self.seats_left(session.id.0, session.seats).await?,
                     session: session.clone(),
@@ -340,7 +361,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     pub async fn event_listings(&self) -> Result<Vec<(Event, u32)>, CoreError> {
         let today = self.clock.today();
         let mut out = Vec::new();
-        for event in self.store.backend().events().await?.into_iter().filter(|e| e.ends_on >= today) {
+        for event in self.catalogue().await?.events.iter().filter(|e| e.ends_on >= today).cloned() {
             let left = self.seats_left(event.id.0, event.seats).await?;
             out.push((event, left));
         }
@@ -354,5 +375,29 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             return Ok(None);
         }
         self.import_catalogue(text, "system").await.map(Some)
+    }
+}
+
+/// How long a read of the catalogue is reused.
+pub const CATALOGUE_TTL: Duration = Duration::from_secs(2);
+
+/// The catalogue as last read, so that an enrolment does not read it from the database each time.
+#[derive(Default)]
+pub struct CatalogueCache {
+    last: Mutex<Option<(Instant, Arc<Catalogue>)>>,
+}
+
+impl CatalogueCache {
+    fn fresh(&self) -> Option<Arc<Catalogue>> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().filter(|(read, _)| read.elapsed() < CATALOGUE_TTL).map(|(_, c)| c.clone())
+    }
+
+    fn keep(&self, catalogue: Arc<Catalogue>) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), catalogue));
+    }
+
+    fn clear(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }

@@ -69,15 +69,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if request.notice_version != self.policy.version {
             return Err(CoreError::NoticeChanged);
         }
-        let backend = self.store.backend();
-        let session = backend
-            .sessions()
-            .await?
-            .into_iter()
-            .find(|s| s.id == request.session)
-            .ok_or(CoreError::UnknownActivity)?;
-        let course =
-            backend.courses().await?.into_iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        let catalogue = self.catalogue().await?;
+        let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
+        let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: ENROLMENT_PURPOSE.into(),
@@ -154,9 +148,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if request.notice_version != self.policy.version {
             return Err(CoreError::NoticeChanged);
         }
-        let backend = self.store.backend();
-        let event =
-            backend.events().await?.into_iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
+        let catalogue = self.catalogue().await?;
+        let event = catalogue.events.iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: EVENT_PURPOSE.into(),

@@ -74,6 +74,7 @@ pub struct Pactum<B: Backend, C: Clock> {
     pub settings: Arc<Settings>,
     /// Wakes the mail worker when a change enqueued mail.
     pub mail_ready: Arc<tokio::sync::Notify>,
+    catalogue_cache: Arc<catalogue::CatalogueCache>,
 }
 
 impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
@@ -85,6 +86,7 @@ impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
             clock: self.clock.clone(),
             settings: self.settings.clone(),
             mail_ready: self.mail_ready.clone(),
+            catalogue_cache: self.catalogue_cache.clone(),
         }
     }
 }
@@ -140,6 +142,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             clock,
             settings: Arc::new(settings),
             mail_ready: Arc::new(tokio::sync::Notify::new()),
+            catalogue_cache: Arc::default(),
         };
         pactum.activate_policy().await?;
         Ok(pactum)

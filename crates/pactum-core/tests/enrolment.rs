@@ -165,3 +165,28 @@ async fn a_catalogue_with_repeated_codes_or_bad_values_is_refused_whole() {
     assert!(text.contains("ends_on must be a date"), "{text}");
     assert!(!text.contains("ends before it starts"), "an invalid date is reported once: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enrolments_never_take_more_seats_than_there_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let session = first_session(&p, "agil-projektledelse").await;
+    let attempts: Vec<_> = (0..40)
+        .map(|n| {
+            let p = p.clone();
+            tokio::spawn(async move { p.enrol(request(session, &format!("rush{n}@eksempel.dk"), false, false)).await })
+        })
+        .collect();
+    let mut enrolled = 0;
+    let mut full = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => enrolled += 1,
+            Err(CoreError::Full) => full += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((enrolled, full), (12, 28), "twelve seats, twelve enrolments, however the batches fall");
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 12);
+    assert_eq!(p.store.backend().enrolments_of(session.0).await.unwrap().len(), 12);
+}

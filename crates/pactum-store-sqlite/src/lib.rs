@@ -323,7 +323,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .await?;
         }
         Op::Enrol { enrolment: e, seats } => {
-            claim_seat(tx, e, *seats).await?;
+            claim_seats(tx, e.activity, 1, *seats).await?;
             insert_enrolments(tx, &[e]).await?;
         }
         Op::PutStaff(a) => {
@@ -444,13 +444,17 @@ async fn insert_audit_entries(tx: &mut SqliteConnection, entries: &[&AuditEntry]
 }
 
 /// Takes one seat on the enrolment's activity, or fails with [`ApplyError::Full`].
-async fn claim_seat(tx: &mut SqliteConnection, e: &Enrolment, seats: u32) -> Result<(), ApplyError> {
+/// Claims `count` seats on an activity in one statement, or fails with `Full` when fewer are left
+/// than `seats` allows; a batch claims each activity's seats together, not one by one.
+async fn claim_seats(tx: &mut SqliteConnection, activity: Uuid, count: u32, seats: u32) -> Result<(), ApplyError> {
     sqlx::query("INSERT INTO seat_counts (activity_id, taken) VALUES (?, 0) ON CONFLICT (activity_id) DO NOTHING")
-        .bind(e.activity.as_bytes().as_slice())
+        .bind(activity.as_bytes().as_slice())
         .execute(&mut *tx)
         .await?;
-    let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + 1 WHERE activity_id = ? AND taken < ?")
-        .bind(e.activity.as_bytes().as_slice())
+    let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + ? WHERE activity_id = ? AND taken + ? <= ?")
+        .bind(i64::from(count))
+        .bind(activity.as_bytes().as_slice())
+        .bind(i64::from(count))
         .bind(i64::from(seats))
         .execute(&mut *tx)
         .await?;
@@ -558,31 +562,43 @@ struct Bulk<'a> {
     purposes: Vec<&'a PurposeInstance>,
     enrolments: Vec<&'a Enrolment>,
     consents: Vec<&'a CookieConsent>,
+    /// Seats to claim per activity: (activity, how many, the seat limit).
+    seat_claims: Vec<(Uuid, u32, u32)>,
 }
 
 impl<'a> Bulk<'a> {
     /// Gathers `op` if it is a plain insert; false when it must be applied in order.
-    async fn gather(&mut self, tx: &mut SqliteConnection, op: &'a Op) -> Result<bool, ApplyError> {
+    fn gather(&mut self, op: &'a Op) -> bool {
         match op {
             Op::CreateSubject(s) => self.subjects.push(s),
             Op::PutItem(i) => self.items.push(i),
             Op::StartPurpose(p) => self.purposes.push(p),
             Op::RecordCookieConsent(c) => self.consents.push(c),
             Op::Enrol { enrolment, seats } => {
-                claim_seat(tx, enrolment, *seats).await?;
+                match self.seat_claims.iter_mut().find(|(activity, _, _)| *activity == enrolment.activity) {
+                    Some((_, count, limit)) => {
+                        *count += 1;
+                        *limit = (*limit).min(*seats);
+                    }
+                    None => self.seat_claims.push((enrolment.activity, 1, *seats)),
+                }
                 self.enrolments.push(enrolment);
             }
-            _ => return Ok(false),
+            _ => return false,
         }
-        Ok(true)
+        true
     }
 
-    async fn flush(&mut self, tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    async fn flush(&mut self, tx: &mut SqliteConnection) -> Result<(), ApplyError> {
+        for (activity, count, seats) in std::mem::take(&mut self.seat_claims) {
+            claim_seats(tx, activity, count, seats).await?;
+        }
         insert_subjects(tx, &std::mem::take(&mut self.subjects)).await?;
         insert_items(tx, &std::mem::take(&mut self.items)).await?;
         insert_purposes(tx, &std::mem::take(&mut self.purposes)).await?;
         insert_enrolments(tx, &std::mem::take(&mut self.enrolments)).await?;
-        insert_cookie_consents(tx, &std::mem::take(&mut self.consents)).await
+        insert_cookie_consents(tx, &std::mem::take(&mut self.consents)).await?;
+        Ok(())
     }
 }
 
@@ -747,13 +763,13 @@ impl Backend for SqliteBackend {
         let mut bulk = Bulk::default();
         for prepared in batch {
             for op in &prepared.change.ops {
-                if !bulk.gather(&mut tx, op).await.map_err(apply_error)? {
-                    bulk.flush(&mut tx).await.map_err(error)?;
+                if !bulk.gather(op) {
+                    bulk.flush(&mut tx).await.map_err(apply_error)?;
                     apply_op(&mut tx, op).await.map_err(apply_error)?;
                 }
             }
         }
-        bulk.flush(&mut tx).await.map_err(error)?;
+        bulk.flush(&mut tx).await.map_err(apply_error)?;
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
         insert_audit_entries(&mut tx, &entries).await.map_err(error)?;
         if batch.iter().any(|p| !p.entries.is_empty()) {

@@ -48,19 +48,34 @@ pub fn granted(method: &Method, route: &str, role: Role) -> bool {
     GRANTS.iter().any(|(m, r, roles)| *m == method.as_str() && *r == route && roles.contains(&role))
 }
 
-/// The staff session cookie. Under TLS it is a `__Host-` cookie with `Secure`; over plain HTTP
-/// (a development set-up, warned about at start) browsers would drop such a cookie, so it is not.
+/// Whether browsers keep `Secure` cookies from this address: under TLS, and on a loopback address
+/// (browsers treat `http://localhost` and `http://127.0.0.1` as secure contexts).
+fn secure_context(public_url: &str) -> bool {
+    if public_url.starts_with("https://") {
+        return true;
+    }
+    let authority = public_url.trim_start_matches("http://").split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The staff session cookie, as the policy's cookie list names it: a `__Host-` cookie with
+/// `Secure`. Only on a plain-HTTP address that is not loopback (a set-up Pactum warns about at
+/// start) would browsers drop such a cookie, so there it goes without the prefix and the flag.
 pub fn session_cookie_name(public_url: &str) -> &'static str {
-    if public_url.starts_with("https://") { "__Host-pactum_staff" } else { "pactum_staff" }
+    if secure_context(public_url) { "__Host-pactum_session" } else { "pactum_session" }
 }
 
 pub fn session_cookie(public_url: &str, token: &str) -> String {
-    let secure = if public_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if secure_context(public_url) { "; Secure" } else { "" };
     format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", session_cookie_name(public_url))
 }
 
 pub fn expired_session_cookie(public_url: &str) -> String {
-    let secure = if public_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if secure_context(public_url) { "; Secure" } else { "" };
     format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session_cookie_name(public_url))
 }
 
@@ -165,11 +180,14 @@ mod tests {
     #[test]
     fn the_session_cookie_is_host_only_and_secure_under_tls() {
         let tls = session_cookie("https://kurser.example", "abc");
-        assert!(tls.starts_with("__Host-pactum_staff=abc; Path=/; HttpOnly; SameSite=Strict; Secure"));
-        let plain = session_cookie("http://127.0.0.1:8080", "abc");
-        assert!(!plain.contains("Secure") && plain.contains("HttpOnly"));
+        assert_eq!(tls, "__Host-pactum_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure");
+        for local in ["http://127.0.0.1:8080", "http://localhost:8080/", "http://[::1]:8080"] {
+            assert!(session_cookie(local, "abc").starts_with("__Host-pactum_session=abc"), "{local}");
+        }
+        let plain = session_cookie("http://kurser.example", "abc");
+        assert_eq!(plain, "pactum_session=abc; Path=/; HttpOnly; SameSite=Strict");
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, header::HeaderValue::from_static("a=1; __Host-pactum_staff=tok; b=2"));
+        headers.insert(header::COOKIE, header::HeaderValue::from_static("a=1; __Host-pactum_session=tok; b=2"));
         assert_eq!(session_token(&headers, "https://kurser.example"), Some("tok"));
         assert_eq!(session_token(&headers, "http://kurser.example"), None);
     }

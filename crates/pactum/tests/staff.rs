@@ -95,8 +95,8 @@ async fn sign_in(server: &Server, account: &Account) -> Session {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/admin");
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set_cookie.starts_with("pactum_staff="), "{set_cookie}");
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+    assert!(set_cookie.starts_with("__Host-pactum_session="), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
         assert!(set_cookie.contains(attribute), "{set_cookie} lacks {attribute}");
     }
     let cookie = set_cookie.split(';').next().unwrap().to_string();
