@@ -86,9 +86,11 @@ fn apply_error(e: ApplyError) -> StoreError {
 
 async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> {
     match op {
-        Op::CreateSubject(s) => insert_subjects(tx, &[s]).await?,
-        Op::PutItem(i) => insert_items(tx, &[i]).await?,
-        Op::StartPurpose(p) => insert_purposes(tx, &[p]).await?,
+        Op::CreateSubject(_) | Op::PutItem(_) | Op::StartPurpose(_) | Op::RecordCookieConsent(_) => {
+            let mut bulk = Bulk::default();
+            bulk.gather(op);
+            bulk.flush(tx, None).await?;
+        }
         Op::SetRetention { instance, anchor_date, retain_until } => {
             sqlx::query("UPDATE purpose_instances SET anchor_date = ?, retain_until = ? WHERE id = ?")
                 .bind(date_to_text(*anchor_date))
@@ -152,7 +154,6 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 .execute(&mut *tx)
                 .await?;
         }
-        Op::RecordCookieConsent(c) => insert_cookie_consents(tx, &[c]).await?,
         Op::EnqueueMail(m) => {
             sqlx::query(
                 "INSERT INTO outbox (id, subject_id, kind, sealed, status, attempts, created_at, next_attempt_at, lease_until, sent_at) \
@@ -322,9 +323,10 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .execute(&mut *tx)
             .await?;
         }
-        Op::Enrol { enrolment: e, seats } => {
-            claim_seats(tx, e.activity, 1, *seats).await?;
-            insert_enrolments(tx, &[e]).await?;
+        Op::Enrol { .. } => {
+            let mut bulk = Bulk::default();
+            bulk.gather(op);
+            bulk.flush(tx, None).await?;
         }
         Op::PutStaff(a) => {
             sqlx::query(
@@ -418,93 +420,72 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
     Ok(())
 }
 
-/// Rows per multi-row INSERT; keeps the bound parameters well under every backend's limit.
+/// Rows per multi-row INSERT; keeps each statement's bound parameters well under SQLite's limit.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Audit entries, many rows per statement: one batch's entries cost a few statements, not one each.
-async fn insert_audit_entries(tx: &mut SqliteConnection, entries: &[&AuditEntry]) -> Result<(), sqlx::Error> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) ",
-        );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.chain)
-                .push_bind(e.seq as i64)
-                .push_bind(e.at)
-                .push_bind(&e.actor)
-                .push_bind(&e.action)
-                .push_bind(&e.subject_ref)
-                .push_bind(&e.details)
-                .push_bind(&e.prev_hash)
-                .push_bind(&e.hash);
-        });
-        insert.build().execute(&mut *tx).await?;
+type Statements = sqlx::QueryBuilder<sqlx::Sqlite>;
+
+/// Appends `INSERT INTO {head} VALUES (…), (…);` for `rows`, many rows per statement.
+fn push_inserts<T: Copy>(
+    sql: &mut Statements,
+    head: &str,
+    rows: &[T],
+    mut bind: impl FnMut(sqlx::query_builder::Separated<'_, sqlx::Sqlite, &'static str>, T),
+) {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        sql.push("INSERT INTO ").push(head).push(" ");
+        sql.push_values(chunk.iter().copied(), &mut bind);
+        sql.push(";\n");
     }
-    Ok(())
 }
 
-/// Takes one seat on the enrolment's activity, or fails with [`ApplyError::Full`].
 /// Claims `count` seats on an activity in one statement, or fails with `Full` when fewer are left
 /// than `seats` allows; a batch claims each activity's seats together, not one by one.
 async fn claim_seats(tx: &mut SqliteConnection, activity: Uuid, count: u32, seats: u32) -> Result<(), ApplyError> {
-    sqlx::query("INSERT INTO seat_counts (activity_id, taken) VALUES (?, 0) ON CONFLICT (activity_id) DO NOTHING")
-        .bind(activity.as_bytes().as_slice())
-        .execute(&mut *tx)
-        .await?;
-    let claimed = sqlx::query("UPDATE seat_counts SET taken = taken + ? WHERE activity_id = ? AND taken + ? <= ?")
-        .bind(i64::from(count))
-        .bind(activity.as_bytes().as_slice())
-        .bind(i64::from(count))
-        .bind(i64::from(seats))
-        .execute(&mut *tx)
-        .await?;
+    let claimed = sqlx::query(
+        "INSERT INTO seat_counts (activity_id, taken) SELECT ?, ? WHERE ? <= ? \
+         ON CONFLICT (activity_id) DO UPDATE SET taken = taken + excluded.taken \
+         WHERE seat_counts.taken + excluded.taken <= ?",
+    )
+    .bind(activity.as_bytes().as_slice())
+    .bind(i64::from(count))
+    .bind(i64::from(count))
+    .bind(i64::from(seats))
+    .bind(i64::from(seats))
+    .execute(&mut *tx)
+    .await?;
     if claimed.rows_affected() == 0 {
         return Err(ApplyError::Full);
     }
     Ok(())
 }
 
-async fn insert_subjects(tx: &mut SqliteConnection, subjects: &[&NewSubject]) -> Result<(), sqlx::Error> {
-    for chunk in subjects.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO subjects (id, email_index, created_at) ");
-        insert.push_values(chunk, |mut row, s| {
-            row.push_bind(s.id.as_bytes().as_slice()).push_bind(s.email_index.as_deref()).push_bind(s.created_at);
-        });
-        insert.build().execute(&mut *tx).await?;
-        let mut keys =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO subject_keys (subject_id, master_key_id, wrapped) ");
-        keys.push_values(chunk, |mut row, s| {
-            row.push_bind(s.id.as_bytes().as_slice()).push_bind(&s.key.master_key_id).push_bind(&s.key.wrapped);
-        });
-        keys.build().execute(&mut *tx).await?;
-    }
-    Ok(())
+fn push_subjects(sql: &mut Statements, subjects: &[&NewSubject]) {
+    push_inserts(sql, "subjects (id, email_index, created_at)", subjects, |mut row, s| {
+        row.push_bind(s.id.as_bytes().as_slice()).push_bind(s.email_index.as_deref()).push_bind(s.created_at);
+    });
+    push_inserts(sql, "subject_keys (subject_id, master_key_id, wrapped)", subjects, |mut row, s| {
+        row.push_bind(s.id.as_bytes().as_slice()).push_bind(&s.key.master_key_id).push_bind(&s.key.wrapped);
+    });
 }
 
-async fn insert_items(tx: &mut SqliteConnection, items: &[&StoredItem]) -> Result<(), sqlx::Error> {
-    for chunk in items.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO items (id, subject_id, category, source, collected_at, value) ",
-        );
-        insert.push_values(chunk, |mut row, i| {
-            row.push_bind(i.id.as_bytes().as_slice())
-                .push_bind(i.subject.as_bytes().as_slice())
-                .push_bind(&i.category)
-                .push_bind(&i.source)
-                .push_bind(i.collected_at)
-                .push_bind(&i.value);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    Ok(())
+fn push_items(sql: &mut Statements, items: &[&StoredItem]) {
+    push_inserts(sql, "items (id, subject_id, category, source, collected_at, value)", items, |mut row, i| {
+        row.push_bind(i.id.as_bytes().as_slice())
+            .push_bind(i.subject.as_bytes().as_slice())
+            .push_bind(&i.category)
+            .push_bind(&i.source)
+            .push_bind(i.collected_at)
+            .push_bind(&i.value);
+    });
 }
 
-async fn insert_purposes(tx: &mut SqliteConnection, purposes: &[&PurposeInstance]) -> Result<(), sqlx::Error> {
-    for chunk in purposes.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version) ",
-        );
-        insert.push_values(chunk, |mut row, p| {
+fn push_purposes(sql: &mut Statements, purposes: &[&PurposeInstance]) {
+    push_inserts(
+        sql,
+        "purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version)",
+        purposes,
+        |mut row, p| {
             row.push_bind(p.id.as_bytes().as_slice())
                 .push_bind(p.subject.as_bytes().as_slice())
                 .push_bind(&p.purpose)
@@ -516,28 +497,21 @@ async fn insert_purposes(tx: &mut SqliteConnection, purposes: &[&PurposeInstance
                 .push_bind(p.ended_at)
                 .push_bind(&p.end_reason)
                 .push_bind(&p.notice_version);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
+        },
+    );
     let holds: Vec<(&PurposeInstance, &String)> =
         purposes.iter().flat_map(|p| p.categories.iter().map(move |c| (*p, c))).collect();
-    for chunk in holds.chunks(ROWS_PER_INSERT) {
-        let mut insert =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO purpose_holds (instance_id, subject_id, category) ");
-        insert.push_values(chunk, |mut row, (p, c)| {
-            row.push_bind(p.id.as_bytes().as_slice()).push_bind(p.subject.as_bytes().as_slice()).push_bind(*c);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    Ok(())
+    push_inserts(sql, "purpose_holds (instance_id, subject_id, category)", &holds, |mut row, (p, c)| {
+        row.push_bind(p.id.as_bytes().as_slice()).push_bind(p.subject.as_bytes().as_slice()).push_bind(c);
+    });
 }
 
-async fn insert_enrolments(tx: &mut SqliteConnection, enrolments: &[&Enrolment]) -> Result<(), sqlx::Error> {
-    for chunk in enrolments.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at) ",
-        );
-        insert.push_values(chunk, |mut row, e| {
+fn push_enrolments(sql: &mut Statements, enrolments: &[&Enrolment]) {
+    push_inserts(
+        sql,
+        "enrolments (id, activity_id, kind, subject_id, instance_id, certification_instance_id, sponsor_consent_id, created_at, cancelled_at)",
+        enrolments,
+        |mut row, e| {
             row.push_bind(e.id.as_bytes().as_slice())
                 .push_bind(e.activity.as_bytes().as_slice())
                 .push_bind(&e.kind)
@@ -547,14 +521,67 @@ async fn insert_enrolments(tx: &mut SqliteConnection, enrolments: &[&Enrolment])
                 .push_bind(e.sponsor_consent.map(|i| i.as_bytes().to_vec()))
                 .push_bind(e.created_at)
                 .push_bind(e.cancelled_at);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    Ok(())
+        },
+    );
 }
 
-/// Rows of one batch that are only inserted, gathered to be written many per statement. Inserts
-/// depend on nothing else in the batch; any other operation first writes what is gathered.
+/// Cookie-consent decisions, the highest-volume rows.
+fn push_cookie_consents(sql: &mut Statements, consents: &[&CookieConsent]) {
+    push_inserts(
+        sql,
+        "cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at)",
+        consents,
+        |mut row, c| {
+            row.push_bind(c.receipt.as_bytes().as_slice())
+                .push_bind(&c.device)
+                .push_bind(&c.granted)
+                .push_bind(&c.method)
+                .push_bind(&c.cookie_version)
+                .push_bind(&c.policy_version)
+                .push_bind(&c.ip_prefix)
+                .push_bind(c.decided_at);
+        },
+    );
+}
+
+/// The batch's audit entries, and the chain head they end at.
+fn push_audit(sql: &mut Statements, entries: &[&AuditEntry], head: &AuditHead) {
+    push_inserts(
+        sql,
+        "audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash)",
+        entries,
+        |mut row, e| {
+            row.push_bind(&e.chain)
+                .push_bind(e.seq as i64)
+                .push_bind(e.at)
+                .push_bind(&e.actor)
+                .push_bind(&e.action)
+                .push_bind(&e.subject_ref)
+                .push_bind(&e.details)
+                .push_bind(&e.prev_hash)
+                .push_bind(&e.hash);
+        },
+    );
+    if !entries.is_empty() {
+        sql.push("INSERT INTO audit_heads (chain, seq, hash, mac) VALUES (")
+            .push_bind(&head.chain)
+            .push(", ")
+            .push_bind(head.seq as i64)
+            .push(", ")
+            .push_bind(&head.hash)
+            .push(", ")
+            .push_bind(&head.mac)
+            .push(
+                ") ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac;\n",
+            );
+    }
+}
+
+/// Rows of one batch that are only inserted, gathered to be written together. Inserts depend on
+/// nothing else in the batch; any other operation first writes what is gathered.
+///
+/// Everything gathered goes to SQLite as one multi-statement query: each query is a hand-off to
+/// the connection's thread, and on a busy machine those hand-offs, not SQLite, cost the most.
 #[derive(Default)]
 struct Bulk<'a> {
     subjects: Vec<&'a NewSubject>,
@@ -589,38 +616,30 @@ impl<'a> Bulk<'a> {
         true
     }
 
-    async fn flush(&mut self, tx: &mut SqliteConnection) -> Result<(), ApplyError> {
+    /// Writes what is gathered, with `audit` (the batch's entries and head) when given.
+    async fn flush(
+        &mut self,
+        tx: &mut SqliteConnection,
+        audit: Option<(&[&'a AuditEntry], &'a AuditHead)>,
+    ) -> Result<(), ApplyError> {
         for (activity, count, seats) in std::mem::take(&mut self.seat_claims) {
             claim_seats(tx, activity, count, seats).await?;
         }
-        insert_subjects(tx, &std::mem::take(&mut self.subjects)).await?;
-        insert_items(tx, &std::mem::take(&mut self.items)).await?;
-        insert_purposes(tx, &std::mem::take(&mut self.purposes)).await?;
-        insert_enrolments(tx, &std::mem::take(&mut self.enrolments)).await?;
-        insert_cookie_consents(tx, &std::mem::take(&mut self.consents)).await?;
+        let mut sql = Statements::new("");
+        push_subjects(&mut sql, &std::mem::take(&mut self.subjects));
+        push_items(&mut sql, &std::mem::take(&mut self.items));
+        push_purposes(&mut sql, &std::mem::take(&mut self.purposes));
+        push_enrolments(&mut sql, &std::mem::take(&mut self.enrolments));
+        push_cookie_consents(&mut sql, &std::mem::take(&mut self.consents));
+        if let Some((entries, head)) = audit {
+            push_audit(&mut sql, entries, head);
+        }
+        if !sql.sql().as_str().is_empty() {
+            // Batches differ in size, so caching the prepared text would only churn the cache.
+            sql.build().persistent(false).execute(&mut *tx).await?;
+        }
         Ok(())
     }
-}
-
-/// Cookie-consent decisions, the highest-volume rows, many per statement.
-async fn insert_cookie_consents(tx: &mut SqliteConnection, consents: &[&CookieConsent]) -> Result<(), sqlx::Error> {
-    for chunk in consents.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at) ",
-        );
-        insert.push_values(chunk, |mut row, c| {
-            row.push_bind(c.receipt.as_bytes().as_slice())
-                .push_bind(&c.device)
-                .push_bind(&c.granted)
-                .push_bind(&c.method)
-                .push_bind(&c.cookie_version)
-                .push_bind(&c.policy_version)
-                .push_bind(&c.ip_prefix)
-                .push_bind(c.decided_at);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    Ok(())
 }
 
 fn id_from<T>(row: &SqliteRow, column: &str, make: fn(&[u8]) -> Option<T>) -> Result<T, StoreError> {
@@ -764,27 +783,13 @@ impl Backend for SqliteBackend {
         for prepared in batch {
             for op in &prepared.change.ops {
                 if !bulk.gather(op) {
-                    bulk.flush(&mut tx).await.map_err(apply_error)?;
+                    bulk.flush(&mut tx, None).await.map_err(apply_error)?;
                     apply_op(&mut tx, op).await.map_err(apply_error)?;
                 }
             }
         }
-        bulk.flush(&mut tx).await.map_err(apply_error)?;
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
-        insert_audit_entries(&mut tx, &entries).await.map_err(error)?;
-        if batch.iter().any(|p| !p.entries.is_empty()) {
-            sqlx::query(
-                "INSERT INTO audit_heads (chain, seq, hash, mac) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
-            )
-            .bind(&head.chain)
-            .bind(head.seq as i64)
-            .bind(&head.hash)
-            .bind(&head.mac)
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
-        }
+        bulk.flush(&mut tx, Some((&entries, head))).await.map_err(apply_error)?;
         tx.commit().await.map_err(error)
     }
 
