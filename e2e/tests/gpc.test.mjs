@@ -82,6 +82,36 @@ test('GPC: the decision is recorded as "gpc" without marketing, the notice is sh
   await ctx.close();
 });
 
+test('GPC switched on after marketing was granted withdraws that grant, recorded as "gpc"', async () => {
+  const { ctx } = await watchedContext(browser);
+  const page = await ctx.newPage();
+  const w = widget(page, cfg);
+  await page.goto(site.url);
+  await w.banner.waitFor();
+  const all = await decision(page, () => w.accept.click());
+  assert.deepEqual(all.body.granted, ['necessary', 'statistics', 'marketing']);
+  await page.waitForFunction(() => window.marketingRan === true);
+
+  // The visitor now turns Global Privacy Control on in the browser.
+  await ctx.setExtraHTTPHeaders({ 'Sec-GPC': '1' });
+  await ctx.addInitScript(() => {
+    Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true, configurable: true });
+  });
+  const withdrawn = await decision(page, () => page.reload());
+  assert.equal(withdrawn.request.method, 'gpc');
+  assert.deepEqual(withdrawn.request.granted, ['statistics'], 'statistics stays as chosen');
+  await w.banner.waitFor();
+  assert.ok((await w.banner.innerText()).includes(cfg.texts.gpc_notice), 'the visitor is told why');
+  await page.waitForFunction(() => window.statsRan === true);
+  assert.equal(await page.evaluate(() => window.marketingRan), undefined, 'marketing scripts no longer run');
+  assert.ok(!(await ctx.cookies()).some((c) => c.name === 'partner_ads'), "the marketing category's cookie is gone");
+  const r = await receipt(pactum.url, withdrawn.body.receipt_id);
+  assert.equal(r.collection_method, 'gpc');
+  assert.equal(r.state, 'withdrawal');
+  assert.deepEqual((await storedDecision(ctx, cfg.consent_cookie)).g, ['statistics']);
+  await ctx.close();
+});
+
 test('without GPC no decision is made automatically', async () => {
   const { ctx, seen } = await watchedContext(browser);
   const page = await ctx.newPage();

@@ -21,6 +21,8 @@ pub struct CookieDecision {
     pub method: String,
     pub cookie_version: String,
     pub ip: IpAddr,
+    /// The browser sent `Sec-GPC: 1` with the decision: whatever was asked, marketing is refused.
+    pub gpc_signal: bool,
 }
 
 /// How a decision was made.
@@ -77,6 +79,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }
+        // The browser's Global Privacy Control header outranks what the page asked for.
+        let mut method = decision.method;
+        if decision.gpc_signal && granted.contains(&CookieCategory::Marketing.key()) {
+            granted.retain(|k| *k != CookieCategory::Marketing.key());
+            method = "gpc".to_string();
+        }
         if decision.cookie_version != self.policy.cookie_version {
             return Err(CoreError::StaleCookieVersion);
         }
@@ -88,7 +96,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             receipt: ReceiptId::new(),
             device: self.keys.blind_index.device(&decision.device_id),
             granted: ordered.join(","),
-            method: decision.method,
+            method,
             cookie_version: self.policy.cookie_version.clone(),
             policy_version: self.policy.version.clone(),
             ip_prefix: truncate_ip(decision.ip),

@@ -344,7 +344,10 @@
     await css;
     state = readStored();
     build();
-    if (valid()) {
+    if (valid() && gpc && state.g.includes('marketing')) {
+      // GPC switched on after marketing was granted: it withdraws that grant, recorded as "gpc".
+      if (await decide(state.g.filter((k) => k !== 'marketing'), 'gpc')) showGpcNotice();
+    } else if (valid()) {
       activate();
       if (wantOpen) openSettings();
     } else if (gpc && await decide([], 'gpc')) {

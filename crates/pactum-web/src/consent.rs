@@ -277,6 +277,7 @@ async fn decide<B: Backend, C: Clock>(
         method: request.method,
         cookie_version: request.cookie_version,
         ip: peer.ip(),
+        gpc_signal: headers.get("sec-gpc").and_then(|v| v.to_str().ok()).map(str::trim) == Some("1"),
     };
     let record = state.pactum.record_cookie_decision(decision).await.map_err(|e| ApiError::from_core(e, lang))?;
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(DecisionResponse::from(&record)))

@@ -19,6 +19,7 @@ on_both_backends!(
     unknown_pages_get_a_helpful_404,
     consent_config_comes_from_the_policy_cookie_list,
     p28_l12_a_decision_gets_a_receipt_with_each_category,
+    gpc_header_refuses_marketing_whatever_the_page_asks,
     consent_decisions_refuse_bad_input_with_a_clear_4xx,
     consent_endpoints_allow_other_sites_and_set_no_cookies,
     p07_newsletter_form_shows_an_unticked_box_and_the_notice,
@@ -715,4 +716,29 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(body["kept"][0]["purpose"], "course_enrolment");
     let bogus = api_post(&server, "/api/v1/newsletter/confirmations", serde_json::json!({"token": "nope"})).await;
     assert_eq!(bogus.status(), 404);
+}
+
+async fn gpc_header_refuses_marketing_whatever_the_page_asks(server: Server) {
+    let version = config(&server, "da").await["cookie_version"].as_str().unwrap().to_string();
+    let with_gpc = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(format!("{}/consent/decisions", server.base))
+            .header("sec-gpc", "1")
+            .json(&body)
+            .send()
+    };
+    let answer: serde_json::Value =
+        with_gpc(decision(&version, &["statistics", "marketing"])).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["granted"], serde_json::json!(["necessary", "statistics"]), "marketing is dropped");
+    assert_eq!(answer["method"], "gpc", "and the decision says GPC made it");
+    let receipt: serde_json::Value =
+        get(&server, &format!("/consent/receipts/{}", answer["receipt_id"].as_str().unwrap()))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(receipt["collection_method"], "gpc");
+
+    let plain: serde_json::Value = with_gpc(decision(&version, &["statistics"])).await.unwrap().json().await.unwrap();
+    assert_eq!(plain["method"], "click", "a choice without marketing is the visitor's own click");
 }
