@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mail;
 pub mod newsletter;
 pub mod personal;
+pub mod retention_sweep;
 pub mod roster;
 pub mod staff;
 pub mod values;

@@ -88,6 +88,7 @@ on_both_backends!(
     same_email_is_the_same_subject,
     p33_erasure_shreds_the_key_and_the_rows,
     withdrawal_starts_the_retention_clock,
+    p16_the_retention_sweep_deletes_what_no_live_purpose_holds,
 );
 
 fn enrolment(values: &[(&str, &str)]) -> Collection {
@@ -283,4 +284,57 @@ fn classified_columns_name_policy_categories() {
             );
         }
     }
+}
+
+async fn p16_the_retention_sweep_deletes_what_no_live_purpose_holds<B: Backend>(env: Env<B>) {
+    let p = &env.pactum;
+    let backend = p.store.backend();
+    // Enrolled only: the course ends 2027-03-15 and the enrolment is kept 30 days after it.
+    let only = p.collect(enrolment(&[("name", NAME), ("email", EMAIL), ("phone", PHONE)])).await.unwrap();
+    assert_eq!(only.retain_until, Some(date!(2027 - 04 - 14)));
+    // Enrolled and subscribed: the newsletter goes on holding the e-mail address and the name.
+    p.collect(enrolment(&[("name", "Bo Berg"), ("email", "bo@eksempel.dk"), ("phone", "+45 20 30 40 50")]))
+        .await
+        .unwrap();
+    p.collect(Collection {
+        purpose: "newsletter".into(),
+        values: vec![("email".into(), "bo@eksempel.dk".into()), ("name".into(), "Bo Berg".into())],
+        source: "form:newsletter".into(),
+        anchor_date: None,
+        actor: "subject".into(),
+    })
+    .await
+    .unwrap();
+    let bo = p.find_subject_by_email("bo@eksempel.dk").await.unwrap().unwrap();
+
+    let last_day = p.run_retention(date!(2027 - 04 - 14), false).await.unwrap();
+    assert_eq!((last_day.subjects_erased, last_day.items_deleted), (0, 0), "kept through the last day");
+    assert!(last_day.purposes_ended.is_empty());
+
+    let forecast = p.run_retention(date!(2027 - 04 - 15), true).await.unwrap();
+    assert!(forecast.dry_run);
+    assert_eq!((forecast.subjects_erased, forecast.items_deleted), (1, 4));
+    assert_eq!(forecast.purposes_ended.get("course_enrolment"), Some(&2));
+    assert!(p.find_subject_by_email(EMAIL).await.unwrap().is_some(), "a dry run deletes nothing");
+
+    let swept = p.run_retention(date!(2027 - 04 - 15), false).await.unwrap();
+    assert_eq!((swept.subjects_erased, swept.items_deleted), (1, 4));
+    assert_eq!(p.find_subject_by_email(EMAIL).await.unwrap(), None, "nothing holds it any more: erased");
+    assert!(backend.subject_key(only.subject).await.unwrap().is_none(), "its key is shredded");
+    let proofs = backend.deletion_proofs_of(&only.subject.to_string()).await.unwrap();
+    assert_eq!(proofs.len(), 1);
+    assert!(proofs[0].rule.contains("course_enrolment"), "{}", proofs[0].rule);
+
+    let report = p.subject_report(bo, Lang::En).await.unwrap();
+    let mut kept: Vec<&str> = report.items.iter().map(|i| i.category.as_str()).collect();
+    kept.sort_unstable();
+    assert_eq!(kept, vec!["email", "name"], "the phone number only the enrolment held is gone");
+    let purposes: Vec<String> = backend.purposes_of(bo).await.unwrap().into_iter().map(|p| p.purpose).collect();
+    assert_eq!(purposes, vec!["newsletter".to_string()]);
+    let bo_proofs = backend.deletion_proofs_of(&bo.to_string()).await.unwrap();
+    assert_eq!(bo_proofs.iter().map(|p| p.record_class.as_str()).collect::<Vec<_>>(), vec!["purposes"]);
+
+    let again = p.run_retention(date!(2027 - 04 - 15), false).await.unwrap();
+    assert_eq!((again.subjects_erased, again.items_deleted), (0, 0), "a second run changes nothing");
+    assert!(again.purposes_ended.is_empty());
 }

@@ -104,6 +104,19 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
         }
+        Op::DeletePurpose(id) => {
+            for sql in [
+                "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = $1)",
+                "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = $1)",
+                "DELETE FROM consents WHERE instance_id = $1",
+                "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = $1",
+                "DELETE FROM enrolments WHERE instance_id = $1",
+                "DELETE FROM purpose_holds WHERE instance_id = $1",
+                "DELETE FROM purpose_instances WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+            }
+        }
         Op::ShredSubject(id) => {
             // The key goes first: from this statement on, nothing left of the subject can be opened.
             for sql in [
@@ -927,6 +940,23 @@ impl Backend for PgBackend {
             });
         }
         Ok(out)
+    }
+
+    async fn subjects_with_expired_purposes(
+        &self,
+        today: time::Date,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> Result<Vec<SubjectId>, StoreError> {
+        let after: Vec<u8> = after.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+        let rows = sqlx::query("SELECT DISTINCT subject_id FROM purpose_instances WHERE retain_until < $1 AND subject_id > $2 ORDER BY subject_id LIMIT $3")
+            .bind(date_to_text(today))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter().map(|r| id_from(r, "subject_id", SubjectId::from_slice)).collect()
     }
 
     async fn deletion_proofs_of(&self, subject_ref: &str) -> Result<Vec<DeletionProof>, StoreError> {

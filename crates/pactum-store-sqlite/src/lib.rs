@@ -111,6 +111,19 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = ?").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
         }
+        Op::DeletePurpose(id) => {
+            for sql in [
+                "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
+                "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
+                "DELETE FROM consents WHERE instance_id = ?",
+                "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = ?",
+                "DELETE FROM enrolments WHERE instance_id = ?",
+                "DELETE FROM purpose_holds WHERE instance_id = ?",
+                "DELETE FROM purpose_instances WHERE id = ?",
+            ] {
+                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+            }
+        }
         Op::ShredSubject(id) => {
             // The key goes first: from this statement on, nothing left of the subject can be opened.
             for sql in [
@@ -935,6 +948,23 @@ impl Backend for SqliteBackend {
             });
         }
         Ok(out)
+    }
+
+    async fn subjects_with_expired_purposes(
+        &self,
+        today: time::Date,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> Result<Vec<SubjectId>, StoreError> {
+        let after: Vec<u8> = after.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+        let rows = sqlx::query("SELECT DISTINCT subject_id FROM purpose_instances WHERE retain_until < ? AND subject_id > ? ORDER BY subject_id LIMIT ?")
+            .bind(date_to_text(today))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(error)?;
+        rows.iter().map(|r| id_from(r, "subject_id", SubjectId::from_slice)).collect()
     }
 
     async fn deletion_proofs_of(&self, subject_ref: &str) -> Result<Vec<DeletionProof>, StoreError> {

@@ -73,6 +73,14 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn purposes_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<PurposeInstance>, StoreError>> + Send;
 
+    /// Subjects (in id order, after `after`) with a purpose whose `retain_until` is before `today`.
+    fn subjects_with_expired_purposes(
+        &self,
+        today: time::Date,
+        after: Option<SubjectId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
+
     fn deletion_proofs_of(
         &self,
         subject_ref: &str,

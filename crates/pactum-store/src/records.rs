@@ -489,6 +489,9 @@ pub enum Op {
         retain_until: Date,
     },
     DeleteItem(ItemId),
+    /// Removes a purpose instance whose retention ran out, with what hangs on it: its holds, the
+    /// enrolment it is the purpose of, and its consents with their link tokens.
+    DeletePurpose(PurposeInstanceId),
     /// Crypto-shreds a subject: its key is deleted first, then every row that belongs to it.
     ShredSubject(SubjectId),
     RecordDeletion(DeletionProof),

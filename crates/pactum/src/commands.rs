@@ -146,6 +146,12 @@ async fn serve_on<B: Backend>(
              Put a TLS-terminating proxy in front and set public_url to its https:// address (docs/operations.md)"
         );
     }
+    let sweeper = tokio::spawn(run_retention_schedule(pactum.clone(), {
+        let mut stopped = stop_worker.subscribe();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    }));
     let app = pactum_web::Application::with_listener(pactum, listener, web)
         .map_err(|e| anyhow::anyhow!("cannot start the web server: {e}"))?;
     let address = app.local_addr()?;
@@ -162,6 +168,7 @@ async fn serve_on<B: Backend>(
     app.run_until(shutdown_signal()).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = sweeper.await;
     tracing::info!("Pactum stopped");
     Ok(0)
 }
@@ -400,5 +407,68 @@ async fn token_create_on<B: Backend>(
             Ok(1)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn retention_run(args: &StoreArgs, now: Option<&str>, dry_run: bool) -> anyhow::Result<i32> {
+    let today = match now {
+        Some(text) => match pactum_store::date_from_text(text.trim()) {
+            Some(date) => date,
+            None => {
+                eprintln!("error: --now must be a date such as 2027-04-15, not `{text}`");
+                return Ok(1);
+            }
+        },
+        None => SystemClock.today(),
+    };
+    let settings = Settings::resolve(args, None)?;
+    let policy = load_policy(&settings)?;
+    let backend = open(&settings).await?;
+    with_backend!(backend, |b| retention_on(b, &settings, policy, today, dry_run).await)
+}
+
+async fn retention_on<B: Backend>(
+    backend: B,
+    settings: &Settings,
+    policy: Policy,
+    today: time::Date,
+    dry_run: bool,
+) -> anyhow::Result<i32> {
+    let pactum =
+        Pactum::start(backend, load(key_source(settings, false))?, policy, SystemClock, settings.core()).await?;
+    let report = pactum.run_retention(today, dry_run).await?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    println!(
+        "retention as of {}: {verb} {} personal values; {} subjects {}",
+        pactum_store::date_to_text(today),
+        report.items_deleted,
+        report.subjects_erased,
+        if dry_run { "would be erased completely" } else { "erased completely" }
+    );
+    for (purpose, count) in &report.purposes_ended {
+        println!("  {purpose}: {count} ended");
+    }
+    Ok(0)
+}
+
+/// How often `serve` runs the retention sweep.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Runs the retention sweep at start and then every hour, until `stop` completes.
+async fn run_retention_schedule<B: Backend, C: Clock>(
+    pactum: Pactum<B, C>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {
+                if let Err(e) = pactum.run_retention(pactum.clock.today(), false).await {
+                    tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour");
+                }
+            }
+        }
     }
 }

@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Delete what no purpose holds any more (`serve` also does this every hour)
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Manage API tokens for websites and partners
     Token {
         #[command(subcommand)]
@@ -154,6 +159,21 @@ pub enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Run the retention sweep once and print what it deleted (or, with --dry-run, would delete)
+    Run {
+        /// The day to sweep as of, YYYY-MM-DD [default: today]; --dry-run with a later day is a forecast
+        #[arg(long, value_name = "DATE")]
+        now: Option<String>,
+        /// Report only; delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        store: settings::StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a scoped API token and print it (the only time it is shown; Pactum keeps its hash)
     Create {
@@ -214,6 +234,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
         Command::Admin { command: AdminCommand::Create { username, role, store } } => {
             commands::admin_create(&store, &username, role.into()).await
+        }
+        Command::Retention { command: RetentionCommand::Run { now, dry_run, store } } => {
+            commands::retention_run(&store, now.as_deref(), dry_run).await
         }
         Command::Token { command: TokenCommand::Create { name, scopes, store } } => {
             commands::token_create(&store, &name, &scopes).await

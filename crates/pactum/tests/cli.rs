@@ -376,3 +376,20 @@ fn token_create_prints_the_secret_once_and_refuses_unknown_scopes() {
         }
     }
 }
+
+#[tokio::test]
+async fn retention_run_reports_and_refuses_a_malformed_date() {
+    let dir = tempfile::tempdir().unwrap();
+    populated_data_dir(dir.path()).await;
+    let bad = pactum(&["retention", "run", "--now", "15/04/2027"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--now must be a date such as 2027-04-15"));
+    // The enrolments' courses have not ended, so nothing is due, however late the day.
+    let forecast = pactum(&["retention", "run", "--now", "2099-01-01", "--dry-run"], dir.path());
+    assert_eq!(forecast.status.code(), Some(0), "{}", text(&forecast.stderr));
+    assert!(text(&forecast.stdout).contains("retention as of 2099-01-01: would delete 0 personal values"));
+    let run = pactum(&["retention", "run"], dir.path());
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("deleted 0 personal values"));
+    assert_eq!(pactum(&["audit", "verify"], dir.path()).status.code(), Some(0));
+}

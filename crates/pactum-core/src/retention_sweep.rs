@@ -1,0 +1,136 @@
+//! The retention sweep: data lives only while a purpose holds it (DESIGN invariant 2).
+//!
+//! A purpose instance holds its categories until its `retain_until`. The sweep visits every subject
+//! with a purpose past that day. When no purpose of the subject is live any more, the subject is
+//! erased: its key is shredded and every row goes, with a deletion proof. Otherwise only what no
+//! live purpose holds is deleted (the items of categories no live purpose declares, and the expired
+//! purposes with their enrolments and consents), again with a proof. Each subject is one
+//! transaction, so a sweep stopped half-way resumes where it stopped, and running it twice changes
+//! nothing the second time.
+
+use std::collections::BTreeMap;
+
+use pactum_policy::Lang;
+use pactum_store::{AuditEvent, Backend, Change, DeletionProof, Op, ProofId, PurposeInstance, SubjectId};
+use time::Date;
+
+use crate::{Clock, CoreError, Pactum};
+
+/// Subjects read per page.
+const PAGE: u32 = 500;
+
+/// What a sweep did, or with `dry_run`, would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub dry_run: bool,
+    /// Subjects erased completely, because none of their purposes is live.
+    pub subjects_erased: usize,
+    /// Personal values deleted (erased subjects' included).
+    pub items_deleted: usize,
+    /// Purpose instances whose retention ran out, per purpose key.
+    pub purposes_ended: BTreeMap<String, usize>,
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Deletes everything whose retention ran out before `today`; with `dry_run`, only reports it.
+    pub async fn run_retention(&self, today: Date, dry_run: bool) -> Result<SweepReport, CoreError> {
+        let backend = self.store.backend();
+        let mut report = SweepReport { dry_run, ..SweepReport::default() };
+        let mut after = None;
+        loop {
+            let subjects = backend.subjects_with_expired_purposes(today, after, PAGE).await?;
+            let Some(last) = subjects.last() else { break };
+            after = Some(*last);
+            for subject in subjects {
+                self.sweep_subject(subject, today, dry_run, &mut report).await?;
+            }
+        }
+        if !dry_run {
+            tracing::info!(
+                subjects_erased = report.subjects_erased,
+                items_deleted = report.items_deleted,
+                purposes_ended = report.purposes_ended.values().sum::<usize>(),
+                "retention sweep finished"
+            );
+        }
+        Ok(report)
+    }
+
+    fn rule_of(&self, expired: &[&PurposeInstance]) -> String {
+        let rules: Vec<String> = expired
+            .iter()
+            .map(|p| match self.policy.purpose(&p.purpose) {
+                Some(purpose) => format!("{}: {}", p.purpose, purpose.retention.describe(Lang::En)),
+                None => p.purpose.clone(),
+            })
+            .collect();
+        format!("retention ran out ({})", rules.join("; "))
+    }
+
+    async fn sweep_subject(
+        &self,
+        subject: SubjectId,
+        today: Date,
+        dry_run: bool,
+        report: &mut SweepReport,
+    ) -> Result<(), CoreError> {
+        let backend = self.store.backend();
+        let purposes = backend.purposes_of(subject).await?;
+        let (expired, live): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) =
+            purposes.iter().partition(|p| p.retain_until.is_some_and(|until| until < today));
+        if expired.is_empty() {
+            return Ok(());
+        }
+        for p in &expired {
+            *report.purposes_ended.entry(p.purpose.clone()).or_default() += 1;
+        }
+        let rule = self.rule_of(&expired);
+        let items = backend.items_of(subject).await?;
+        if live.is_empty() {
+            report.subjects_erased += 1;
+            report.items_deleted += items.len();
+            if !dry_run {
+                match self.erase_subject(subject, &rule, "system:retention").await {
+                    Ok(_) | Err(CoreError::SubjectGone) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
+        let doomed: Vec<_> =
+            items.iter().filter(|i| !live.iter().any(|p| p.categories.contains(&i.category))).collect();
+        report.items_deleted += doomed.len();
+        if dry_run {
+            return Ok(());
+        }
+        let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
+        parts.extend(doomed.iter().map(|i| i.value.as_slice()));
+        let now = self.clock.now_micros();
+        let proof = DeletionProof {
+            id: ProofId::new(),
+            at: now,
+            record_class: "purposes".into(),
+            subject_ref: subject.to_string(),
+            rule: rule.clone(),
+            content_hash: pactum_vault::digest(&parts),
+        };
+        let event = AuditEvent::new(
+            "system:retention",
+            "retention.delete",
+            Some(subject),
+            serde_json::json!({
+                "purposes": expired.iter().map(|p| p.purpose.as_str()).collect::<Vec<_>>(),
+                "items": doomed.len(),
+                "proof": proof.id.to_string(),
+            }),
+        );
+        let ops = doomed
+            .iter()
+            .map(|i| Op::DeleteItem(i.id))
+            .chain(expired.iter().map(|p| Op::DeletePurpose(p.id)))
+            .chain(std::iter::once(Op::RecordDeletion(proof)))
+            .collect();
+        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
+        Ok(())
+    }
+}
