@@ -369,6 +369,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Erases a subject: the key is destroyed first, then every row, in one transaction, with a
     /// deletion proof and an audit entry. What was stored can no longer be decrypted anywhere.
     pub async fn erase_subject(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
+        self.erase_subject_with(subject, rule, actor, Vec::new()).await
+    }
+
+    /// [`Self::erase_subject`], with `also` committed in the same transaction.
+    pub(crate) async fn erase_subject_with(
+        &self,
+        subject: SubjectId,
+        rule: &str,
+        actor: &str,
+        also: Vec<Op>,
+    ) -> Result<Erasure, CoreError> {
         let backend = self.store.backend();
         if backend.subject_key(subject).await?.is_none() {
             return Err(CoreError::SubjectGone);
@@ -391,7 +402,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             serde_json::json!({"items": items.len(), "rule": rule, "proof": proof.id.to_string()}),
         );
         let proof_id = proof.id;
-        let ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
+        let mut ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
+        ops.extend(also);
         self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
         Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id })
     }

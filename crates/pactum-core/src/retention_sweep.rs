@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use pactum_policy::Lang;
-use pactum_store::{AuditEvent, Backend, Change, DeletionProof, Op, ProofId, PurposeInstance, SubjectId};
+use pactum_store::{AuditEvent, Backend, Change, ConsentState, DeletionProof, Op, ProofId, PurposeInstance, SubjectId};
 use time::Date;
 
 use crate::{Clock, CoreError, Pactum};
@@ -67,6 +67,21 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         format!("retention ran out ({})", rules.join("; "))
     }
 
+    /// For a subject about to be erased: the address stays suppressed for every purpose whose
+    /// consent it withdrew, as a keyed hash only, so that it is not added again by mistake (P20).
+    async fn suppressions_for(&self, subject: SubjectId) -> Result<Vec<Op>, CoreError> {
+        let backend = self.store.backend();
+        let Some(email_index) = backend.email_index_of(subject).await? else { return Ok(Vec::new()) };
+        let now = self.clock.now_micros();
+        Ok(backend
+            .consents_of(subject)
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ConsentState::Withdrawn)
+            .map(|c| Op::Suppress { email_index: email_index.clone(), purpose: c.purpose, since: now })
+            .collect())
+    }
+
     async fn sweep_subject(
         &self,
         subject: SubjectId,
@@ -90,7 +105,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             report.subjects_erased += 1;
             report.items_deleted += items.len();
             if !dry_run {
-                match self.erase_subject(subject, &rule, "system:retention").await {
+                let suppress = self.suppressions_for(subject).await?;
+                match self.erase_subject_with(subject, &rule, "system:retention", suppress).await {
                     Ok(_) | Err(CoreError::SubjectGone) => {}
                     Err(e) => return Err(e),
                 }

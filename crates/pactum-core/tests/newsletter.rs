@@ -216,3 +216,31 @@ async fn p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_head
     assert!(p.unsubscribe(&token, "one-click").await.unwrap().newly);
     assert_eq!(p.send_newsletter("Igen", "Tekst", None).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_a_suppression_hash() {
+    let env = env().await;
+    let p = &env.p;
+    p.subscribe_newsletter(subscription("nina@eksempel.dk", Lang::Da)).await.unwrap();
+    let mails = deliver(&env, 1).await;
+    p.confirm_consent(&link(&mails[0], "/nyhedsbrev/bekraeft/")).await.unwrap();
+    let token =
+        mails[0].header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).rsplit('/').next().unwrap().to_string();
+    let subject = p.find_subject_by_email("nina@eksempel.dk").await.unwrap().unwrap();
+    let index = p.keys.blind_index.email("nina@eksempel.dk");
+    let withdrawal = p.unsubscribe(&token, "one-click").await.unwrap();
+    assert_eq!(withdrawal.retain_until, Some(date!(2026 - 12 - 25)));
+
+    let kept = p.run_retention(date!(2026 - 12 - 25), false).await.unwrap();
+    assert_eq!(kept.subjects_erased, 0, "kept through the thirtieth day");
+    assert!(p.find_subject_by_email("nina@eksempel.dk").await.unwrap().is_some());
+
+    let swept = p.run_retention(date!(2026 - 12 - 26), false).await.unwrap();
+    assert_eq!((swept.subjects_erased, swept.purposes_ended.get("newsletter")), (1, Some(&1)));
+    let backend = p.store.backend();
+    assert_eq!(p.find_subject_by_email("nina@eksempel.dk").await.unwrap(), None, "the contact is gone");
+    assert!(backend.items_of(subject).await.unwrap().is_empty());
+    assert!(backend.consents_of(subject).await.unwrap().is_empty());
+    assert_eq!(backend.suppression(&index).await.unwrap().as_deref(), Some("newsletter"), "only the hash remains");
+    assert_eq!(backend.deletion_proofs_of(&subject.to_string()).await.unwrap().len(), 1);
+}

@@ -104,6 +104,16 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
         }
+        Op::Suppress { email_index, purpose, since } => {
+            sqlx::query(
+                "INSERT INTO suppressions (email_index, purpose, since) VALUES ($1, $2, $3) ON CONFLICT (email_index) DO NOTHING",
+            )
+            .bind(email_index)
+            .bind(purpose)
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        }
         Op::DeletePurpose(id) => {
             for sql in [
                 "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = $1)",
@@ -940,6 +950,24 @@ impl Backend for PgBackend {
             });
         }
         Ok(out)
+    }
+
+    async fn email_index_of(&self, subject: SubjectId) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT email_index FROM subjects WHERE id = $1")
+            .bind(subject.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(row.map(|r| get::<Option<Vec<u8>>>(&r, "email_index")).transpose()?.flatten())
+    }
+
+    async fn suppression(&self, email_index: &[u8]) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT purpose FROM suppressions WHERE email_index = $1")
+            .bind(email_index)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.map(|r| get(&r, "purpose")).transpose()
     }
 
     async fn subjects_with_expired_purposes(

@@ -33,6 +33,7 @@ macro_rules! conformance_tests {
             catalogue_is_upserted_and_enrolments_follow_their_subject,
             staff_accounts_lock_after_repeated_failures_and_sessions_expire,
             api_tokens_are_found_by_hash_and_revoked,
+            expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
             every_column_is_classified
         );
     };
@@ -748,4 +749,48 @@ pub async fn api_tokens_are_found_by_hash_and_revoked<B: Backend>(backend: B) {
     let revoked = b.api_token_by_hash(&[7; 32]).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(9), "revoking twice keeps the first time");
     assert_eq!(b.api_tokens().await.unwrap(), vec![revoked]);
+}
+
+pub async fn expired_purposes_are_found_and_deleted_with_what_hangs_on_them<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let mut subjects: Vec<NewSubject> = (0..3u8).map(|i| subject(&[b'x', i])).collect();
+    subjects.sort_by_key(|s| s.id);
+    let expired =
+        |s: &NewSubject, until: time::Date| PurposeInstance { retain_until: Some(until), ..purpose(s.id, &["email"]) };
+    let old = expired(&subjects[0], date!(2027 - 01 - 31));
+    let later = expired(&subjects[1], date!(2027 - 02 - 01));
+    let live = PurposeInstance { retain_until: None, ..purpose(subjects[2].id, &["email"]) };
+    let enrolment = Enrolment {
+        id: EnrolmentId::new(),
+        activity: Uuid::now_v7(),
+        kind: "course_session".into(),
+        subject: subjects[0].id,
+        instance: old.id,
+        certification: None,
+        sponsor_consent: None,
+        created_at: 1,
+        cancelled_at: None,
+    };
+    let mut ops: Vec<Op> = subjects.iter().cloned().map(Op::CreateSubject).collect();
+    ops.extend([Op::StartPurpose(old.clone()), Op::StartPurpose(later), Op::StartPurpose(live)]);
+    ops.push(Op::Enrol { enrolment, seats: 10 });
+    store.commit(change(ops, vec![])).await.unwrap();
+
+    let due = b.subjects_with_expired_purposes(date!(2027 - 02 - 01), None, 10).await.unwrap();
+    assert_eq!(due, vec![subjects[0].id], "only purposes whose last day is before today");
+    let both = b.subjects_with_expired_purposes(date!(2027 - 02 - 02), None, 10).await.unwrap();
+    assert_eq!(both, vec![subjects[0].id, subjects[1].id]);
+    let page = b.subjects_with_expired_purposes(date!(2027 - 02 - 02), Some(subjects[0].id), 10).await.unwrap();
+    assert_eq!(page, vec![subjects[1].id], "paged by subject id");
+
+    store.commit(change(vec![Op::DeletePurpose(old.id)], vec![])).await.unwrap();
+    assert!(b.purposes_of(subjects[0].id).await.unwrap().is_empty());
+    assert!(b.enrolments_of_subject(subjects[0].id).await.unwrap().is_empty(), "its enrolment goes with it");
+    assert_eq!(b.email_index_of(subjects[0].id).await.unwrap(), Some(vec![b'x', 0]));
+
+    let suppress = Op::Suppress { email_index: vec![b'x', 0], purpose: "newsletter".into(), since: 5 };
+    store.commit(change(vec![suppress.clone(), suppress], vec![])).await.unwrap();
+    assert_eq!(b.suppression(&[b'x', 0]).await.unwrap().as_deref(), Some("newsletter"));
+    assert_eq!(b.suppression(&[b'x', 1]).await.unwrap(), None);
 }

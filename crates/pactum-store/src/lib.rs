@@ -73,6 +73,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn purposes_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<PurposeInstance>, StoreError>> + Send;
 
+    /// The keyed blind index of a subject's e-mail address, if it has one.
+    fn email_index_of(&self, subject: SubjectId) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// The purpose an address was suppressed for, if it was.
+    fn suppression(&self, email_index: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Subjects (in id order, after `after`) with a purpose whose `retain_until` is before `today`.
     fn subjects_with_expired_purposes(
         &self,

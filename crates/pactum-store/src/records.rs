@@ -489,6 +489,12 @@ pub enum Op {
         retain_until: Date,
     },
     DeleteItem(ItemId),
+    /// Keeps the blind index of an address whose consent to `purpose` was withdrawn (P20).
+    Suppress {
+        email_index: Vec<u8>,
+        purpose: String,
+        since: Micros,
+    },
     /// Removes a purpose instance whose retention ran out, with what hangs on it: its holds, the
     /// enrolment it is the purpose of, and its consents with their link tokens.
     DeletePurpose(PurposeInstanceId),

@@ -147,6 +147,10 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("staff_sessions", "staff_id", Pseudonymous),
     ("staff_sessions", "created_at", NonPersonal),
     ("staff_sessions", "expires_at", NonPersonal),
+    // A keyed blind index kept after erasure so that a withdrawn address is not added again (P20).
+    ("suppressions", "email_index", Pseudonymous),
+    ("suppressions", "purpose", NonPersonal),
+    ("suppressions", "since", NonPersonal),
     ("api_tokens", "id", NonPersonal),
     ("api_tokens", "token_hash", Credential),
     ("api_tokens", "name", NonPersonal),
