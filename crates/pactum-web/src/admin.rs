@@ -36,6 +36,7 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))
         .route("/admin/api-tokens/{token}/revoke", post(revoke_token::<B, C>))
         .route("/admin/audit", get(audit::<B, C>))
+        .route("/admin/retention", get(retention::<B, C>))
         .route_layer(axum::middleware::from_fn_with_state(state, authz::guard::<B, C>));
     Router::new()
         .route("/admin/login", get(login_page::<B, C>).post(login::<B, C>))
@@ -50,6 +51,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/staff", "Medarbejdere"),
     ("/admin/api-tokens", "API-nøgler"),
     ("/admin/audit", "Revisionsspor"),
+    ("/admin/retention", "Sletning"),
 ];
 
 /// What every staff page's frame shows.
@@ -770,4 +772,50 @@ async fn audit<B: Backend, C: Clock>(
         Err(pactum_store::audit::VerifyError::Store(e)) => return failure(a, e.into()),
     };
     html(AuditPage { a, chains, problem }.render())
+}
+
+struct ForecastRow {
+    until: String,
+    subjects: usize,
+    items: usize,
+    purposes: Vec<(String, usize)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_retention.html")]
+struct RetentionPage {
+    a: AdminChrome,
+    rows: Vec<ForecastRow>,
+    rules: Vec<(String, String)>,
+}
+
+/// What the retention sweep will delete within the next 7, 30 and 90 days, and under which rule.
+async fn retention<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let today = state.pactum.clock.today();
+    let mut rows = Vec::new();
+    for days in [7, 30, 90] {
+        // The sweep on day D deletes what expired before D, so "within N days" is a sweep on today + N + 1.
+        let day = today + time::Duration::days(days + 1);
+        match state.pactum.run_retention(day, true).await {
+            Ok(report) => rows.push(ForecastRow {
+                until: format!("{days} dage ({})", crate::notice::format_date(day - time::Duration::days(1), Lang::Da)),
+                subjects: report.subjects_erased,
+                items: report.items_deleted,
+                purposes: report.purposes_ended.into_iter().collect(),
+            }),
+            Err(e) => return failure(a, e),
+        }
+    }
+    let rules = state
+        .pactum
+        .policy
+        .purposes
+        .iter()
+        .map(|p| (p.label.get(Lang::Da).to_string(), p.retention.describe(Lang::Da)))
+        .collect();
+    html(RetentionPage { a, rows, rules }.render())
 }

@@ -41,6 +41,7 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("POST", "/admin/api-tokens", &[Admin]),
     ("POST", "/admin/api-tokens/{token}/revoke", &[Admin]),
     ("GET", "/admin/audit", &[Admin, Dpo]),
+    ("GET", "/admin/retention", &[Admin, Dpo]),
 ];
 
 /// Whether `role` may use `method route` (the route as declared, e.g. `/admin/staff/{staff}/disable`).

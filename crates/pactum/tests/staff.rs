@@ -20,6 +20,7 @@ on_both_backends!(
     p22_staff_forms_refuse_missing_csrf_tokens_and_other_origins,
     p22_sign_out_and_disabling_end_a_session_at_once,
     api_tokens_are_shown_once_scoped_and_revocable,
+    p16_the_dpo_sees_what_retention_will_delete_and_why,
 );
 
 fn client() -> reqwest::Client {
@@ -232,6 +233,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/api-tokens", [true, false, false, false]),
     ("POST", "/admin/api-tokens/{token}/revoke", [true, false, false, false]),
     ("GET", "/admin/audit", [true, false, false, true]),
+    ("GET", "/admin/retention", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 
@@ -475,4 +477,31 @@ async fn api_tokens_are_shown_once_scoped_and_revocable(server: Server) {
     let revoked = staff_post(&server, Some(&admin), &format!("/admin/api-tokens/{id}/revoke"), &[]).await;
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
     assert_eq!(put(Some(secret), pactum_policy::EXAMPLE_CATALOGUE.to_string()).await.status(), 401);
+}
+
+async fn p16_the_dpo_sees_what_retention_will_delete_and_why(server: Server) {
+    let dpo = set_up(&server, "dpo", Role::Dpo).await;
+    let session = first_session_id(&server).await;
+    let enrolled = client()
+        .post(format!("{}/api/v1/enrolments", server.base))
+        .json(&serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis@eksempel.dk"}, "notice_version": "2026.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 201);
+    let first = sign_in(&server, &dpo).await;
+    let now = staff_get(&server, Some(&first), "/admin/retention").await;
+    assert_eq!(now.status(), 200);
+    let html = now.text().await.unwrap();
+    assert!(!html.contains("course_enrolment: 1"), "the course has not even started: {html}");
+    assert!(html.contains("<strong>Tilmelding til kurser</strong>: 30 dage efter endt kursus"), "the rules: {html}");
+
+    // The session ends 2027-03-12 and the enrolment is kept 30 days after: until 2027-04-11.
+    server.clock.advance(time::Duration::days(127)); // 2027-04-01
+    let second = sign_in(&server, &dpo).await;
+    let later = staff_get(&server, Some(&second), "/admin/retention").await.text().await.unwrap();
+    let rows: Vec<&str> = later.split("<tr>").skip(2).collect();
+    assert!(!rows[0].contains("course_enrolment"), "not within 7 days: {}", rows[0]);
+    assert!(rows[1].contains("course_enrolment: 1"), "within 30 days: {}", rows[1]);
+    assert!(rows[1].contains("<td>1</td>"), "one person erased completely: {}", rows[1]);
 }
