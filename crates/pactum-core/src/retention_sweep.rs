@@ -32,6 +32,22 @@ pub struct SweepReport {
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Takes (or renews) this node's lease on `job` for `minutes`; false while another node holds it.
+    pub async fn take_lease(&self, job: &str, minutes: i64) -> Result<bool, CoreError> {
+        let now = self.clock.now_micros();
+        let op = Op::TakeLease {
+            job: job.into(),
+            holder: self.settings.node.clone(),
+            now,
+            until: now + minutes * 60_000_000,
+        };
+        match self.store.commit(Change { at: now, ops: vec![op], audit: Vec::new() }).await {
+            Ok(()) => Ok(true),
+            Err(pactum_store::StoreError::LeaseHeld) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes everything whose retention ran out before `today`; with `dry_run`, only reports it.
     pub async fn run_retention(&self, today: Date, dry_run: bool) -> Result<SweepReport, CoreError> {
         let backend = self.store.backend();

@@ -64,6 +64,7 @@ impl PgBackend {
 enum ApplyError {
     Sql(sqlx::Error),
     Full,
+    LeaseHeld,
 }
 
 impl From<sqlx::Error> for ApplyError {
@@ -76,6 +77,7 @@ fn apply_error(e: ApplyError) -> StoreError {
     match e {
         ApplyError::Sql(e) => error(e),
         ApplyError::Full => StoreError::Full,
+        ApplyError::LeaseHeld => StoreError::LeaseHeld,
     }
 }
 
@@ -103,6 +105,22 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         }
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+        }
+        Op::TakeLease { job, holder, now, until } => {
+            let taken = sqlx::query(
+                "INSERT INTO job_leases (job, holder, until) VALUES ($1, $2, $3) ON CONFLICT (job) DO UPDATE \
+                 SET holder = excluded.holder, until = excluded.until \
+                 WHERE job_leases.until < $4 OR job_leases.holder = excluded.holder",
+            )
+            .bind(job)
+            .bind(holder)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() == 0 {
+                return Err(ApplyError::LeaseHeld);
+            }
         }
         Op::Suppress { email_index, purpose, since } => {
             sqlx::query(

@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
             staff_accounts_lock_after_repeated_failures_and_sessions_expire,
             api_tokens_are_found_by_hash_and_revoked,
             expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
+            a_job_lease_is_held_by_one_node_until_it_runs_out,
             every_column_is_classified
         );
     };
@@ -793,4 +794,18 @@ pub async fn expired_purposes_are_found_and_deleted_with_what_hangs_on_them<B: B
     store.commit(change(vec![suppress.clone(), suppress], vec![])).await.unwrap();
     assert_eq!(b.suppression(&[b'x', 0]).await.unwrap().as_deref(), Some("newsletter"));
     assert_eq!(b.suppression(&[b'x', 1]).await.unwrap(), None);
+}
+
+pub async fn a_job_lease_is_held_by_one_node_until_it_runs_out<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let take = |holder: &str, now: Micros| {
+        let op = Op::TakeLease { job: "retention".into(), holder: holder.into(), now, until: now + 100 };
+        store.commit(change(vec![op], vec![]))
+    };
+    take("node-a", 1_000).await.unwrap();
+    assert!(matches!(take("node-b", 1_050).await, Err(StoreError::LeaseHeld)), "node-a holds it until 1100");
+    take("node-a", 1_090).await.unwrap();
+    assert!(matches!(take("node-b", 1_150).await, Err(StoreError::LeaseHeld)), "renewed until 1190");
+    take("node-b", 1_191).await.unwrap();
+    assert!(matches!(take("node-a", 1_200).await, Err(StoreError::LeaseHeld)));
 }

@@ -34,6 +34,8 @@ pub enum StoreError {
     Database(String),
     #[error("there are no seats left")]
     Full,
+    #[error("another node holds the lease on this job")]
+    LeaseHeld,
 }
 
 /// A storage backend. Reads go straight to it; every write goes through [`Store`].

@@ -489,6 +489,14 @@ pub enum Op {
         retain_until: Date,
     },
     DeleteItem(ItemId),
+    /// Takes or renews the lease on a periodic job until `until`. Fails with
+    /// [`StoreError::LeaseHeld`](crate::StoreError::LeaseHeld) while another holder's lease runs.
+    TakeLease {
+        job: String,
+        holder: String,
+        now: Micros,
+        until: Micros,
+    },
     /// Keeps the blind index of an address whose consent to `purpose` was withdrawn (P20).
     Suppress {
         email_index: Vec<u8>,

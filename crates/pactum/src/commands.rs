@@ -454,7 +454,7 @@ async fn retention_on<B: Backend>(
 /// How often `serve` runs the retention sweep.
 const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Runs the retention sweep at start and then every hour, until `stop` completes.
+/// Runs the retention sweep at start and then every hour (on the node holding the lease), until `stop`.
 async fn run_retention_schedule<B: Backend, C: Clock>(
     pactum: Pactum<B, C>,
     stop: impl std::future::Future<Output = ()>,
@@ -465,7 +465,13 @@ async fn run_retention_schedule<B: Backend, C: Clock>(
         tokio::select! {
             () = &mut stop => return,
             _ = every.tick() => {
-                if let Err(e) = pactum.run_retention(pactum.clock.today(), false).await {
+                // On several nodes only the one holding the lease sweeps this hour.
+                let result = match pactum.take_lease("retention", 55).await {
+                    Ok(true) => pactum.run_retention(pactum.clock.today(), false).await.map(|_| ()),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
                     tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour");
                 }
             }
