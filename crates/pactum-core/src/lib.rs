@@ -5,6 +5,7 @@
 //! - [`values`]: parsing untrusted values by their category's kind.
 //! - [`Pactum`]: the running system: store, policy, keys and clock together.
 
+pub mod access;
 pub mod api_tokens;
 pub mod catalogue;
 pub mod clock;

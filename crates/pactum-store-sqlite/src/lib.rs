@@ -70,6 +70,8 @@ enum ApplyError {
     Sql(sqlx::Error),
     Full,
     LeaseHeld,
+    /// A single-use link was used already (by a concurrent request).
+    AlreadyUsed,
 }
 
 impl From<sqlx::Error> for ApplyError {
@@ -83,6 +85,7 @@ fn apply_error(e: ApplyError) -> StoreError {
         ApplyError::Sql(e) => error(e),
         ApplyError::Full => StoreError::Full,
         ApplyError::LeaseHeld => StoreError::LeaseHeld,
+        ApplyError::AlreadyUsed => StoreError::Conflict("the link was used already".into()),
     }
 }
 
@@ -112,6 +115,28 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         }
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = ?").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+        }
+        Op::PutAccessLink(l) => {
+            sqlx::query(
+                "INSERT INTO access_links (hash, subject_id, kind, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&l.hash)
+            .bind(l.subject.as_bytes().as_slice())
+            .bind(&l.kind)
+            .bind(l.expires_at)
+            .bind(l.used_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Op::UseAccessLink { hash, at } => {
+            let used = sqlx::query("UPDATE access_links SET used_at = ? WHERE hash = ? AND used_at IS NULL")
+                .bind(at)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            if used.rows_affected() == 0 {
+                return Err(ApplyError::AlreadyUsed);
+            }
         }
         Op::TakeLease { job, holder, now, until } => {
             let taken = sqlx::query(
@@ -160,6 +185,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "DELETE FROM outbox WHERE subject_id = ?",
                 "DELETE FROM consents WHERE subject_id = ?",
                 "DELETE FROM link_tokens WHERE subject_id = ?",
+                "DELETE FROM access_links WHERE subject_id = ?",
                 "DELETE FROM enrolments WHERE subject_id = ?",
                 "DELETE FROM purpose_holds WHERE subject_id = ?",
                 "DELETE FROM purpose_instances WHERE subject_id = ?",
@@ -976,6 +1002,24 @@ impl Backend for SqliteBackend {
             });
         }
         Ok(out)
+    }
+
+    async fn access_link(&self, hash: &[u8]) -> Result<Option<AccessLink>, StoreError> {
+        let row = sqlx::query("SELECT hash, subject_id, kind, expires_at, used_at FROM access_links WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(error)?;
+        row.map(|r| {
+            Ok(AccessLink {
+                hash: get(&r, "hash")?,
+                subject: id_from(&r, "subject_id", SubjectId::from_slice)?,
+                kind: get(&r, "kind")?,
+                expires_at: get(&r, "expires_at")?,
+                used_at: get(&r, "used_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn email_index_of(&self, subject: SubjectId) -> Result<Option<Vec<u8>>, StoreError> {

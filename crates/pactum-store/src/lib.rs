@@ -75,6 +75,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn purposes_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<PurposeInstance>, StoreError>> + Send;
 
+    fn access_link(&self, hash: &[u8]) -> impl Future<Output = Result<Option<AccessLink>, StoreError>> + Send;
+
     /// The keyed blind index of a subject's e-mail address, if it has one.
     fn email_index_of(&self, subject: SubjectId) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 

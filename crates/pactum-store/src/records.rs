@@ -319,6 +319,17 @@ pub struct LinkToken {
     pub used_at: Option<Micros>,
 }
 
+/// A link into "My data" (L1), stored only as its hash: the mailed one (`mail`, single-use) or
+/// the portal token it is exchanged for (`portal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLink {
+    pub hash: Vec<u8>,
+    pub subject: SubjectId,
+    pub kind: String,
+    pub expires_at: Micros,
+    pub used_at: Option<Micros>,
+}
+
 /// A course in the catalogue. Catalogue records hold no personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Course {
@@ -489,6 +500,12 @@ pub enum Op {
         retain_until: Date,
     },
     DeleteItem(ItemId),
+    PutAccessLink(AccessLink),
+    /// Uses a single-use link; fails with [`StoreError::Conflict`](crate::StoreError::Conflict) if it was used already.
+    UseAccessLink {
+        hash: Vec<u8>,
+        at: Micros,
+    },
     /// Takes or renews the lease on a periodic job until `until`. Fails with
     /// [`StoreError::LeaseHeld`](crate::StoreError::LeaseHeld) while another holder's lease runs.
     TakeLease {

@@ -14,6 +14,7 @@ pub mod newsletter;
 pub mod notice;
 mod openapi;
 mod pages;
+mod portal;
 mod rate_limit;
 mod responses;
 mod signup;
@@ -43,6 +44,9 @@ pub struct AppState<B: Backend, C: Clock> {
     pub consent_limiter: rate_limit::RateLimiter,
     /// Staff sign-in and account set-up attempts, per address.
     pub login_limiter: rate_limit::RateLimiter,
+    /// "My data" link requests, per peer address and per e-mail address (L1).
+    pub access_limiter: rate_limit::RateLimiter,
+    pub access_per_email: rate_limit::RateLimiter<Vec<u8>>,
 }
 
 /// Web settings that are not part of the policy.
@@ -66,7 +70,17 @@ impl<B: Backend, C: Clock> AppState<B, C> {
         let notice_en = notice::render(&pactum.policy, Lang::En)?;
         let consent_limiter = rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
         let login_limiter = rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
-        Ok(Arc::new(AppState { pactum, notice_da, notice_en, consent_limiter, login_limiter }))
+        let access_limiter = rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
+        let access_per_email = rate_limit::RateLimiter::per_window(3, Duration::from_secs(3600));
+        Ok(Arc::new(AppState {
+            pactum,
+            notice_da,
+            notice_en,
+            consent_limiter,
+            login_limiter,
+            access_limiter,
+            access_per_email,
+        }))
     }
 }
 
@@ -80,6 +94,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(signup::routes::<B, C>())
         .merge(api::routes::<B, C>())
         .merge(admin::routes::<B, C>(state.clone()))
+        .merge(portal::routes::<B, C>())
         .with_state(state)
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -1,27 +1,29 @@
-//! A small fixed-window rate limiter keyed on the peer address (never on a client-supplied header).
+//! A small fixed-window rate limiter, keyed on the peer address (never on a client-supplied header)
+//! or on another key such as the blind index of an e-mail address.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     per_window: u32,
     window: Duration,
-    state: Mutex<(Instant, HashMap<IpAddr, u32>)>,
+    state: Mutex<(Instant, HashMap<K, u32>)>,
 }
 
-impl RateLimiter {
-    pub fn per_minute(limit: u32) -> RateLimiter {
-        RateLimiter {
-            per_window: limit,
-            window: Duration::from_secs(60),
-            state: Mutex::new((Instant::now(), HashMap::new())),
-        }
+impl<K: Hash + Eq> RateLimiter<K> {
+    pub fn per_minute(limit: u32) -> RateLimiter<K> {
+        Self::per_window(limit, Duration::from_secs(60))
     }
 
-    /// Counts one request from `ip`; false when it is over the limit for the current window.
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    pub fn per_window(limit: u32, window: Duration) -> RateLimiter<K> {
+        RateLimiter { per_window: limit, window, state: Mutex::new((Instant::now(), HashMap::new())) }
+    }
+
+    /// Counts one request for `key`; false when it is over the limit for the current window.
+    pub fn allow(&self, ip: K) -> bool {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (started, counts) = &mut *guard;
         if started.elapsed() >= self.window {
@@ -40,7 +42,7 @@ mod tests {
 
     #[test]
     fn allows_up_to_the_limit_per_address() {
-        let limiter = RateLimiter::per_minute(3);
+        let limiter: RateLimiter = RateLimiter::per_minute(3);
         let a: IpAddr = [192, 0, 2, 1].into();
         let b: IpAddr = [192, 0, 2, 2].into();
         assert!(limiter.allow(a) && limiter.allow(a) && limiter.allow(a));

@@ -1,0 +1,567 @@
+//! "My data" (P30, P33, P21, L1): ask for a link by e-mail address, open it, see everything Pactum
+//! holds about you with the purposes, legal bases and deletion dates behind it, take a copy as JSON,
+//! withdraw a consent, or erase it all. The portal carries its short-lived token in its address and
+//! sets no cookie. Danish under `/mine-data`, English under `/en/my-data`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use pactum_core::{Clock, CoreError};
+use pactum_policy::Lang;
+use pactum_store::{Backend, ConsentState, SubjectId, Uuid};
+
+use crate::AppState;
+use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
+use crate::notice::{Chrome, format_date};
+use crate::pages::html;
+use crate::responses::{MessagePage, message, message_with};
+
+pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
+    Router::new()
+        .route("/mine-data", get(request_page::<B, C>).post(request::<B, C>))
+        .route("/en/my-data", get(request_page::<B, C>).post(request::<B, C>))
+        .route("/mine-data/adgang/{token}", get(open_page::<B, C>).post(open::<B, C>))
+        .route("/en/my-data/access/{token}", get(open_page::<B, C>).post(open::<B, C>))
+        .route("/mine-data/s/{portal}", get(portal::<B, C>))
+        .route("/en/my-data/s/{portal}", get(portal::<B, C>))
+        .route("/mine-data/s/{portal}/data.json", get(copy::<B, C>))
+        .route("/en/my-data/s/{portal}/data.json", get(copy::<B, C>))
+        .route("/mine-data/s/{portal}/samtykker/{consent}/tilbagekald", post(withdraw::<B, C>))
+        .route("/en/my-data/s/{portal}/consents/{consent}/withdraw", post(withdraw::<B, C>))
+        .route("/mine-data/s/{portal}/slet", post(erase::<B, C>))
+        .route("/en/my-data/s/{portal}/erase", post(erase::<B, C>))
+}
+
+/// The language is the path's: English under `/en/`.
+fn lang_of(uri: &Uri) -> Lang {
+    if uri.path().starts_with("/en/") { Lang::En } else { Lang::Da }
+}
+
+fn base(lang: Lang) -> &'static str {
+    if lang == Lang::Da { "/mine-data" } else { "/en/my-data" }
+}
+
+fn portal_path(lang: Lang, portal: &str) -> String {
+    format!("{}/s/{portal}", base(lang))
+}
+
+fn other(lang: Lang) -> Lang {
+    if lang == Lang::Da { Lang::En } else { Lang::Da }
+}
+
+pub struct PortalWords {
+    title: &'static str,
+    intro: &'static str,
+    email: &'static str,
+    send_link: &'static str,
+    other_channels: &'static str,
+    sent_title: &'static str,
+    sent: &'static str,
+    open_intro: &'static str,
+    open: &'static str,
+    your_data: &'static str,
+    visit_note: &'static str,
+    no_automated: &'static str,
+    items_heading: &'static str,
+    nothing: &'static str,
+    col_category: &'static str,
+    col_value: &'static str,
+    col_source: &'static str,
+    col_held: &'static str,
+    until: &'static str,
+    no_end: &'static str,
+    consents_heading: &'static str,
+    no_consents: &'static str,
+    receipt: &'static str,
+    withdraw: &'static str,
+    copy_heading: &'static str,
+    copy_link: &'static str,
+    erase_heading: &'static str,
+    erase_intro: &'static str,
+    erase_confirm: &'static str,
+    erase: &'static str,
+    complaint: &'static str,
+    expired: &'static str,
+    invalid: &'static str,
+    stale: &'static str,
+    too_many: &'static str,
+    erased_title: &'static str,
+    withdrawn: &'static str,
+    kept: &'static str,
+    confirm_missing: &'static str,
+}
+
+const DA: PortalWords = PortalWords {
+    title: "Se dine data",
+    intro: "Skriv den e-mailadresse, du har brugt hos os. Kender vi den, sender vi et link, der giver adgang til alt, vi har om dig. Linket virker én gang og i 30 minutter.",
+    email: "E-mailadresse",
+    send_link: "Send mig et link",
+    other_channels: "Du kan også skrive til os:",
+    sent_title: "Tjek din mail",
+    sent: "Hvis vi har oplysninger om denne adresse, har vi nu sendt et link til den. Det virker én gang og i 30 minutter.",
+    open_intro: "Klik for at åbne dine data. Linket kan kun bruges én gang.",
+    open: "Åbn mine data",
+    your_data: "Dine data",
+    visit_note: "Siden virker i 30 minutter. Luk den, når du er færdig.",
+    no_automated: "Vi træffer ingen automatiske afgørelser om dig og laver ingen profilering.",
+    items_heading: "Oplysninger",
+    nothing: "Vi har ingen oplysninger om dig.",
+    col_category: "Oplysning",
+    col_value: "Værdi",
+    col_source: "Kilde og dato",
+    col_held: "Formål, retsgrundlag og sletning",
+    until: "slettes efter",
+    no_end: "slettedato fastsættes, når",
+    consents_heading: "Samtykker",
+    no_consents: "Du har ikke givet os samtykke til noget.",
+    receipt: "kvittering",
+    withdraw: "Træk samtykket tilbage",
+    copy_heading: "Få en kopi",
+    copy_link: "Hent alle dine oplysninger som JSON",
+    erase_heading: "Slet dine data",
+    erase_intro: "Vi sletter alt, vi har om dig, med det samme. Din nøgle destrueres, så intet kan læses igen, heller ikke fra sikkerhedskopier.",
+    erase_confirm: "Ja, slet alle mine data",
+    erase: "Slet mine data",
+    complaint: "Er du utilfreds med, hvordan vi behandler dine data, kan du klage til Datatilsynet, www.datatilsynet.dk.",
+    expired: "Linket er udløbet. Bed om et nyt.",
+    invalid: "Linket virker ikke. Det er måske allerede brugt. Bed om et nyt.",
+    stale: "Siden var for gammel. Prøv igen.",
+    too_many: "For mange forsøg. Vent lidt og prøv igen.",
+    erased_title: "Dine data er slettet",
+    withdrawn: "Dit samtykke er trukket tilbage med virkning fra nu.",
+    kept: "Dette beholder vi på et andet grundlag:",
+    confirm_missing: "Sæt kryds for at bekræfte, at alt skal slettes.",
+};
+
+const EN: PortalWords = PortalWords {
+    title: "See your data",
+    intro: "Enter the e-mail address you used with us. If we know it, we send a link that shows everything we hold about you. The link works once, for 30 minutes.",
+    email: "E-mail address",
+    send_link: "Send me a link",
+    other_channels: "You can also write to us:",
+    sent_title: "Check your mail",
+    sent: "If we hold data about this address, we have now sent a link to it. It works once, for 30 minutes.",
+    open_intro: "Click to open your data. The link can be used only once.",
+    open: "Open my data",
+    your_data: "Your data",
+    visit_note: "This page works for 30 minutes. Close it when you are done.",
+    no_automated: "We make no automated decisions about you and do no profiling.",
+    items_heading: "Data",
+    nothing: "We hold no data about you.",
+    col_category: "Item",
+    col_value: "Value",
+    col_source: "Source and date",
+    col_held: "Purpose, legal basis and deletion",
+    until: "deleted after",
+    no_end: "deletion date set when",
+    consents_heading: "Consents",
+    no_consents: "You have not given us consent to anything.",
+    receipt: "receipt",
+    withdraw: "Withdraw this consent",
+    copy_heading: "Get a copy",
+    copy_link: "Download all your data as JSON",
+    erase_heading: "Erase your data",
+    erase_intro: "We erase everything we hold about you at once. Your key is destroyed, so nothing can be read again, not even from backups.",
+    erase_confirm: "Yes, erase all my data",
+    erase: "Erase my data",
+    complaint: "If you are unhappy with how we process your data, you can complain to the Danish Data Protection Agency, www.datatilsynet.dk.",
+    expired: "The link has expired. Ask for a new one.",
+    invalid: "The link does not work. It may have been used already. Ask for a new one.",
+    stale: "The page was too old. Please try again.",
+    too_many: "Too many attempts. Wait a little and try again.",
+    erased_title: "Your data has been erased",
+    withdrawn: "Your consent is withdrawn with effect from now.",
+    kept: "We keep this on another basis:",
+    confirm_missing: "Tick the box to confirm that everything is to be erased.",
+};
+
+fn words(lang: Lang) -> &'static PortalWords {
+    if lang == Lang::Da { &DA } else { &EN }
+}
+
+fn chrome<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, lang: Lang, other_path: String) -> Chrome<'a> {
+    Chrome::new(&state.pactum.policy, lang, other_path)
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The answer for a link that is unknown, used or expired, and for failures.
+fn link_failure<B: Backend, C: Clock>(state: &AppState<B, C>, lang: Lang, e: CoreError) -> Response {
+    let w = words(lang);
+    let c = chrome(state, lang, base(other(lang)).to_string());
+    let (status, text) = match e {
+        CoreError::LinkExpired => (StatusCode::GONE, w.expired),
+        CoreError::InvalidLink | CoreError::SubjectGone => (StatusCode::NOT_FOUND, w.invalid),
+        other => return crate::responses::failure(c, lang, other),
+    };
+    let page = MessagePage {
+        c,
+        title: w.title.into(),
+        paragraphs: vec![text.into()],
+        list: Vec::new(),
+        action: None,
+        link: Some((base(lang).into(), w.title.into())),
+    };
+    no_store(message_with(page, status))
+}
+
+#[derive(Template)]
+#[template(path = "portal_request.html")]
+struct RequestPage<'a> {
+    c: Chrome<'a>,
+    w: &'static PortalWords,
+    action: &'static str,
+    form_token: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn request_form<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    email: String,
+    error: Option<String>,
+) -> Response {
+    let page = RequestPage {
+        c: chrome(state, lang, base(other(lang)).to_string()),
+        w: words(lang),
+        action: base(lang),
+        form_token: form_token(&state.pactum.keys.blind_index, state.pactum.clock.now().unix_timestamp()),
+        email,
+        error,
+    };
+    no_store(html(page.render()))
+}
+
+async fn request_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
+    request_form(&state, lang_of(&uri), String::new(), None)
+}
+
+async fn request<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let email: String = submitted.get("email").unwrap_or("").chars().take(254).collect();
+    let now = state.pactum.clock.now().unix_timestamp();
+    if !same_origin(&headers)
+        || !form_token_valid(&state.pactum.keys.blind_index, submitted.get("form_token").unwrap_or(""), now)
+    {
+        return with_status(request_form(&state, lang, email, Some(w.stale.into())), StatusCode::FORBIDDEN);
+    }
+    if let Some(field) = submitted.unexpected(&["form_token", "email"]) {
+        let c = chrome(&state, lang, base(other(lang)).to_string());
+        return crate::responses::undeclared_field(c, lang, &field);
+    }
+    let per_address = state.access_per_email.allow(state.pactum.keys.blind_index.email(&email));
+    if !state.access_limiter.allow(peer.ip()) || !per_address {
+        return with_status(request_form(&state, lang, email, Some(w.too_many.into())), StatusCode::TOO_MANY_REQUESTS);
+    }
+    match state.pactum.request_access(&email, lang).await {
+        Ok(()) => {
+            let c = chrome(&state, lang, base(other(lang)).to_string());
+            no_store(message(c, StatusCode::OK, w.sent_title, vec![w.sent.into()]))
+        }
+        Err(CoreError::Invalid(problems)) => {
+            let error = problems.first().map(|p| p.message(lang));
+            with_status(request_form(&state, lang, email, error), StatusCode::BAD_REQUEST)
+        }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Template)]
+#[template(path = "portal_open.html")]
+struct OpenPage<'a> {
+    c: Chrome<'a>,
+    w: &'static PortalWords,
+    action: String,
+}
+
+/// The mailed link only shows a button: mail scanners that fetch links must not use it up.
+async fn open_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
+    let lang = lang_of(&uri);
+    let page = OpenPage {
+        c: chrome(&state, lang, base(other(lang)).to_string()),
+        w: words(lang),
+        action: uri.path().to_string(),
+    };
+    no_store(html(page.render()))
+}
+
+async fn open<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    if !same_origin(&headers) {
+        return link_failure(&state, lang, CoreError::InvalidLink);
+    }
+    match state.pactum.open_access(&token).await {
+        Ok(portal) => Redirect::to(&portal_path(lang, &portal)).into_response(),
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+struct ItemRow {
+    category_label: String,
+    value: String,
+    source: String,
+    collected: String,
+    held_by: Vec<String>,
+}
+
+struct ConsentRow {
+    id: String,
+    purpose: String,
+    state: &'static str,
+    withdrawable: bool,
+    withdraw_action: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage<'a> {
+    c: Chrome<'a>,
+    w: &'static PortalWords,
+    notice: Option<String>,
+    items: Vec<ItemRow>,
+    consents: Vec<ConsentRow>,
+    form_token: String,
+    json_href: String,
+    erase_action: String,
+}
+
+fn micros_date(micros: i64, lang: Lang) -> String {
+    time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000)
+        .map(|t| format_date(t.date(), lang))
+        .unwrap_or_default()
+}
+
+fn consent_state(state: ConsentState, lang: Lang) -> &'static str {
+    match (state, lang) {
+        (ConsentState::Pending, Lang::Da) => "afventer din bekræftelse",
+        (ConsentState::Pending, Lang::En) => "waiting for your confirmation",
+        (ConsentState::Active, Lang::Da) => "givet",
+        (ConsentState::Active, Lang::En) => "given",
+        (ConsentState::Withdrawn, Lang::Da) => "trukket tilbage",
+        (ConsentState::Withdrawn, Lang::En) => "withdrawn",
+    }
+}
+
+async fn portal_page<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    portal: &str,
+    subject: SubjectId,
+    notice: Option<String>,
+) -> Response {
+    let w = words(lang);
+    let c = chrome(state, lang, portal_path(other(lang), portal));
+    let pactum = &state.pactum;
+    let report = match pactum.subject_report(subject, lang).await {
+        Ok(r) => r,
+        Err(e) => return link_failure(state, lang, e),
+    };
+    let consents = match pactum.store.backend().consents_of(subject).await {
+        Ok(c) => c,
+        Err(e) => return link_failure(state, lang, e.into()),
+    };
+    let items = report
+        .items
+        .into_iter()
+        .map(|i| ItemRow {
+            category_label: i.category_label,
+            value: i.value,
+            source: i.source,
+            collected: micros_date(i.collected_at, lang),
+            held_by: i
+                .held_by
+                .iter()
+                .filter(|h| h.live)
+                .map(|h| match h.retain_until {
+                    Some(until) => {
+                        format!("{} ({}): {} {}", h.purpose_label, h.basis_label, w.until, format_date(until, lang))
+                    }
+                    None => format!("{} ({}): {} {}", h.purpose_label, h.basis_label, w.no_end, h.rule),
+                })
+                .collect(),
+        })
+        .collect();
+    let withdraw_base = match lang {
+        Lang::Da => format!("{}/samtykker", portal_path(lang, portal)),
+        Lang::En => format!("{}/consents", portal_path(lang, portal)),
+    };
+    let verb = if lang == Lang::Da { "tilbagekald" } else { "withdraw" };
+    let consents = consents
+        .into_iter()
+        .map(|k| ConsentRow {
+            id: k.id.to_string(),
+            purpose: pactum.policy.purpose(&k.purpose).map(|p| p.label.get(lang).to_string()).unwrap_or(k.purpose),
+            state: consent_state(k.state, lang),
+            withdrawable: k.state != ConsentState::Withdrawn,
+            withdraw_action: format!("{withdraw_base}/{}/{verb}", k.id),
+        })
+        .collect();
+    let page = PortalPage {
+        c,
+        w,
+        notice,
+        items,
+        consents,
+        form_token: form_token(&pactum.keys.blind_index, pactum.clock.now().unix_timestamp()),
+        json_href: format!("{}/data.json", portal_path(lang, portal)),
+        erase_action: format!("{}/{}", portal_path(lang, portal), if lang == Lang::Da { "slet" } else { "erase" }),
+    };
+    no_store(html(page.render()))
+}
+
+async fn portal<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    Path(portal): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    match state.pactum.portal_subject(&portal).await {
+        Ok(subject) => portal_page(&state, lang, &portal, subject, None).await,
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// Everything held about the person, as JSON (P30, L5).
+async fn copy<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    Path(portal): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let subject = match state.pactum.portal_subject(&portal).await {
+        Ok(s) => s,
+        Err(e) => return link_failure(&state, lang, e),
+    };
+    match state.pactum.subject_report(subject, lang).await {
+        Ok(report) => no_store(Json(report).into_response()),
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// Checks origin and form token of a portal form; the subject when they hold.
+async fn portal_form<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    portal: &str,
+    headers: &HeaderMap,
+    submitted: &Submitted,
+    allowed: &[&str],
+) -> Result<SubjectId, Response> {
+    let subject = state.pactum.portal_subject(portal).await.map_err(|e| link_failure(state, lang, e))?;
+    let now = state.pactum.clock.now().unix_timestamp();
+    if !same_origin(headers)
+        || !form_token_valid(&state.pactum.keys.blind_index, submitted.get("form_token").unwrap_or(""), now)
+    {
+        let page = portal_page(state, lang, portal, subject, Some(words(lang).stale.into())).await;
+        return Err(with_status(page, StatusCode::FORBIDDEN));
+    }
+    if let Some(field) = submitted.unexpected(allowed) {
+        let c = chrome(state, lang, portal_path(other(lang), portal));
+        return Err(crate::responses::undeclared_field(c, lang, &field));
+    }
+    Ok(subject)
+}
+
+async fn withdraw<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path((portal, consent)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &["form_token"]).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let backend = state.pactum.store.backend();
+    let found = match Uuid::parse_str(&consent) {
+        Ok(id) => backend.consent(pactum_store::ConsentId(id)).await.ok().flatten(),
+        Err(_) => None,
+    };
+    // Only the person's own consents: any other id is answered as not found.
+    let Some(record) = found.filter(|c| c.subject == subject) else {
+        return link_failure(&state, lang, CoreError::InvalidLink);
+    };
+    match state.pactum.withdraw_consent(record, "portal").await {
+        Ok(withdrawal) => {
+            let mut notice = w.withdrawn.to_string();
+            if !withdrawal.kept.is_empty() {
+                let kept: Vec<String> = withdrawal
+                    .kept
+                    .iter()
+                    .map(|k| {
+                        let label = state.pactum.policy.purpose(&k.purpose).map(|p| p.label.get(lang).to_string());
+                        label.unwrap_or_else(|| k.purpose.clone())
+                    })
+                    .collect();
+                notice = format!("{notice} {} {}.", w.kept, kept.join(", "));
+            }
+            portal_page(&state, lang, &portal, subject, Some(notice)).await
+        }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+async fn erase<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(portal): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &["form_token", "confirm"]).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if submitted.get("confirm") != Some("yes") {
+        let page = portal_page(&state, lang, &portal, subject, Some(w.confirm_missing.into())).await;
+        return with_status(page, StatusCode::BAD_REQUEST);
+    }
+    match state.pactum.erase_subject(subject, "erasure requested by the person (GDPR Art. 17)", "subject").await {
+        Ok(erasure) => {
+            let c = chrome(&state, lang, base(other(lang)).to_string());
+            let proof = match lang {
+                Lang::Da => {
+                    format!("Vi har slettet {} oplysninger. Sletningsbevis: {}.", erasure.items_deleted, erasure.proof)
+                }
+                Lang::En => format!("We erased {} items. Deletion proof: {}.", erasure.items_deleted, erasure.proof),
+            };
+            no_store(message(c, StatusCode::OK, w.erased_title, vec![proof]))
+        }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
