@@ -31,7 +31,7 @@ test('Pactum serves the widget that is in the work tree, loadable by any site', 
 });
 
 const PAGES = [['/', 'da'], ['/en', 'en'], ['/privatliv', 'da'], ['/en/privacy', 'en'], ['/nyhedsbrev', 'da'], ['/en/newsletter', 'en'],
-  ['/findes-ikke', 'da'], ['/en/no-such-page', 'en']];
+  ['/mine-data', 'da'], ['/en/my-data', 'en'], ['/findes-ikke', 'da'], ['/en/no-such-page', 'en']];
 
 test('P27: the cookie button is at the bottom left of every Pactum page and opens the current state', async () => {
   const cfg = { da: await config(pactum.url, 'da'), en: await config(pactum.url, 'en') };

@@ -99,7 +99,12 @@ impl<B: Backend> Writer<B> {
                 }
             }
             Err(e) if prepared.len() == 1 => {
-                tracing::warn!(error = %e, "a change was not committed");
+                if matches!(e, StoreError::Full | StoreError::LeaseHeld) {
+                    // An expected refusal (a full session, a lease held elsewhere): the caller answers it.
+                    tracing::debug!(error = %e, "a change was refused");
+                } else {
+                    tracing::warn!(error = %e, "a change was not committed");
+                }
                 for d in done {
                     let _ = d.send(Err(e.clone()));
                 }
