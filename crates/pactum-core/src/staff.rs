@@ -279,7 +279,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     pub async fn complete_staff_setup(&self, token: &str, password: &str, code: &str) -> Result<StaffId, CoreError> {
         let account = self.account_by_setup_token(token).await?;
         check_password(password)?;
-        if !self.code_matches(&account, code)? {
+        if self.code_step(&account, code)?.is_none() {
             return Err(field_error("code", Problem::WrongCode));
         }
         let hash = self.hash_password(password).await?;
@@ -303,13 +303,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(id)
     }
 
-    fn code_matches(&self, account: &StaffAccount, code: &str) -> Result<bool, CoreError> {
+    /// The TOTP time step the code belongs to, if it matches the account's authenticator.
+    fn code_step(&self, account: &StaffAccount, code: &str) -> Result<Option<i64>, CoreError> {
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-            return Ok(false);
+            return Ok(None);
         }
         let now = u64::try_from(self.clock.now_micros() / 1_000_000).unwrap_or(0);
-        Ok(self.totp_of(account)?.check(&code, now).is_some())
+        Ok(self.totp_of(account)?.check(&code, now).and_then(|step| i64::try_from(step).ok()))
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, CoreError> {
@@ -356,9 +357,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         };
         let locked = account.locked_until.is_some_and(|until| until > now);
         let password_ok = self.password_matches(account.password_hash.clone(), password).await?;
-        let ok = !locked && password_ok && self.code_matches(&account, code)?;
+        let step = if !locked && password_ok { self.code_step(&account, code)? } else { None };
         let actor = format!("staff:{}", account.id);
-        if !ok {
+        let Some(step) = step else {
             let op = Op::StaffLoginFailed {
                 staff: account.id,
                 lock_after: LOCK_AFTER,
@@ -372,7 +373,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             );
             self.store.commit(Change { at: now, ops: vec![op], audit: vec![event] }).await?;
             return Ok(LoginOutcome::Refused);
-        }
+        };
         let (token, hash) = new_token()?;
         let session = StaffSession {
             token_hash: hash,
@@ -384,10 +385,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let ops = vec![
             Op::DeleteExpiredStaffSessions { expired_before: now },
             Op::PutStaffSession(session),
-            Op::StaffLoginSucceeded { staff: account.id },
+            Op::StaffLoginSucceeded { staff: account.id, totp_step: step },
         ];
-        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
-        Ok(LoginOutcome::SignedIn { token, staff: account.id })
+        match self.store.commit(Change { at: now, ops, audit: vec![event] }).await {
+            Ok(()) => Ok(LoginOutcome::SignedIn { token, staff: account.id }),
+            // The code was used already (RFC 6238 §5.2): a replayed code signs nobody in.
+            Err(pactum_store::StoreError::Conflict(_)) => Ok(LoginOutcome::Refused),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The staff member a session token belongs to, while the session and the account are valid.

@@ -85,7 +85,7 @@ fn apply_error(e: ApplyError) -> StoreError {
         ApplyError::Sql(e) => error(e),
         ApplyError::Full => StoreError::Full,
         ApplyError::LeaseHeld => StoreError::LeaseHeld,
-        ApplyError::AlreadyUsed => StoreError::Conflict("the link was used already".into()),
+        ApplyError::AlreadyUsed => StoreError::Conflict("a single-use value was used already".into()),
     }
 }
 
@@ -428,11 +428,19 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .execute(&mut *tx)
             .await?;
         }
-        Op::StaffLoginSucceeded { staff } => {
-            sqlx::query("UPDATE staff_accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?")
-                .bind(staff.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
+        Op::StaffLoginSucceeded { staff, totp_step } => {
+            let updated = sqlx::query(
+                "UPDATE staff_accounts SET failed_logins = 0, locked_until = NULL, totp_last_step = ? \
+                 WHERE id = ? AND totp_last_step < ?",
+            )
+            .bind(totp_step)
+            .bind(staff.as_bytes().as_slice())
+            .bind(totp_step)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(ApplyError::AlreadyUsed);
+            }
         }
         Op::PutStaffSession(s) => {
             sqlx::query(

@@ -713,7 +713,9 @@ pub async fn staff_accounts_lock_after_repeated_failures_and_sessions_expire<B: 
     store.commit(change(vec![third], vec![])).await.unwrap();
     let locked = b.staff_account(account.id).await.unwrap().unwrap();
     assert_eq!((locked.failed_logins, locked.locked_until), (3, Some(500)), "the third failure locks");
-    store.commit(change(vec![Op::StaffLoginSucceeded { staff: account.id }], vec![])).await.unwrap();
+    store.commit(change(vec![Op::StaffLoginSucceeded { staff: account.id, totp_step: 7 }], vec![])).await.unwrap();
+    let replay = store.commit(change(vec![Op::StaffLoginSucceeded { staff: account.id, totp_step: 7 }], vec![])).await;
+    assert!(matches!(replay, Err(StoreError::Conflict(_))), "a TOTP step is accepted once: {replay:?}");
     let reset = b.staff_account(account.id).await.unwrap().unwrap();
     assert_eq!((reset.failed_logins, reset.locked_until), (0, None));
 

@@ -583,9 +583,12 @@ pub enum Op {
         lock_after: u32,
         locked_until: Micros,
     },
-    /// A successful login: the failure count starts again.
+    /// A successful login: the failure count starts again, and the TOTP step used is recorded. Fails
+    /// with [`StoreError::Conflict`](crate::StoreError::Conflict) if that step (or a later one) was used
+    /// already, so that a code works once.
     StaffLoginSucceeded {
         staff: StaffId,
+        totp_step: i64,
     },
     PutStaffSession(StaffSession),
     /// Ends one session, or every session that expired before `expired_before`.

@@ -143,6 +143,7 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("staff_accounts", "setup_expires_at", NonPersonal),
     ("staff_accounts", "created_at", NonPersonal),
     ("staff_accounts", "disabled_at", NonPersonal),
+    ("staff_accounts", "totp_last_step", NonPersonal),
     ("staff_sessions", "token_hash", Credential),
     ("staff_sessions", "staff_id", Pseudonymous),
     ("staff_sessions", "created_at", NonPersonal),

@@ -92,6 +92,8 @@ async fn try_login(server: &Server, username: &str, password: &str, code: &str) 
 }
 
 async fn sign_in(server: &Server, account: &Account) -> Session {
+    // A code works once (RFC 6238 §5.2), so each sign-in waits for the authenticator's next code.
+    server.clock.advance(time::Duration::seconds(30));
     let response = try_login(server, &account.username, PASSWORD, &code_at(&account.secret, now(server))).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/admin");
@@ -182,6 +184,8 @@ async fn p22_sign_in_needs_the_password_and_the_authenticator_code(server: Serve
     let session = sign_in(&server, &account).await;
     let home = staff_get(&server, Some(&session), "/admin").await;
     assert!(home.text().await.unwrap().contains("Velkommen, ida"));
+    let replayed = try_login(&server, "ida", PASSWORD, &code_at(&account.secret, now(&server))).await;
+    assert_eq!(replayed.status(), 401, "a code that signed in once does not sign in again");
 
     // A forged or missing login form token is refused before any password is checked.
     let forged = client()
