@@ -4,11 +4,10 @@
 //! Access to every page behind the login is decided by [`crate::authz`]; the handlers here only
 //! render and call `pactum-core`. The admin UI is in Danish, the staff's working language.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,6 +22,7 @@ use crate::AppState;
 use crate::authz::{self, csrf_token, granted};
 use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
 use crate::pages::html;
+use crate::transport::ClientIp;
 
 pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<AppState<B, C>>> {
     let guarded = Router::new()
@@ -173,7 +173,7 @@ async fn login_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>
 
 async fn login<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -189,7 +189,7 @@ async fn login<B: Backend, C: Clock>(
     if let Some(field) = submitted.unexpected(&["form_token", "username", "password", "code"]) {
         return undeclared(AdminChrome::signed_out(&state), &field);
     }
-    if !state.login_limiter.allow(peer.ip()) {
+    if !state.login_limiter.allow(client) {
         let response = login_form(&state, username, Some("For mange forsøg fra din adresse. Vent et minut."));
         return with_status(response, StatusCode::TOO_MANY_REQUESTS);
     }
@@ -287,7 +287,7 @@ async fn setup_page<B: Backend, C: Clock>(
 
 async fn setup<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Path(token): Path<String>,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
@@ -300,7 +300,7 @@ async fn setup<B: Backend, C: Clock>(
     if let Some(field) = submitted.unexpected(&["password", "code"]) {
         return undeclared(a, &field);
     }
-    if !state.login_limiter.allow(peer.ip()) {
+    if !state.login_limiter.allow(client) {
         return message(a, StatusCode::TOO_MANY_REQUESTS, "For mange forsøg. Vent et minut", Vec::new());
     }
     let password = submitted.get("password").unwrap_or("");

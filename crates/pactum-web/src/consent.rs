@@ -2,11 +2,10 @@
 //! cookie list, the decision log, and receipts. Any site may call these endpoints (CORS, no
 //! credentials); Pactum sets no cookie here.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +21,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::AppState;
 use crate::api_error::{ApiError, Params};
 use crate::notice;
+use crate::transport::ClientIp;
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     let cors = CorsLayer::new()
@@ -254,13 +254,13 @@ impl From<&CookieConsent> for DecisionResponse {
 
 async fn decide<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let lang = Params::from_uri(&uri).lang(&headers);
-    if !state.consent_limiter.allow(peer.ip()) {
+    if !state.consent_limiter.allow(client) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -276,7 +276,7 @@ async fn decide<B: Backend, C: Clock>(
         granted: request.granted,
         method: request.method,
         cookie_version: request.cookie_version,
-        ip: peer.ip(),
+        ip: client,
         gpc_signal: headers.get("sec-gpc").and_then(|v| v.to_str().ok()).map(str::trim) == Some("1"),
     };
     let record = state.pactum.record_cookie_decision(decision).await.map_err(|e| ApiError::from_core(e, lang))?;

@@ -1,7 +1,8 @@
 //! Pactum's web layer (axum): public pages rendered from the policy, health, and the security
 //! headers every response carries.
 //!
-//! [`Application::build`] binds its own listener, so tests run the real application on port 0.
+//! [`Application::build`] binds its own listener, so tests run the real application on port 0;
+//! [`transport`] serves it over TLS and decides which proxies are believed.
 
 pub mod admin;
 pub mod api;
@@ -18,6 +19,7 @@ mod portal;
 mod rate_limit;
 mod responses;
 mod signup;
+pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::serve::ListenerExt;
 use pactum_core::{Clock, Pactum};
 use pactum_policy::Lang;
 use pactum_store::Backend;
@@ -47,25 +50,38 @@ pub struct AppState<B: Backend, C: Clock> {
     /// "My data" link requests, per peer address and per e-mail address (L1).
     pub access_limiter: rate_limit::RateLimiter,
     pub access_per_email: rate_limit::RateLimiter<Vec<u8>>,
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: transport::TrustedProxies,
+    /// Whether this server terminates TLS itself.
+    pub serves_tls: bool,
 }
 
 /// Web settings that are not part of the policy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebOptions {
     /// Cookie-consent decisions accepted per minute from one address.
     pub consent_decisions_per_minute: u32,
     /// Staff sign-in attempts accepted per minute from one address (accounts also lock on their own).
     pub login_attempts_per_minute: u32,
+    /// Reverse proxies allowed to name the client and the scheme.
+    pub trusted_proxies: transport::TrustedProxies,
+    /// Serve HTTPS with this configuration ([`transport::tls_config`]) instead of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
-        WebOptions { consent_decisions_per_minute: 120, login_attempts_per_minute: 20 }
+        WebOptions {
+            consent_decisions_per_minute: 120,
+            login_attempts_per_minute: 20,
+            trusted_proxies: transport::TrustedProxies::default(),
+            tls: None,
+        }
     }
 }
 
 impl<B: Backend, C: Clock> AppState<B, C> {
-    pub fn new(pactum: Pactum<B, C>, options: WebOptions) -> Result<Arc<Self>, askama::Error> {
+    pub fn new(pactum: Pactum<B, C>, options: &WebOptions) -> Result<Arc<Self>, askama::Error> {
         let notice_da = notice::render(&pactum.policy, Lang::Da)?;
         let notice_en = notice::render(&pactum.policy, Lang::En)?;
         let consent_limiter = rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
@@ -80,6 +96,8 @@ impl<B: Backend, C: Clock> AppState<B, C> {
             login_limiter,
             access_limiter,
             access_per_email,
+            trusted_proxies: options.trusted_proxies.clone(),
+            serves_tls: options.tls.is_some(),
         }))
     }
 }
@@ -95,8 +113,9 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(api::routes::<B, C>())
         .merge(admin::routes::<B, C>(state.clone()))
         .merge(portal::routes::<B, C>())
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state, transport::strict_transport_security::<B, C>))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(pages::panic_response))
@@ -115,6 +134,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Application {
@@ -133,8 +153,8 @@ impl Application {
         listener: TcpListener,
         options: WebOptions,
     ) -> std::io::Result<Application> {
-        let state = AppState::new(pactum, options).map_err(std::io::Error::other)?;
-        Ok(Application { listener, router: router(state) })
+        let state = AppState::new(pactum, &options).map_err(std::io::Error::other)?;
+        Ok(Application { listener, router: router(state), tls: options.tls })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -145,10 +165,25 @@ impl Application {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Whether it serves HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Serves until `shutdown` completes, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        match self.tls {
+            Some(config) => {
+                let listener = transport::TlsListener::new(self.listener, config).tap_io(|_| ());
+                axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+            }
+            None => {
+                let listener = self.listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+            }
+        }
     }
 }

@@ -3,11 +3,10 @@
 //! withdraw a consent, or erase it all. The portal carries its short-lived token in its address and
 //! sets no cookie. Danish under `/mine-data`, English under `/en/my-data`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -21,6 +20,7 @@ use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
 use crate::notice::{Chrome, format_date};
 use crate::pages::html;
 use crate::responses::{MessagePage, message, message_with};
+use crate::transport::ClientIp;
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     Router::new()
@@ -248,7 +248,7 @@ async fn request_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, 
 
 async fn request<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     uri: Uri,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
@@ -268,7 +268,7 @@ async fn request<B: Backend, C: Clock>(
         return crate::responses::undeclared_field(c, lang, &field);
     }
     let per_address = state.access_per_email.allow(state.pactum.keys.blind_index.email(&email));
-    if !state.access_limiter.allow(peer.ip()) || !per_address {
+    if !state.access_limiter.allow(client) || !per_address {
         return with_status(request_form(&state, lang, email, Some(w.too_many.into())), StatusCode::TOO_MANY_REQUESTS);
     }
     match state.pactum.request_access(&email, lang).await {

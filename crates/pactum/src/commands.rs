@@ -12,7 +12,7 @@ use pactum_store::Backend;
 use pactum_store::audit::{VerifyError, verify};
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::{Settings, StoreArgs};
+use crate::settings::{ServeArgs, Settings, StoreArgs};
 use crate::{LogFormat, NoticeLang, database, with_backend};
 
 pub fn init_logging(format: LogFormat) {
@@ -84,11 +84,41 @@ async fn open(settings: &Settings) -> anyhow::Result<database::AnyBackend> {
     database::connect(&settings.database_url).await
 }
 
-pub async fn serve(args: &StoreArgs, listen: Option<&str>, web: pactum_web::WebOptions) -> anyhow::Result<i32> {
-    let settings = Settings::resolve(args, listen)?;
+pub async fn serve(args: &StoreArgs, serve: &ServeArgs, mut web: pactum_web::WebOptions) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(args, Some(serve))?;
+    // Before anything is created: a certificate that cannot be used stops the start.
+    if let Some((cert, key)) = &settings.transport.tls {
+        web.tls = Some(pactum_web::transport::tls_config(cert, key)?);
+    }
+    web.trusted_proxies = settings.transport.trusted_proxies.clone();
     let policy = load_policy(&settings)?;
     let backend = open(&settings).await?;
     with_backend!(backend, |b| serve_on(b, &settings, policy, web).await)
+}
+
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))
+}
+
+/// Says loudly when people may reach Pactum over plain HTTP, with what to do about it (P23).
+fn warn_about_plain_http(settings: &Settings, tls: bool, public_url: &str) {
+    if tls {
+        return;
+    }
+    let proxies = !settings.transport.trusted_proxies.is_empty();
+    if !proxies && !settings.listen.ip().is_loopback() {
+        tracing::warn!(
+            "Pactum serves plain HTTP on a public address, with no TLS and no trusted proxy: card payments, \
+             sign-in and personal data would cross the network unencrypted, and staff session cookies go \
+             without the Secure flag. Give --tls-cert and --tls-key, or put a TLS-terminating proxy in front \
+             with --trusted-proxy and an https:// --public-url (docs/operations.md)"
+        );
+    } else if proxies && public_url.starts_with("http://") {
+        tracing::warn!(
+            "A trusted proxy is configured but --public-url is a plain http:// address: links in mail and \
+             session cookies assume plain HTTP. Set --public-url to the proxy's https:// address"
+        );
+    }
 }
 
 async fn serve_on<B: Backend>(
@@ -97,13 +127,17 @@ async fn serve_on<B: Backend>(
     policy: Policy,
     web: pactum_web::WebOptions,
 ) -> anyhow::Result<i32> {
+    let transport = &settings.transport;
     // Bind first: with port 0 the address, and so the default public URL, is known only now.
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let listener = bind(settings.listen).await?;
+    let redirect_listener = match transport.redirect_http {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
     let mut core = settings.core();
     if !settings.public_url_given {
-        core.public_url = format!("http://{}", listener.local_addr()?);
+        core.public_url = format!("{scheme}://{}", listener.local_addr()?);
     }
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;
@@ -140,23 +174,34 @@ async fn serve_on<B: Backend>(
     } else {
         None
     };
-    if pactum.settings.public_url.starts_with("http://") && !settings.listen.ip().is_loopback() {
-        tracing::warn!(
-            "Pactum is reachable over plain HTTP: staff session cookies go without the Secure flag. \
-             Put a TLS-terminating proxy in front and set public_url to its https:// address (docs/operations.md)"
-        );
-    }
+    warn_about_plain_http(settings, web.tls.is_some(), &pactum.settings.public_url);
     let sweeper = tokio::spawn(run_retention_schedule(pactum.clone(), {
         let mut stopped = stop_worker.subscribe();
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         }
     }));
+    let public_url = pactum.settings.public_url.clone();
     let app = pactum_web::Application::with_listener(pactum, listener, web)
         .map_err(|e| anyhow::anyhow!("cannot start the web server: {e}"))?;
     let address = app.local_addr()?;
-    tracing::info!(%address, policy_version = %version, "Pactum is serving");
-    let mut banner = format!("Pactum is serving on http://{address} (privacy notice: http://{address}/privatliv)\n");
+    tracing::info!(%address, tls = app.serves_tls(), policy_version = %version, "Pactum is serving");
+    let mut banner =
+        format!("Pactum is serving on {scheme}://{address} (privacy notice: {scheme}://{address}/privatliv)\n");
+    let (stop_redirect, redirect_stopped) = tokio::sync::watch::channel(false);
+    let redirect = redirect_listener.map(|listener| {
+        if let Ok(plain) = listener.local_addr() {
+            banner.push_str(&format!("Plain HTTP on http://{plain} redirects to {public_url}\n"));
+        }
+        let public_url = public_url.clone();
+        tokio::spawn(async move {
+            let mut stopped = redirect_stopped;
+            let stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            pactum_web::transport::serve_https_redirect(listener, &public_url, stop).await
+        })
+    });
     if let Some(invitation) = first_admin {
         banner.push_str(&format!(
             "Set up the first admin account `{FIRST_ADMIN}` within 72 hours: {}\n",
@@ -166,6 +211,10 @@ async fn serve_on<B: Backend>(
     // One write, so that a reader that stops after the first line cannot break the second.
     print!("{banner}");
     app.run_until(shutdown_signal()).await?;
+    let _ = stop_redirect.send(true);
+    if let Some(redirect) = redirect {
+        let _ = redirect.await;
+    }
     let _ = stop_worker.send(true);
     let _ = worker.await;
     let _ = sweeper.await;

@@ -31,9 +31,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve the website and API (creates the data directory, database and master key on first run)
     Serve {
-        /// Address and port to listen on [default: 127.0.0.1:8080]
-        #[arg(long, env = "PACTUM_LISTEN", value_name = "ADDR")]
-        listen: Option<String>,
+        #[command(flatten)]
+        serve: settings::ServeArgs,
         /// Cookie-consent decisions accepted per minute from one address
         #[arg(long, env = "PACTUM_CONSENT_RATE_LIMIT", value_name = "N", default_value_t = 120)]
         consent_rate_limit: u32,
@@ -221,12 +220,12 @@ pub enum KeyCommand {
 pub async fn run(cli: Cli) -> i32 {
     commands::init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve { listen, consent_rate_limit, store } => {
+        Command::Serve { serve, consent_rate_limit, store } => {
             let web = pactum_web::WebOptions {
                 consent_decisions_per_minute: consent_rate_limit,
                 ..pactum_web::WebOptions::default()
             };
-            commands::serve(&store, listen.as_deref(), web).await
+            commands::serve(&store, &serve, web).await
         }
         Command::Migrate { store } => commands::migrate(&store).await,
         Command::Policy { command: PolicyCommand::Check { file } } => commands::policy_check(&file),

@@ -41,16 +41,53 @@ pub struct StoreArgs {
     /// SMTP connection security: none (a local relay only), starttls or tls [default: starttls]
     #[arg(long, env = "PACTUM_SMTP_SECURITY", value_name = "MODE")]
     pub smtp_security: Option<String>,
-    /// Optional TOML settings file (keys: listen, data_dir, database_url, master_key_file, policy, node,
-    /// public_url, mail_from, smtp_host, smtp_port, smtp_security)
+    /// Optional TOML settings file (keys: listen, tls_cert, tls_key, redirect_http, trusted_proxies,
+    /// data_dir, database_url, master_key_file, policy, node, public_url, mail_from, smtp_host,
+    /// smtp_port, smtp_security)
     #[arg(long, env = "PACTUM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// Options of `serve` alone: where it listens and how requests reach it (TLS, proxies; P23).
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PACTUM_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key
+    #[arg(long, env = "PACTUM_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "PACTUM_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Also listen for plain HTTP here, only to redirect every request to HTTPS (with --tls-cert)
+    #[arg(long, env = "PACTUM_REDIRECT_HTTP", value_name = "ADDR")]
+    pub redirect_http: Option<String>,
+    /// A reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed: an address or a
+    /// network such as 10.0.0.0/8; repeat, or separate with commas
+    #[arg(long = "trusted-proxy", env = "PACTUM_TRUSTED_PROXIES", value_name = "ADDR", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// How requests reach `serve`.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// Certificate chain and key files, when Pactum terminates TLS itself.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The plain-HTTP listener that only redirects to HTTPS.
+    pub redirect_http: Option<SocketAddr>,
+    pub trusted_proxies: pactum_web::transport::TrustedProxies,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    redirect_http: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
@@ -67,6 +104,7 @@ struct FileSettings {
 #[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    pub transport: Transport,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub key_source: KeySource,
@@ -86,6 +124,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("transport", &self.transport)
             .field("data_dir", &self.data_dir)
             .field("database_url", &"[redacted]")
             .field("policy", &self.policy)
@@ -99,7 +138,9 @@ impl std::fmt::Debug for Settings {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Settings {
-    pub fn resolve(args: &StoreArgs, listen_flag: Option<&str>) -> anyhow::Result<Settings> {
+    /// `serve` is given by the serve command only; other commands take its settings from the file.
+    pub fn resolve(args: &StoreArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Settings> {
+        let serve = serve.cloned().unwrap_or_default();
         let file = match &args.config {
             None => FileSettings::default(),
             Some(path) => {
@@ -109,10 +150,13 @@ impl Settings {
                     .map_err(|e| anyhow::anyhow!("the settings file {} is not valid: {e}", path.display()))?
             }
         };
-        let listen_text = listen_flag.map(str::to_string).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen_text = serve.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen = listen_text.parse().map_err(|_| {
             anyhow::anyhow!("--listen must be an address and port such as 127.0.0.1:8080, not `{listen_text}`")
         })?;
+        let transport =
+            Transport::resolve(serve, file.tls_cert, file.tls_key, file.redirect_http, file.trusted_proxies)?;
+        let scheme = if transport.tls.is_some() { "https" } else { "http" };
         let explicit_dir = args.data_dir.clone().or(file.data_dir);
         let default_data_dir = explicit_dir.is_none();
         let data_dir = explicit_dir.unwrap_or_else(|| PathBuf::from("./pactum-data"));
@@ -129,9 +173,12 @@ impl Settings {
             };
         let given_url = args.public_url.clone().or(file.public_url);
         let public_url_given = given_url.is_some();
-        let public_url = given_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
+        let public_url = given_url.unwrap_or_else(|| format!("{scheme}://{listen}")).trim_end_matches('/').to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             anyhow::bail!("--public-url must start with http:// or https://, such as https://kurser.example.dk");
+        }
+        if transport.tls.is_some() && !public_url.starts_with("https://") {
+            anyhow::bail!("--public-url must be an https:// address when Pactum serves TLS itself, not `{public_url}`");
         }
         let smtp = match args.smtp_host.clone().or(file.smtp_host) {
             None => None,
@@ -151,6 +198,7 @@ impl Settings {
             }
         };
         Ok(Settings {
+            transport,
             public_url,
             public_url_given,
             mail_from: args.mail_from.clone().or(file.mail_from),
@@ -187,6 +235,35 @@ impl Settings {
             );
         }
         create_private_dir(&self.data_dir)
+    }
+}
+
+impl Transport {
+    fn resolve(
+        flags: ServeArgs,
+        file_cert: Option<PathBuf>,
+        file_key: Option<PathBuf>,
+        file_redirect: Option<String>,
+        file_proxies: Vec<String>,
+    ) -> anyhow::Result<Transport> {
+        let tls = match (flags.tls_cert.or(file_cert), flags.tls_key.or(file_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both files, or neither for plain HTTP"),
+        };
+        let redirect_http = match flags.redirect_http.or(file_redirect) {
+            None => None,
+            Some(_) if tls.is_none() => anyhow::bail!(
+                "--redirect-http redirects to Pactum's own HTTPS listener: give --tls-cert and --tls-key as well"
+            ),
+            Some(text) => Some(text.parse().map_err(|_| {
+                anyhow::anyhow!("--redirect-http must be an address and port such as 0.0.0.0:80, not `{text}`")
+            })?),
+        };
+        let proxies = if flags.trusted_proxies.is_empty() { file_proxies } else { flags.trusted_proxies };
+        let trusted_proxies = pactum_web::transport::TrustedProxies::parse(&proxies)
+            .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
+        Ok(Transport { tls, redirect_http, trusted_proxies })
     }
 }
 
