@@ -12,6 +12,8 @@ use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 
+mod orders;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
@@ -170,6 +172,10 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
                 "DELETE FROM consents WHERE instance_id = ?",
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = ?",
+                "DELETE FROM invoices WHERE instance_id = ?",
+                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
+                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = ?)",
+                "DELETE FROM orders WHERE instance_id = ?",
                 "DELETE FROM enrolments WHERE instance_id = ?",
                 "DELETE FROM purpose_holds WHERE instance_id = ?",
                 "DELETE FROM purpose_instances WHERE id = ?",
@@ -186,6 +192,10 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "DELETE FROM consents WHERE subject_id = ?",
                 "DELETE FROM link_tokens WHERE subject_id = ?",
                 "DELETE FROM access_links WHERE subject_id = ?",
+                "DELETE FROM invoices WHERE buyer_subject_id = ?",
+                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
+                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = ?)",
+                "DELETE FROM orders WHERE buyer_subject_id = ?",
                 "DELETE FROM enrolments WHERE subject_id = ?",
                 "DELETE FROM purpose_holds WHERE subject_id = ?",
                 "DELETE FROM purpose_instances WHERE subject_id = ?",
@@ -482,6 +492,12 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 .execute(&mut *tx)
                 .await?;
         }
+        Op::PutOrder(o) => orders::put_order(tx, o).await?,
+        Op::UpdateOrder { id, status, payment_status, at } => {
+            orders::update_order(tx, *id, status, payment_status, *at).await?
+        }
+        Op::IssueInvoice(i) => orders::issue_invoice(tx, i).await?,
+        Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES (?, ?, ?, ?)")
                 .bind(&a.version)
@@ -1394,6 +1410,26 @@ impl Backend for SqliteBackend {
             .await
             .map_err(error)?;
         row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        orders::order(&self.reader, id).await
+    }
+
+    async fn orders_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Order>, StoreError> {
+        orders::orders_of_buyer(&self.reader, buyer).await
+    }
+
+    async fn invoice(&self, id: InvoiceId) -> Result<Option<Invoice>, StoreError> {
+        orders::invoice(&self.reader, id).await
+    }
+
+    async fn invoices_of_order(&self, order: OrderId) -> Result<Vec<Invoice>, StoreError> {
+        orders::invoices_of(&self.reader, orders::InvoicesOf::Order(order)).await
+    }
+
+    async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
+        orders::invoices_of(&self.reader, orders::InvoicesOf::Buyer(buyer)).await
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

@@ -35,6 +35,7 @@ macro_rules! conformance_tests {
             api_tokens_are_found_by_hash_and_revoked,
             expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
             a_job_lease_is_held_by_one_node_until_it_runs_out,
+            orders_keep_their_participants_and_invoices_are_numbered_without_gaps,
             every_column_is_classified
         );
     };
@@ -810,4 +811,125 @@ pub async fn a_job_lease_is_held_by_one_node_until_it_runs_out<B: Backend>(backe
     assert!(matches!(take("node-b", 1_150).await, Err(StoreError::LeaseHeld)), "renewed until 1190");
     take("node-b", 1_191).await.unwrap();
     assert!(matches!(take("node-a", 1_200).await, Err(StoreError::LeaseHeld)));
+}
+
+fn invoice(order: &Order, instance: PurposeInstanceId, kind: &str, credits: Option<InvoiceId>) -> Invoice {
+    Invoice {
+        id: InvoiceId::new(),
+        number: 0,
+        kind: kind.into(),
+        credits,
+        order: order.id,
+        buyer: order.buyer,
+        instance,
+        issued_on: date!(2025 - 03 - 01),
+        due_on: date!(2025 - 03 - 15),
+        lines: r#"[{"description":"PRINCE2","quantity":2}]"#.into(),
+        net_ore: 2_990_000,
+        vat_ore: 747_500,
+        total_ore: 3_737_500,
+        buyer_sealed: vec![4, 2],
+        created_at: 1_700_000_000_000_200,
+    }
+}
+
+pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_gaps<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let session = SessionId::new();
+    let buyer = subject(b"buyer");
+    let order_purpose = purpose(buyer.id, &["name", "order"]);
+    let participants: Vec<(NewSubject, PurposeInstance, Enrolment)> = (0..2)
+        .map(|n| {
+            let s = subject(format!("participant-{n}").as_bytes());
+            let p = purpose(s.id, &["name"]);
+            let e = Enrolment {
+                id: EnrolmentId::new(),
+                activity: session.0,
+                kind: "course_session".into(),
+                subject: s.id,
+                instance: p.id,
+                certification: None,
+                sponsor_consent: None,
+                created_at: 7,
+                cancelled_at: None,
+            };
+            (s, p, e)
+        })
+        .collect();
+    let order = Order {
+        id: OrderId::new(),
+        session,
+        buyer: buyer.id,
+        buyer_kind: "company".into(),
+        instance: order_purpose.id,
+        participants: participants.iter().map(|(_, _, e)| e.id).rev().collect(),
+        unit_price_ore: 1_495_000,
+        status: "placed".into(),
+        payment_method: "invoice".into(),
+        payment_status: "pending".into(),
+        created_at: 8,
+        updated_at: 8,
+    };
+    let mut ops = vec![Op::CreateSubject(buyer.clone()), Op::StartPurpose(order_purpose.clone())];
+    for (s, p, e) in &participants {
+        ops.extend([Op::CreateSubject(s.clone()), Op::StartPurpose(p.clone())]);
+        ops.push(Op::Enrol { enrolment: e.clone(), seats: 2 });
+    }
+    ops.push(Op::PutOrder(order.clone()));
+    store.commit(change(ops, vec![event("order.place", Some(buyer.id))])).await.unwrap();
+    assert_eq!(b.order(order.id).await.unwrap(), Some(order.clone()), "participants keep their order");
+    assert_eq!(b.orders_of_buyer(buyer.id).await.unwrap(), vec![order.clone()]);
+    assert_eq!(b.seats_taken(session.0).await.unwrap(), 2);
+
+    // Issued invoices take 1, 2, 3 … in commit order; concurrent issues share one series.
+    let bookkeeping = PurposeInstance { purpose: "bookkeeping".into(), ..purpose(buyer.id, &["name", "order"]) };
+    store.commit(change(vec![Op::StartPurpose(bookkeeping.clone())], vec![])).await.unwrap();
+    let first = invoice(&order, bookkeeping.id, "invoice", None);
+    store.commit(change(vec![Op::IssueInvoice(first.clone())], vec![])).await.unwrap();
+    let issued = b.invoice(first.id).await.unwrap().unwrap();
+    assert_eq!(issued, Invoice { number: 1, ..first.clone() });
+    let concurrent: Vec<Invoice> = (0..6).map(|_| invoice(&order, bookkeeping.id, "invoice", None)).collect();
+    let tasks: Vec<_> = concurrent
+        .iter()
+        .map(|i| {
+            let (store, op) = (store.clone(), Op::IssueInvoice(i.clone()));
+            tokio::spawn(async move { store.commit(change(vec![op], vec![])).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    // A change that fails after taking a number gives it back: the series stays gapless.
+    let doomed = invoice(&order, bookkeeping.id, "invoice", None);
+    let failed =
+        store.commit(change(vec![Op::IssueInvoice(doomed.clone()), Op::CreateSubject(buyer.clone())], vec![])).await;
+    assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+    assert!(b.invoice(doomed.id).await.unwrap().is_none());
+    let credit = invoice(&order, bookkeeping.id, "credit_note", Some(first.id));
+    store.commit(change(vec![Op::IssueInvoice(credit.clone())], vec![])).await.unwrap();
+    let numbers: Vec<u64> = b.invoices_of_order(order.id).await.unwrap().iter().map(|i| i.number).collect();
+    assert_eq!(numbers, (1..=8).collect::<Vec<u64>>(), "no gaps, no repeats");
+    let credit_note = b.invoice(credit.id).await.unwrap().unwrap();
+    assert_eq!((credit_note.number, credit_note.credits), (8, Some(first.id)));
+    assert_eq!(b.invoices_of_buyer(buyer.id).await.unwrap().len(), 8);
+
+    // Cancelling an enrolment gives its seat back, once.
+    let (_, _, cancelled) = &participants[0];
+    for _ in 0..2 {
+        let cancel = Op::CancelEnrolment { id: cancelled.id, activity: session.0, at: 9 };
+        store.commit(change(vec![cancel], vec![])).await.unwrap();
+    }
+    assert_eq!(b.seats_taken(session.0).await.unwrap(), 1);
+    let update = Op::UpdateOrder { id: order.id, status: "placed".into(), payment_status: "paid".into(), at: 10 };
+    store.commit(change(vec![update], vec![])).await.unwrap();
+    let paid = b.order(order.id).await.unwrap().unwrap();
+    assert_eq!((paid.payment_status.as_str(), paid.updated_at), ("paid", 10));
+
+    // The bookkeeping hold ending takes its invoices with it; shredding the buyer takes the order.
+    store.commit(change(vec![Op::DeletePurpose(bookkeeping.id)], vec![])).await.unwrap();
+    assert!(b.invoices_of_buyer(buyer.id).await.unwrap().is_empty());
+    store.commit(change(vec![Op::ShredSubject(buyer.id)], vec![])).await.unwrap();
+    assert!(b.order(order.id).await.unwrap().is_none());
+    assert!(b.orders_of_buyer(buyer.id).await.unwrap().is_empty());
 }

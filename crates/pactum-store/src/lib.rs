@@ -173,6 +173,19 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn api_token_by_hash(&self, hash: &[u8]) -> impl Future<Output = Result<Option<ApiToken>, StoreError>> + Send;
 
+    fn order(&self, id: OrderId) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+
+    /// Orders placed by a buyer, oldest first.
+    fn orders_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+
+    fn invoice(&self, id: InvoiceId) -> impl Future<Output = Result<Option<Invoice>, StoreError>> + Send;
+
+    /// Invoices and credit notes of an order, by number.
+    fn invoices_of_order(&self, order: OrderId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
+
+    /// Invoices and credit notes whose buyer is `buyer`, by number.
+    fn invoices_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

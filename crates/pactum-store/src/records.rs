@@ -93,6 +93,14 @@ id_type!(
     /// An API token for a website or a partner.
     ApiTokenId
 );
+id_type!(
+    /// An order of one or more seats on a course session (P04).
+    OrderId
+);
+id_type!(
+    /// An issued invoice or credit note.
+    InvoiceId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,6 +450,63 @@ pub struct ApiToken {
     pub revoked_at: Option<Micros>,
 }
 
+/// An order of seats on one course session, by a person or a company (P04). It holds no personal
+/// data: the buyer's details are items of the buyer subject, held by the order's purpose instance;
+/// each named participant is a subject of their own with an [`Enrolment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub session: SessionId,
+    /// The person who ordered, or the company's contact person.
+    pub buyer: SubjectId,
+    /// `person` or `company`.
+    pub buyer_kind: String,
+    /// The `order` purpose instance that holds the buyer's details.
+    pub instance: PurposeInstanceId,
+    pub participants: Vec<EnrolmentId>,
+    /// Price per seat in øre, VAT excluded, as it was when ordered.
+    pub unit_price_ore: i64,
+    /// `placed` or `cancelled`.
+    pub status: String,
+    /// `invoice` (bank transfer) or a payment provider's key.
+    pub payment_method: String,
+    /// `pending`, `paid` or `refunded`.
+    pub payment_status: String,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// The one series invoices and credit notes are numbered in.
+pub const INVOICE_SERIES: &str = "invoice";
+
+/// An issued invoice or credit note. Immutable: there is no operation that changes one; a correction
+/// is a credit note. Its number comes from one gapless series, assigned in the issuing transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    /// Assigned by the backend when the invoice is issued; 0 in an [`Op::IssueInvoice`].
+    pub number: u64,
+    /// `invoice` or `credit_note`.
+    pub kind: String,
+    /// The invoice a credit note corrects.
+    pub credits: Option<InvoiceId>,
+    pub order: OrderId,
+    pub buyer: SubjectId,
+    /// The `bookkeeping` purpose instance (legal obligation, L6) that keeps it.
+    pub instance: PurposeInstanceId,
+    pub issued_on: Date,
+    pub due_on: Date,
+    /// The lines as JSON: description, quantity, unit price and VAT rate. No personal data.
+    pub lines: String,
+    pub net_ore: i64,
+    pub vat_ore: i64,
+    pub total_ore: i64,
+    /// The buyer block as issued (name, company, CVR, address, reference), sealed under the
+    /// buyer's key and bound to this row.
+    pub buyer_sealed: Vec<u8>,
+    pub created_at: Micros,
+}
+
 /// An audit event as stored: numbered within its chain and linked to its predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -601,6 +666,23 @@ pub enum Op {
     PutApiToken(ApiToken),
     RevokeApiToken {
         id: ApiTokenId,
+        at: Micros,
+    },
+    /// Adds an order, with its participants; their enrolments are [`Op::Enrol`]s of the same change.
+    PutOrder(Order),
+    /// Changes an order's status and payment status.
+    UpdateOrder {
+        id: OrderId,
+        status: String,
+        payment_status: String,
+        at: Micros,
+    },
+    /// Issues an invoice under the next number of the gapless series (its `number` is ignored).
+    IssueInvoice(Invoice),
+    /// Cancels an enrolment and gives its seat back.
+    CancelEnrolment {
+        id: EnrolmentId,
+        activity: Uuid,
         at: Micros,
     },
 }

@@ -1,0 +1,230 @@
+//! Orders and invoices (P04, L6): the rows, the gapless invoice series, and seat release on
+//! cancellation. Invoices have no update statement at all: once issued they only go away with
+//! their retention.
+
+use pactum_store::*;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool};
+
+use crate::{ApplyError, corrupt, date_col, error, get, id_from};
+
+pub(crate) async fn put_order(tx: &mut PgConnection, o: &Order) -> Result<(), ApplyError> {
+    sqlx::query(
+        "INSERT INTO orders (id, session_id, buyer_subject_id, buyer_kind, instance_id, unit_price_ore, status, \
+         payment_method, payment_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(o.id.as_bytes().as_slice())
+    .bind(o.session.as_bytes().as_slice())
+    .bind(o.buyer.as_bytes().as_slice())
+    .bind(&o.buyer_kind)
+    .bind(o.instance.as_bytes().as_slice())
+    .bind(o.unit_price_ore)
+    .bind(&o.status)
+    .bind(&o.payment_method)
+    .bind(&o.payment_status)
+    .bind(o.created_at)
+    .bind(o.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    for (place, enrolment) in o.participants.iter().enumerate() {
+        sqlx::query("INSERT INTO order_participants (order_id, place, enrolment_id) VALUES ($1, $2, $3)")
+            .bind(o.id.as_bytes().as_slice())
+            .bind(i64::try_from(place).unwrap_or(i64::MAX))
+            .bind(enrolment.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn update_order(
+    tx: &mut PgConnection,
+    id: OrderId,
+    status: &str,
+    payment_status: &str,
+    at: Micros,
+) -> Result<(), ApplyError> {
+    sqlx::query("UPDATE orders SET status = $1, payment_status = $2, updated_at = $3 WHERE id = $4")
+        .bind(status)
+        .bind(payment_status)
+        .bind(at)
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Takes the next number of the series and issues the invoice under it, in the caller's
+/// transaction: a rolled-back issue gives its number back, so the series has no gaps.
+pub(crate) async fn issue_invoice(tx: &mut PgConnection, i: &Invoice) -> Result<(), ApplyError> {
+    let number: i64 = sqlx::query_scalar("UPDATE invoice_numbers SET last = last + 1 WHERE series = $1 RETURNING last")
+        .bind(INVOICE_SERIES)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO invoices (id, number, kind, credits_id, order_id, buyer_subject_id, instance_id, issued_on, due_on, \
+         lines, net_ore, vat_ore, total_ore, buyer_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(i.id.as_bytes().as_slice())
+    .bind(number)
+    .bind(&i.kind)
+    .bind(i.credits.as_ref().map(|c| c.as_bytes().to_vec()))
+    .bind(i.order.as_bytes().as_slice())
+    .bind(i.buyer.as_bytes().as_slice())
+    .bind(i.instance.as_bytes().as_slice())
+    .bind(date_to_text(i.issued_on))
+    .bind(date_to_text(i.due_on))
+    .bind(&i.lines)
+    .bind(i.net_ore)
+    .bind(i.vat_ore)
+    .bind(i.total_ore)
+    .bind(&i.buyer_sealed)
+    .bind(i.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Cancels an enrolment; only an enrolment that was active gives its seat back.
+pub(crate) async fn cancel_enrolment(
+    tx: &mut PgConnection,
+    id: EnrolmentId,
+    activity: Uuid,
+    at: Micros,
+) -> Result<(), ApplyError> {
+    let cancelled = sqlx::query("UPDATE enrolments SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL")
+        .bind(at)
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    if cancelled.rows_affected() == 1 {
+        sqlx::query("UPDATE seat_counts SET taken = taken - 1 WHERE activity_id = $1 AND taken > 0")
+            .bind(activity.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+macro_rules! order_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, session_id, buyer_subject_id, buyer_kind, instance_id, unit_price_ore, status, \
+                            payment_method, payment_status, created_at, updated_at FROM orders",
+            " ",
+            $tail
+        )
+    };
+}
+
+macro_rules! invoice_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, number, kind, credits_id, order_id, buyer_subject_id, instance_id, issued_on, \
+                              due_on, lines, net_ore, vat_ore, total_ore, buyer_sealed, created_at FROM invoices",
+            " ",
+            $tail
+        )
+    };
+}
+
+async fn order_from_row(pool: &PgPool, r: &PgRow) -> Result<Order, StoreError> {
+    let id = id_from(r, "id", OrderId::from_slice)?;
+    let participants: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT enrolment_id FROM order_participants WHERE order_id = $1 ORDER BY place")
+            .bind(id.as_bytes().as_slice())
+            .fetch_all(pool)
+            .await
+            .map_err(error)?;
+    Ok(Order {
+        id,
+        session: id_from(r, "session_id", SessionId::from_slice)?,
+        buyer: id_from(r, "buyer_subject_id", SubjectId::from_slice)?,
+        buyer_kind: get(r, "buyer_kind")?,
+        instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
+        participants: participants
+            .iter()
+            .map(|b| EnrolmentId::from_slice(b).ok_or_else(|| corrupt("enrolment_id")))
+            .collect::<Result<_, _>>()?,
+        unit_price_ore: get(r, "unit_price_ore")?,
+        status: get(r, "status")?,
+        payment_method: get(r, "payment_method")?,
+        payment_status: get(r, "payment_status")?,
+        created_at: get(r, "created_at")?,
+        updated_at: get(r, "updated_at")?,
+    })
+}
+
+fn invoice_from_row(r: &PgRow) -> Result<Invoice, StoreError> {
+    let credits: Option<Vec<u8>> = get(r, "credits_id")?;
+    let number: i64 = get(r, "number")?;
+    Ok(Invoice {
+        id: id_from(r, "id", InvoiceId::from_slice)?,
+        number: u64::try_from(number).map_err(|_| corrupt("number"))?,
+        kind: get(r, "kind")?,
+        credits: credits.and_then(|b| InvoiceId::from_slice(&b)),
+        order: id_from(r, "order_id", OrderId::from_slice)?,
+        buyer: id_from(r, "buyer_subject_id", SubjectId::from_slice)?,
+        instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
+        issued_on: date_col(r, "issued_on")?.ok_or_else(|| corrupt("issued_on"))?,
+        due_on: date_col(r, "due_on")?.ok_or_else(|| corrupt("due_on"))?,
+        lines: get(r, "lines")?,
+        net_ore: get(r, "net_ore")?,
+        vat_ore: get(r, "vat_ore")?,
+        total_ore: get(r, "total_ore")?,
+        buyer_sealed: get(r, "buyer_sealed")?,
+        created_at: get(r, "created_at")?,
+    })
+}
+
+pub(crate) async fn order(pool: &PgPool, id: OrderId) -> Result<Option<Order>, StoreError> {
+    let row = sqlx::query(order_select!("WHERE id = $1"))
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(pool)
+        .await
+        .map_err(error)?;
+    match row {
+        Some(r) => Ok(Some(order_from_row(pool, &r).await?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn orders_of_buyer(pool: &PgPool, buyer: SubjectId) -> Result<Vec<Order>, StoreError> {
+    let rows = sqlx::query(order_select!("WHERE buyer_subject_id = $1 ORDER BY id"))
+        .bind(buyer.as_bytes().as_slice())
+        .fetch_all(pool)
+        .await
+        .map_err(error)?;
+    let mut orders = Vec::with_capacity(rows.len());
+    for r in &rows {
+        orders.push(order_from_row(pool, r).await?);
+    }
+    Ok(orders)
+}
+
+pub(crate) async fn invoice(pool: &PgPool, id: InvoiceId) -> Result<Option<Invoice>, StoreError> {
+    let row = sqlx::query(invoice_select!("WHERE id = $1"))
+        .bind(id.as_bytes().as_slice())
+        .fetch_optional(pool)
+        .await
+        .map_err(error)?;
+    row.as_ref().map(invoice_from_row).transpose()
+}
+
+/// Whose invoices [`invoices_of`] lists.
+pub(crate) enum InvoicesOf {
+    Order(OrderId),
+    Buyer(SubjectId),
+}
+
+pub(crate) async fn invoices_of(pool: &PgPool, of: InvoicesOf) -> Result<Vec<Invoice>, StoreError> {
+    let query = match &of {
+        InvoicesOf::Order(order) => {
+            sqlx::query(invoice_select!("WHERE order_id = $1 ORDER BY number")).bind(order.as_bytes().as_slice())
+        }
+        InvoicesOf::Buyer(buyer) => sqlx::query(invoice_select!("WHERE buyer_subject_id = $1 ORDER BY number"))
+            .bind(buyer.as_bytes().as_slice()),
+    };
+    let rows = query.fetch_all(pool).await.map_err(error)?;
+    rows.iter().map(invoice_from_row).collect()
+}
