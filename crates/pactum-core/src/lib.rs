@@ -15,6 +15,7 @@ pub mod keyfile;
 pub mod keys;
 pub mod mail;
 pub mod newsletter;
+pub mod orders;
 pub mod personal;
 pub mod retention_sweep;
 pub mod roster;

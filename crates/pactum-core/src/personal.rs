@@ -53,6 +53,12 @@ pub struct PreparedCollection {
     pub key: SubjectKey,
 }
 
+/// Subjects a change creates before it is committed, by the blind index of their e-mail address,
+/// so that a second collection in the same change (the buyer who is also a participant) finds the
+/// same person instead of creating a duplicate.
+#[derive(Default)]
+pub struct PendingSubjects(Vec<(Vec<u8>, SubjectId, pactum_store::WrappedKey)>);
+
 /// One purpose holding an item, as the access report shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hold {
@@ -163,26 +169,42 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Everything [`Pactum::collect`] would commit, not yet committed, so that a caller can add
     /// what belongs to the same transaction (a consent, a confirmation mail).
     pub async fn prepare_collection(&self, collection: Collection) -> Result<PreparedCollection, CoreError> {
+        self.prepare_collection_among(collection, &mut PendingSubjects::default()).await
+    }
+
+    /// [`Self::prepare_collection`] for one of several collections in the same change: a person
+    /// created by an earlier one (see [`PendingSubjects`]) is found again by e-mail address.
+    pub async fn prepare_collection_among(
+        &self,
+        collection: Collection,
+        pending: &mut PendingSubjects,
+    ) -> Result<PreparedCollection, CoreError> {
         let values = self.check_collection(&collection)?;
         let purpose = self.purpose(&collection.purpose)?;
         let backend = self.store.backend();
         let now = self.clock.now_micros();
 
         let email_index = values.iter().find(|(c, _)| c == "email").map(|(_, v)| self.keys.blind_index.email(v));
-        let existing = match &email_index {
-            Some(index) => backend.subject_by_email_index(index).await?,
-            None => None,
+        let pending_subject = email_index.as_ref().and_then(|index| pending.0.iter().find(|(i, _, _)| i == index));
+        let existing = match (&email_index, pending_subject) {
+            (_, Some(_)) => None,
+            (Some(index), None) => backend.subject_by_email_index(index).await?,
+            (None, None) => None,
         };
         let mut ops = Vec::new();
-        let (subject, key, known_items): (SubjectId, SubjectKey, Vec<StoredItem>) = match existing {
-            Some(subject) => {
+        let (subject, key, known_items): (SubjectId, SubjectKey, Vec<StoredItem>) = match (existing, pending_subject) {
+            (_, Some((_, subject, wrapped))) => (*subject, self.keys.subject_key(*subject, wrapped)?, Vec::new()),
+            (Some(subject), None) => {
                 let wrapped = backend.subject_key(subject).await?.ok_or(CoreError::SubjectGone)?;
                 let key = self.keys.subject_key(subject, &wrapped)?;
                 (subject, key, backend.items_of(subject).await?)
             }
-            None => {
+            (None, None) => {
                 let subject = SubjectId::new();
                 let (key, wrapped) = self.keys.new_subject_key(subject)?;
+                if let Some(index) = &email_index {
+                    pending.0.push((index.clone(), subject, wrapped.clone()));
+                }
                 ops.push(Op::CreateSubject(NewSubject {
                     id: subject,
                     email_index: email_index.clone(),

@@ -1,0 +1,467 @@
+//! Orders and invoices (P04, L6, C10).
+//!
+//! A person, or a company through its contact person, orders seats on a course session and names
+//! the participants. The buyer's details are collected for the `order` purpose (basis contract),
+//! held until the course has been delivered plus the purpose's period; each participant is a data
+//! subject of their own, enrolled under `course_enrolment`, so a participant's data never hangs on
+//! the buyer's purposes nor the buyer's on theirs.
+//!
+//! Paying by invoice issues the invoice in the same transaction. Its number comes from one gapless
+//! series; it is immutable (corrections are credit notes); amounts are in øre, DKK, with 25 % VAT.
+//! The personal data on it is held by a `bookkeeping` purpose (basis legal obligation) until the end
+//! of the financial year it was issued in plus five years (L6), so it outlives the participation
+//! and an erasure request leaves it restricted, not deleted.
+
+use pactum_policy::Lang;
+use pactum_store::{
+    AuditEvent, Backend, Enrolment, EnrolmentId, Invoice, InvoiceId, Op, Order, OrderId, SessionId, SubjectId,
+};
+use pactum_vault::Binding;
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration};
+
+use crate::enrolment::ENROLMENT_PURPOSE;
+use crate::personal::{Collection, PendingSubjects};
+use crate::values::{FieldError, Problem};
+use crate::{Clock, CoreError, Pactum};
+
+pub const ORDER_PURPOSE: &str = "order";
+pub const BOOKKEEPING_PURPOSE: &str = "bookkeeping";
+/// VAT on courses in Denmark (momsloven § 33).
+pub const VAT_PERCENT: i64 = 25;
+/// Days from issue to the invoice's due date.
+pub const PAYMENT_TERMS_DAYS: i64 = 14;
+/// The most participants one order may name.
+pub const MAX_PARTICIPANTS: usize = 50;
+
+const INVOICES_TABLE: &str = "invoices";
+const BUYER_COLUMN: &str = "buyer_sealed";
+
+fn buyer_binding(invoice: &InvoiceId) -> Binding<'_> {
+    Binding { table: INVOICES_TABLE, column: BUYER_COLUMN, row_id: invoice.as_bytes() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerKind {
+    Person,
+    Company,
+}
+
+impl BuyerKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            BuyerKind::Person => "person",
+            BuyerKind::Company => "company",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    pub session: SessionId,
+    pub buyer_kind: BuyerKind,
+    /// The buyer's (or contact person's) fields for the `order` purpose: name, email, address,
+    /// company, phone.
+    pub buyer: Vec<(String, String)>,
+    /// The company's CVR number: eight digits, required for a company.
+    pub cvr: Option<String>,
+    /// The buyer's own purchase-order reference, printed on the invoice.
+    pub purchase_order: Option<String>,
+    /// Each participant's fields for `course_enrolment`.
+    pub participants: Vec<Vec<(String, String)>>,
+    pub lang: Lang,
+    pub method: String,
+    pub notice_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub order: OrderId,
+    pub buyer: SubjectId,
+    pub invoice: InvoiceId,
+    pub participants: Vec<EnrolmentId>,
+}
+
+/// One line of an invoice. No personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub description_da: String,
+    pub description_en: String,
+    pub quantity: u32,
+    pub unit_price_ore: i64,
+    pub vat_percent: i64,
+    pub net_ore: i64,
+}
+
+/// The buyer block as it stood when the invoice was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceBuyer {
+    pub kind: BuyerKind,
+    pub name: String,
+    pub company: Option<String>,
+    pub cvr: Option<String>,
+    pub address: String,
+    pub email: Option<String>,
+    pub purchase_order: Option<String>,
+}
+
+/// An invoice opened for display: the stored row, its lines and the buyer block.
+#[derive(Debug, Clone)]
+pub struct InvoiceDocument {
+    pub invoice: Invoice,
+    pub lines: Vec<InvoiceLine>,
+    pub buyer: InvoiceBuyer,
+    /// The bookkeeping hold: the personal data on the invoice is kept until this date (L6).
+    pub retain_until: Option<Date>,
+}
+
+/// Net, VAT and total in øre. VAT is rounded half up to whole øre.
+pub fn totals(lines: &[InvoiceLine]) -> (i64, i64, i64) {
+    let net: i64 = lines.iter().map(|l| l.net_ore).sum();
+    let vat: i64 = lines.iter().map(|l| (l.net_ore * l.vat_percent + 50).div_euclid(100)).sum();
+    (net, vat, net + vat)
+}
+
+fn field(values: &[(String, String)], category: &str) -> Option<String> {
+    values.iter().find(|(c, _)| c == category).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn invalid(field: &str, problem: Problem) -> CoreError {
+    CoreError::Invalid(vec![FieldError { field: field.to_string(), problem }])
+}
+
+/// A CVR number is eight digits (spaces allowed between them).
+fn parse_cvr(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    (digits.len() == 8 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Places an order for one seat per named participant and issues its invoice, in one
+    /// transaction: either the seats, the enrolments, the order and the invoice all exist, or none.
+    pub async fn place_order(&self, request: OrderRequest) -> Result<Placed, CoreError> {
+        if request.notice_version != self.policy.version {
+            return Err(CoreError::NoticeChanged);
+        }
+        if request.participants.is_empty() {
+            return Err(invalid("participants", Problem::Missing));
+        }
+        if request.participants.len() > MAX_PARTICIPANTS {
+            return Err(invalid("participants", Problem::TooLong(MAX_PARTICIPANTS as u32)));
+        }
+        let cvr = match (request.buyer_kind, request.cvr.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
+            (BuyerKind::Company, None) => return Err(invalid("cvr", Problem::Missing)),
+            (_, Some(raw)) => Some(parse_cvr(raw).ok_or_else(|| invalid("cvr", Problem::Malformed))?),
+            (BuyerKind::Person, None) => None,
+        };
+        if request.buyer_kind == BuyerKind::Company && field(&request.buyer, "company").is_none() {
+            return Err(invalid("company", Problem::Missing));
+        }
+        let purchase_order = request.purchase_order.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        if purchase_order.is_some_and(|p| p.chars().count() > 100 || p.chars().any(char::is_control)) {
+            return Err(invalid("purchase_order", Problem::Malformed));
+        }
+        let catalogue = self.catalogue().await?;
+        let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
+        let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        let seats = u32::try_from(request.participants.len()).unwrap_or(u32::MAX);
+
+        // The order record: what was bought, for the buyer's access report (P04).
+        let order_id = OrderId::new();
+        let record = serde_json::json!({
+            "order": order_id.to_string(),
+            "course": course.slug,
+            "session": session.id.to_string(),
+            "seats": seats,
+            "buyer_kind": request.buyer_kind.key(),
+            "cvr": cvr,
+            "purchase_order": purchase_order,
+        })
+        .to_string();
+        let mut buyer_values = request.buyer.clone();
+        buyer_values.retain(|(c, _)| c != ORDER_PURPOSE);
+        buyer_values.push((ORDER_PURPOSE.into(), record));
+        let mut pending = PendingSubjects::default();
+        let buyer = self
+            .prepare_collection_among(
+                Collection {
+                    purpose: ORDER_PURPOSE.into(),
+                    values: buyer_values.clone(),
+                    source: request.method.clone(),
+                    // The order is completed when the course has been delivered.
+                    anchor_date: Some(session.ends_on),
+                    actor: "subject".into(),
+                },
+                &mut pending,
+            )
+            .await?;
+        let buyer_subject = buyer.collected.subject;
+        let mut change = buyer.change;
+        let now = self.clock.now_micros();
+
+        let mut enrolments = Vec::with_capacity(request.participants.len());
+        for (n, values) in request.participants.iter().enumerate() {
+            let participant = self
+                .prepare_collection_among(
+                    Collection {
+                        purpose: ENROLMENT_PURPOSE.into(),
+                        values: values.clone(),
+                        source: format!("order:{}", request.method),
+                        anchor_date: Some(session.ends_on),
+                        actor: "subject".into(),
+                    },
+                    &mut pending,
+                )
+                .await
+                .map_err(|e| match e {
+                    // Name the participant whose field is wrong: `participants[2].email`.
+                    CoreError::Invalid(errors) => CoreError::Invalid(
+                        errors
+                            .into_iter()
+                            .map(|e| FieldError { field: format!("participants[{n}].{}", e.field), problem: e.problem })
+                            .collect(),
+                    ),
+                    other => other,
+                })?;
+            let enrolment = Enrolment {
+                id: EnrolmentId::new(),
+                activity: session.id.0,
+                kind: "course_session".into(),
+                subject: participant.collected.subject,
+                instance: participant.collected.instance,
+                certification: None,
+                sponsor_consent: None,
+                created_at: now,
+                cancelled_at: None,
+            };
+            change.ops.extend(participant.change.ops);
+            change.audit.extend(participant.change.audit);
+            change.audit.push(AuditEvent::new(
+                "subject",
+                "enrolment.create",
+                Some(enrolment.subject),
+                serde_json::json!({
+                    "enrolment": enrolment.id.to_string(),
+                    "session": session.id.to_string(),
+                    "course": course.slug,
+                    "order": order_id.to_string(),
+                    "notice_version": request.notice_version,
+                }),
+            ));
+            change.ops.push(Op::Enrol { enrolment: enrolment.clone(), seats: session.seats });
+            enrolments.push(enrolment.id);
+        }
+
+        let order = Order {
+            id: order_id,
+            session: session.id,
+            buyer: buyer_subject,
+            buyer_kind: request.buyer_kind.key().into(),
+            instance: buyer.collected.instance,
+            participants: enrolments.clone(),
+            unit_price_ore: session.price_ore,
+            status: "placed".into(),
+            payment_method: "invoice".into(),
+            payment_status: "pending".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        change.ops.push(Op::PutOrder(order.clone()));
+        change.audit.push(AuditEvent::new(
+            "subject",
+            "order.place",
+            Some(buyer_subject),
+            serde_json::json!({
+                "order": order_id.to_string(),
+                "session": session.id.to_string(),
+                "seats": seats,
+                "buyer_kind": request.buyer_kind.key(),
+                "payment_method": order.payment_method,
+            }),
+        ));
+
+        let lines = vec![InvoiceLine {
+            description_da: format!(
+                "{}, {} – {}, {}",
+                course.title_da,
+                pactum_store::date_to_text(session.starts_on),
+                pactum_store::date_to_text(session.ends_on),
+                session.location
+            ),
+            description_en: format!(
+                "{}, {} – {}, {}",
+                course.title_en,
+                pactum_store::date_to_text(session.starts_on),
+                pactum_store::date_to_text(session.ends_on),
+                session.location
+            ),
+            quantity: seats,
+            unit_price_ore: session.price_ore,
+            vat_percent: VAT_PERCENT,
+            net_ore: session.price_ore * i64::from(seats),
+        }];
+        let invoice_buyer = InvoiceBuyer {
+            kind: request.buyer_kind,
+            name: field(&buyer_values, "name").unwrap_or_default(),
+            company: field(&buyer_values, "company"),
+            cvr,
+            address: field(&buyer_values, "address").unwrap_or_default(),
+            email: field(&buyer_values, "email"),
+            purchase_order: purchase_order.map(str::to_string),
+        };
+        let invoice = self.prepare_invoice(&order, lines, &invoice_buyer, None, &buyer.key, &mut change)?;
+        self.store.commit(change).await.map_err(|e| match e {
+            pactum_store::StoreError::Full => CoreError::Full,
+            other => CoreError::Store(other),
+        })?;
+        Ok(Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments })
+    }
+
+    /// Adds the bookkeeping hold and the invoice (or credit note) to `change`.
+    fn prepare_invoice(
+        &self,
+        order: &Order,
+        lines: Vec<InvoiceLine>,
+        buyer: &InvoiceBuyer,
+        credits: Option<InvoiceId>,
+        key: &pactum_vault::SubjectKey,
+        change: &mut pactum_store::Change,
+    ) -> Result<InvoiceId, CoreError> {
+        let today = self.clock.today();
+        let bookkeeping = self.purpose(BOOKKEEPING_PURPOSE)?;
+        let hold = self.start_purpose(order.buyer, bookkeeping, Some(today));
+        let (net_ore, vat_ore, total_ore) = totals(&lines);
+        let id = InvoiceId::new();
+        let sealed_buyer = serde_json::to_vec(buyer).map_err(|e| CoreError::Vault(e.to_string()))?;
+        let invoice = Invoice {
+            id,
+            number: 0,
+            kind: if credits.is_some() { "credit_note" } else { "invoice" }.into(),
+            credits,
+            order: order.id,
+            buyer: order.buyer,
+            instance: hold.id,
+            issued_on: today,
+            due_on: today + Duration::days(PAYMENT_TERMS_DAYS),
+            lines: serde_json::to_string(&lines).map_err(|e| CoreError::Vault(e.to_string()))?,
+            net_ore,
+            vat_ore,
+            total_ore,
+            buyer_sealed: key.seal(buyer_binding(&id), &sealed_buyer).map_err(|e| CoreError::Vault(e.to_string()))?,
+            created_at: self.clock.now_micros(),
+        };
+        change.audit.push(AuditEvent::new(
+            "system",
+            if credits.is_some() { "invoice.credit" } else { "invoice.issue" },
+            Some(order.buyer),
+            serde_json::json!({
+                "invoice": id.to_string(),
+                "order": order.id.to_string(),
+                "total_ore": total_ore,
+                "bookkeeping_until": hold.retain_until.map(pactum_store::date_to_text),
+            }),
+        ));
+        change.ops.push(Op::StartPurpose(hold));
+        change.ops.push(Op::IssueInvoice(invoice));
+        Ok(id)
+    }
+
+    /// Cancels an order: its seats are given back and, if it was invoiced, a credit note for the
+    /// full amount is issued. The invoice itself never changes.
+    pub async fn cancel_order(&self, order: OrderId, actor: &str) -> Result<Option<InvoiceId>, CoreError> {
+        let backend = self.store.backend();
+        let order = backend.order(order).await?.ok_or(CoreError::UnknownActivity)?;
+        if order.status == "cancelled" {
+            return Ok(None);
+        }
+        let now = self.clock.now_micros();
+        let mut change = pactum_store::Change { at: now, ops: Vec::new(), audit: Vec::new() };
+        for enrolment in &order.participants {
+            change.ops.push(Op::CancelEnrolment { id: *enrolment, activity: order.session.0, at: now });
+        }
+        let invoices = backend.invoices_of_order(order.id).await?;
+        let credited: Vec<InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
+        let mut credit_note = None;
+        if let Some(invoice) = invoices.iter().find(|i| i.kind == "invoice" && !credited.contains(&i.id)) {
+            let wrapped = backend.subject_key(order.buyer).await?.ok_or(CoreError::SubjectGone)?;
+            let key = self.keys.subject_key(order.buyer, &wrapped)?;
+            let opened = key
+                .open(buyer_binding(&invoice.id), &invoice.buyer_sealed)
+                .map_err(|e| CoreError::Vault(e.to_string()))?;
+            let buyer: InvoiceBuyer = serde_json::from_slice(&opened).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let lines: Vec<InvoiceLine> =
+                serde_json::from_str(&invoice.lines).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let negated = lines
+                .into_iter()
+                .map(|l| InvoiceLine { net_ore: -l.net_ore, unit_price_ore: -l.unit_price_ore, ..l })
+                .collect();
+            credit_note = Some(self.prepare_invoice(&order, negated, &buyer, Some(invoice.id), &key, &mut change)?);
+        }
+        let payment_status = if order.payment_status == "paid" { "refunded" } else { "cancelled" };
+        change.ops.push(Op::UpdateOrder {
+            id: order.id,
+            status: "cancelled".into(),
+            payment_status: payment_status.into(),
+            at: now,
+        });
+        change.audit.push(AuditEvent::new(
+            actor,
+            "order.cancel",
+            Some(order.buyer),
+            serde_json::json!({"order": order.id.to_string(), "credit_note": credit_note.map(|c| c.to_string())}),
+        ));
+        self.store.commit(change).await?;
+        Ok(credit_note)
+    }
+
+    /// An invoice with its buyer block opened, for the printable page and the UBL document.
+    pub async fn invoice_document(&self, id: InvoiceId) -> Result<Option<InvoiceDocument>, CoreError> {
+        let backend = self.store.backend();
+        let Some(invoice) = backend.invoice(id).await? else { return Ok(None) };
+        let wrapped = backend.subject_key(invoice.buyer).await?.ok_or(CoreError::SubjectGone)?;
+        let key = self.keys.subject_key(invoice.buyer, &wrapped)?;
+        let opened =
+            key.open(buyer_binding(&invoice.id), &invoice.buyer_sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
+        let buyer = serde_json::from_slice(&opened).map_err(|e| CoreError::Vault(e.to_string()))?;
+        let lines = serde_json::from_str(&invoice.lines).map_err(|e| CoreError::Vault(e.to_string()))?;
+        let retain_until = backend
+            .purposes_of(invoice.buyer)
+            .await?
+            .into_iter()
+            .find(|p| p.id == invoice.instance)
+            .and_then(|p| p.retain_until);
+        Ok(Some(InvoiceDocument { invoice, lines, buyer, retain_until }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(net_ore: i64) -> InvoiceLine {
+        InvoiceLine {
+            description_da: String::new(),
+            description_en: String::new(),
+            quantity: 1,
+            unit_price_ore: net_ore,
+            vat_percent: VAT_PERCENT,
+            net_ore,
+        }
+    }
+
+    #[test]
+    fn vat_is_a_quarter_rounded_half_up_to_whole_ore() {
+        assert_eq!(totals(&[line(1_495_000)]), (1_495_000, 373_750, 1_868_750));
+        assert_eq!(totals(&[line(2)]), (2, 1, 3), "0.5 øre rounds up");
+        assert_eq!(totals(&[line(1)]), (1, 0, 1));
+        assert_eq!(totals(&[line(-1_495_000)]), (-1_495_000, -373_750, -1_868_750), "a credit note mirrors it");
+    }
+
+    #[test]
+    fn cvr_numbers_are_eight_digits() {
+        assert_eq!(parse_cvr("1234 5678").as_deref(), Some("12345678"));
+        assert_eq!(parse_cvr("1234567"), None);
+        assert_eq!(parse_cvr("1234567x"), None);
+    }
+}

@@ -1,0 +1,244 @@
+//! Orders and invoices: P04, L6, C10 (the two five-year clocks), gapless numbering, credit notes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pactum_core::keyfile::{KeySource, load};
+use pactum_core::orders::{BuyerKind, OrderRequest};
+use pactum_core::{CoreError, ManualClock, Pactum, Settings};
+use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
+use pactum_store::{Backend, SessionId};
+use pactum_store_sqlite::SqliteBackend;
+use time::macros::{date, datetime};
+
+/// The L6 worked example: a course ending 15 March 2025.
+const CATALOGUE: &str = r#"
+[[course]]
+slug = "prince2-foundation"
+title = { da = "PRINCE2® Foundation", en = "PRINCE2® Foundation" }
+summary = { da = "Tre dage.", en = "Three days." }
+certification = true
+
+[[course.session]]
+code = "P2F-2025-03"
+starts_on = 2025-03-13
+ends_on = 2025-03-15
+location = "København"
+language = "da"
+price_dkk = 14950
+seats = 3
+"#;
+
+async fn pactum(dir: &std::path::Path) -> (Pactum<SqliteBackend, ManualClock>, ManualClock, SessionId) {
+    let backend = SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: dir.join("master.key"), may_create: true }).unwrap();
+    let clock = ManualClock::at(datetime!(2025-03-01 10:00 UTC));
+    let p = Pactum::start(backend, ring, policy, clock.clone(), Settings::default()).await.unwrap();
+    p.import_catalogue(CATALOGUE, "test").await.unwrap();
+    let session = p.course_listing("prince2-foundation").await.unwrap().unwrap().sessions[0].session.id;
+    (p, clock, session)
+}
+
+fn person(name: &str, email: &str) -> Vec<(String, String)> {
+    vec![("name".into(), name.into()), ("email".into(), email.into())]
+}
+
+fn company_order(session: SessionId, participants: Vec<Vec<(String, String)>>) -> OrderRequest {
+    OrderRequest {
+        session,
+        buyer_kind: BuyerKind::Company,
+        buyer: vec![
+            ("name".into(), "Karin Kontakt".into()),
+            ("email".into(), "indkob@eksempel.dk".into()),
+            ("company".into(), "Eksempel A/S".into()),
+            ("address".into(), "Vestergade 1\n8000 Aarhus C".into()),
+        ],
+        cvr: Some("1234 5678".into()),
+        purchase_order: Some("PO-4711".into()),
+        participants,
+        lang: Lang::Da,
+        method: "form:order".into(),
+        notice_version: "2026.1".into(),
+    }
+}
+
+#[tokio::test]
+async fn p04_a_company_orders_two_seats_and_gets_one_invoice_with_vat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _, session) = pactum(dir.path()).await;
+    let request =
+        company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk"), person("Bo Bæk", "bo@eksempel.dk")]);
+    let placed = p.place_order(request).await.unwrap();
+    let backend = p.store.backend();
+    let order = backend.order(placed.order).await.unwrap().unwrap();
+    assert_eq!((order.buyer_kind.as_str(), order.participants.len()), ("company", 2));
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 2);
+
+    // Each participant is a subject of their own under course_enrolment; the buyer's details are
+    // held by the order's purposes, not by theirs.
+    for enrolment in &order.participants {
+        let e = backend.enrolments_of(session.0).await.unwrap().into_iter().find(|x| x.id == *enrolment).unwrap();
+        assert_ne!(e.subject, placed.buyer);
+        let purposes: Vec<String> =
+            backend.purposes_of(e.subject).await.unwrap().into_iter().map(|p| p.purpose).collect();
+        assert_eq!(purposes, vec!["course_enrolment"]);
+    }
+    let buyer_purposes = backend.purposes_of(placed.buyer).await.unwrap();
+    let order_purpose = buyer_purposes.iter().find(|p| p.purpose == "order").unwrap();
+    assert_eq!(order_purpose.basis, "contract", "P04: order data under contract");
+    let bookkeeping = buyer_purposes.iter().find(|p| p.purpose == "bookkeeping").unwrap();
+    assert_eq!(bookkeeping.basis, "legal_obligation");
+    assert_eq!(bookkeeping.retain_until, Some(date!(2030 - 12 - 31)), "end of the financial year + 5 years");
+
+    // P04: the order and its bases appear in the buyer's access report.
+    let report = p.subject_report(placed.buyer, Lang::Da).await.unwrap();
+    let record = report.items.iter().find(|i| i.category == "order").unwrap();
+    assert!(record.value.contains("\"seats\":2") && record.value.contains("12345678"), "{}", record.value);
+    let holds: Vec<(&str, &str)> = record.held_by.iter().map(|h| (h.purpose.as_str(), h.basis.as_str())).collect();
+    assert!(
+        holds.contains(&("order", "contract")) && holds.contains(&("bookkeeping", "legal_obligation")),
+        "{holds:?}"
+    );
+
+    let document = p.invoice_document(placed.invoice).await.unwrap().unwrap();
+    assert_eq!(document.invoice.number, 1);
+    assert_eq!(document.invoice.issued_on, date!(2025 - 03 - 01));
+    assert_eq!(document.invoice.due_on, date!(2025 - 03 - 15));
+    assert_eq!(
+        (document.invoice.net_ore, document.invoice.vat_ore, document.invoice.total_ore),
+        (2_990_000, 747_500, 3_737_500),
+        "2 × 14,950.00 DKK + 25 % VAT"
+    );
+    assert_eq!(document.lines[0].quantity, 2);
+    assert_eq!(document.buyer.cvr.as_deref(), Some("12345678"));
+    assert_eq!(document.buyer.purchase_order.as_deref(), Some("PO-4711"));
+    assert_eq!(document.buyer.company.as_deref(), Some("Eksempel A/S"));
+    assert_eq!(document.retain_until, Some(date!(2030 - 12 - 31)));
+}
+
+#[tokio::test]
+async fn orders_are_checked_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _, session) = pactum(dir.path()).await;
+    let mut no_cvr = company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")]);
+    no_cvr.cvr = None;
+    let mut bad_cvr = company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")]);
+    bad_cvr.cvr = Some("1234".into());
+    let nobody = company_order(session, vec![]);
+    let bad_participant = company_order(session, vec![person("Anna Andersen", "not-an-address")]);
+    let undeclared = company_order(
+        session,
+        vec![vec![
+            ("name".into(), "Anna".into()),
+            ("email".into(), "a@eksempel.dk".into()),
+            ("cpr".into(), "x".into()),
+        ]],
+    );
+    for (request, field) in [
+        (no_cvr, "cvr"),
+        (bad_cvr, "cvr"),
+        (nobody, "participants"),
+        (bad_participant, "participants[0].email"),
+        (undeclared, "participants[0].cpr"),
+    ] {
+        match p.place_order(request).await {
+            Err(CoreError::Invalid(errors)) => assert!(errors.iter().any(|e| e.field == field), "{field}: {errors:?}"),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // Four seats on a session with three: refused whole, no seat taken, no invoice number used.
+    let too_many = company_order(session, (0..4).map(|n| person("Deltager", &format!("d{n}@eksempel.dk"))).collect());
+    assert!(matches!(p.place_order(too_many).await, Err(CoreError::Full)));
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 0);
+    let placed = p.place_order(company_order(session, vec![person("Anna", "anna@eksempel.dk")])).await.unwrap();
+    let first = p.invoice_document(placed.invoice).await.unwrap().unwrap();
+    assert_eq!(first.invoice.number, 1, "a refused order leaves no gap in the series");
+}
+
+#[tokio::test]
+async fn a_person_who_orders_for_themselves_is_one_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _, session) = pactum(dir.path()).await;
+    let request = OrderRequest {
+        session,
+        buyer_kind: BuyerKind::Person,
+        buyer: vec![
+            ("name".into(), "Sofie Sørensen".into()),
+            ("email".into(), "sofie@eksempel.dk".into()),
+            ("address".into(), "Nørregade 2, 1165 København K".into()),
+        ],
+        cvr: None,
+        purchase_order: None,
+        participants: vec![person("Sofie Sørensen", "sofie@eksempel.dk")],
+        lang: Lang::Da,
+        method: "form:order".into(),
+        notice_version: "2026.1".into(),
+    };
+    let placed = p.place_order(request).await.unwrap();
+    let enrolment = &p.store.backend().enrolments_of(session.0).await.unwrap()[0];
+    assert_eq!(enrolment.subject, placed.buyer, "the buyer and the participant are the same person");
+    assert_eq!(p.find_subject_by_email("sofie@eksempel.dk").await.unwrap(), Some(placed.buyer));
+}
+
+#[tokio::test]
+async fn cancelling_gives_the_seats_back_and_credits_the_invoice_which_never_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _, session) = pactum(dir.path()).await;
+    let placed = p
+        .place_order(company_order(
+            session,
+            vec![person("Anna Andersen", "anna@eksempel.dk"), person("Bo Bæk", "bo@eksempel.dk")],
+        ))
+        .await
+        .unwrap();
+    let before = p.invoice_document(placed.invoice).await.unwrap().unwrap();
+    let credit = p.cancel_order(placed.order, "staff:1").await.unwrap().expect("a credit note");
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 0);
+    let credit = p.invoice_document(credit).await.unwrap().unwrap();
+    assert_eq!(credit.invoice.kind, "credit_note");
+    assert_eq!(credit.invoice.number, 2);
+    assert_eq!(credit.invoice.credits, Some(placed.invoice));
+    assert_eq!(credit.invoice.total_ore, -before.invoice.total_ore);
+    let after = p.invoice_document(placed.invoice).await.unwrap().unwrap();
+    assert_eq!(after.invoice, before.invoice, "an issued invoice is never changed");
+    assert_eq!(p.cancel_order(placed.order, "staff:1").await.unwrap(), None, "cancelling twice credits once");
+    let order = p.store.backend().order(placed.order).await.unwrap().unwrap();
+    assert_eq!(order.status, "cancelled");
+}
+
+#[tokio::test]
+async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, clock, session) = pactum(dir.path()).await;
+    let placed =
+        p.place_order(company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")])).await.unwrap();
+    let backend = p.store.backend();
+    let participant = backend.enrolments_of(session.0).await.unwrap()[0].subject;
+
+    // The enrolment's own rule (course end + 30 days) has run out long before the invoice's.
+    clock.set(datetime!(2030-03-16 03:00 UTC));
+    p.run_retention(date!(2030 - 03 - 16), false).await.unwrap();
+    assert!(backend.subject_key(participant).await.unwrap().is_none(), "the participant is gone");
+    let kept = p.invoice_document(placed.invoice).await.unwrap().expect("the invoice is kept");
+    assert_eq!(kept.buyer.name, "Karin Kontakt");
+    let purposes: Vec<String> =
+        backend.purposes_of(placed.buyer).await.unwrap().into_iter().map(|p| p.purpose).collect();
+    assert_eq!(purposes, vec!["bookkeeping"], "only the legal hold remains");
+
+    // Still there on the last day of the fifth financial year after.
+    clock.set(datetime!(2030-12-31 23:00 UTC));
+    p.run_retention(date!(2030 - 12 - 31), false).await.unwrap();
+    assert!(p.invoice_document(placed.invoice).await.unwrap().is_some());
+
+    // Gone the day after, with a deletion proof, and the buyer with it.
+    clock.set(datetime!(2031-01-01 03:00 UTC));
+    let report = p.run_retention(date!(2031 - 01 - 01), false).await.unwrap();
+    assert_eq!(report.subjects_erased, 1);
+    assert!(backend.invoice(placed.invoice).await.unwrap().is_none());
+    assert!(backend.subject_key(placed.buyer).await.unwrap().is_none());
+    let proofs = backend.deletion_proofs_of(&placed.buyer.to_string()).await.unwrap();
+    assert!(
+        proofs.iter().any(|proof| proof.rule.contains("bookkeeping") || proof.rule.contains("Bogføring")),
+        "{proofs:?}"
+    );
+}
