@@ -281,21 +281,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }),
         ));
 
+        let describe = |title: &str| {
+            let (starts, ends) =
+                (pactum_store::date_to_text(session.starts_on), pactum_store::date_to_text(session.ends_on));
+            format!("{title}, {starts} – {ends}, {}", session.location)
+        };
         let lines = vec![InvoiceLine {
-            description_da: format!(
-                "{}, {} – {}, {}",
-                course.title_da,
-                pactum_store::date_to_text(session.starts_on),
-                pactum_store::date_to_text(session.ends_on),
-                session.location
-            ),
-            description_en: format!(
-                "{}, {} – {}, {}",
-                course.title_en,
-                pactum_store::date_to_text(session.starts_on),
-                pactum_store::date_to_text(session.ends_on),
-                session.location
-            ),
+            description_da: describe(&course.title_da),
+            description_en: describe(&course.title_en),
             quantity: seats,
             unit_price_ore: session.price_ore,
             vat_percent: VAT_PERCENT,
@@ -384,14 +377,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let credited: Vec<InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
         let mut credit_note = None;
         if let Some(invoice) = invoices.iter().find(|i| i.kind == "invoice" && !credited.contains(&i.id)) {
-            let wrapped = backend.subject_key(order.buyer).await?.ok_or(CoreError::SubjectGone)?;
-            let key = self.keys.subject_key(order.buyer, &wrapped)?;
-            let opened = key
-                .open(buyer_binding(&invoice.id), &invoice.buyer_sealed)
-                .map_err(|e| CoreError::Vault(e.to_string()))?;
-            let buyer: InvoiceBuyer = serde_json::from_slice(&opened).map_err(|e| CoreError::Vault(e.to_string()))?;
-            let lines: Vec<InvoiceLine> =
-                serde_json::from_str(&invoice.lines).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let (key, buyer, lines) = self.open_invoice(invoice).await?;
             let negated = lines
                 .into_iter()
                 .map(|l| InvoiceLine { net_ore: -l.net_ore, unit_price_ore: -l.unit_price_ore, ..l })
@@ -415,16 +401,25 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(credit_note)
     }
 
-    /// An invoice with its buyer block opened, for the printable page and the UBL document.
-    pub async fn invoice_document(&self, id: InvoiceId) -> Result<Option<InvoiceDocument>, CoreError> {
-        let backend = self.store.backend();
-        let Some(invoice) = backend.invoice(id).await? else { return Ok(None) };
-        let wrapped = backend.subject_key(invoice.buyer).await?.ok_or(CoreError::SubjectGone)?;
+    /// The buyer's key, the buyer block and the lines of an issued invoice.
+    async fn open_invoice(
+        &self,
+        invoice: &Invoice,
+    ) -> Result<(pactum_vault::SubjectKey, InvoiceBuyer, Vec<InvoiceLine>), CoreError> {
+        let wrapped = self.store.backend().subject_key(invoice.buyer).await?.ok_or(CoreError::SubjectGone)?;
         let key = self.keys.subject_key(invoice.buyer, &wrapped)?;
         let opened =
             key.open(buyer_binding(&invoice.id), &invoice.buyer_sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
         let buyer = serde_json::from_slice(&opened).map_err(|e| CoreError::Vault(e.to_string()))?;
         let lines = serde_json::from_str(&invoice.lines).map_err(|e| CoreError::Vault(e.to_string()))?;
+        Ok((key, buyer, lines))
+    }
+
+    /// An invoice with its buyer block opened, for the printable page and the UBL document.
+    pub async fn invoice_document(&self, id: InvoiceId) -> Result<Option<InvoiceDocument>, CoreError> {
+        let backend = self.store.backend();
+        let Some(invoice) = backend.invoice(id).await? else { return Ok(None) };
+        let (_, buyer, lines) = self.open_invoice(&invoice).await?;
         let retain_until = backend
             .purposes_of(invoice.buyer)
             .await?
