@@ -19,6 +19,8 @@ use crate::values::{FieldError, Problem, parse_value};
 use crate::{Clock, CoreError, Pactum};
 
 const ITEMS_TABLE: &str = "items";
+/// The end reason of a legal hold whose subject asked for erasure: kept, not used (L3, L6).
+pub const RESTRICTED_AFTER_ERASURE: &str = "restricted: erasure requested";
 const VALUE_COLUMN: &str = "value";
 
 pub(crate) fn item_binding(item: &ItemId) -> Binding<'_> {
@@ -92,6 +94,19 @@ pub struct Erasure {
     pub subject: SubjectId,
     pub items_deleted: usize,
     pub proof: ProofId,
+    /// What the law requires to be kept, restricted to that purpose, and until when (P33, L6).
+    /// Empty when everything was erased and the subject's key shredded.
+    pub kept: Vec<KeptHold>,
+}
+
+/// A legal-obligation purpose that outlives an erasure request: its data is restricted (stored,
+/// not used) until `retain_until`, then the retention sweep deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptHold {
+    pub purpose: String,
+    pub statute: Option<String>,
+    pub categories: Vec<String>,
+    pub retain_until: Date,
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
@@ -388,6 +403,52 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(SubjectReport { subject, items })
     }
 
+    /// Erasure at the person's request (GDPR Art. 17, P19, P33). Without a live legal hold this is
+    /// [`Self::erase_subject`]. With one (an invoice under the Bookkeeping Act, L6), every other
+    /// purpose ends now and everything only they held is deleted in the same request, pending mail
+    /// is dropped, and the legal holds are marked restricted: their data is kept, not used, until
+    /// their `retain_until`, when the sweep erases the rest with the key. The answer lists them.
+    pub async fn erase_on_request(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
+        let backend = self.store.backend();
+        if backend.subject_key(subject).await?.is_none() {
+            return Err(CoreError::SubjectGone);
+        }
+        let today = self.clock.today();
+        let purposes = backend.purposes_of(subject).await?;
+        let (legal, ending): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) =
+            purposes.iter().partition(|p| p.basis == "legal_obligation" && p.is_live(today));
+        let kept: Vec<KeptHold> = legal
+            .iter()
+            .filter_map(|p| {
+                Some(KeptHold {
+                    purpose: p.purpose.clone(),
+                    statute: self.policy.purpose(&p.purpose).and_then(|x| x.statute.clone()),
+                    categories: p.categories.clone(),
+                    retain_until: p.retain_until?,
+                })
+            })
+            .collect();
+        if kept.is_empty() {
+            return self.erase_subject(subject, rule, actor).await;
+        }
+        let items = backend.items_of(subject).await?;
+        let doomed = crate::retention_sweep::unheld(&items, &legal);
+        let now = self.clock.now_micros();
+        let mut also = vec![Op::DeleteMailOf(subject)];
+        for hold in &legal {
+            let retain_until = hold.retain_until.unwrap_or(today);
+            also.push(Op::EndPurpose {
+                instance: hold.id,
+                ended_at: now,
+                reason: RESTRICTED_AFTER_ERASURE.into(),
+                retain_until,
+            });
+        }
+        let proof =
+            self.delete_unheld(subject, &doomed, &ending, rule, actor, "subject.erase_restricted", also).await?;
+        Ok(Erasure { subject, items_deleted: doomed.len(), proof, kept })
+    }
+
     /// Erases a subject: the key is destroyed first, then every row, in one transaction, with a
     /// deletion proof and an audit entry. What was stored can no longer be decrypted anywhere.
     pub async fn erase_subject(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
@@ -427,6 +488,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let mut ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
         ops.extend(also);
         self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
-        Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id })
+        Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id, kept: Vec::new() })
     }
 }

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use pactum_policy::Lang;
-use pactum_store::{AuditEvent, Backend, Change, ConsentState, DeletionProof, Op, ProofId, PurposeInstance, SubjectId};
+use pactum_store::{
+    AuditEvent, Backend, Change, ConsentState, DeletionProof, Op, ProofId, PurposeInstance, StoredItem, SubjectId,
+};
 use time::Date;
 
 use crate::{Clock, CoreError, Pactum};
@@ -129,12 +131,29 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }
             return Ok(());
         }
-        let doomed: Vec<_> =
-            items.iter().filter(|i| !live.iter().any(|p| p.categories.contains(&i.category))).collect();
+        let doomed = unheld(&items, &live);
         report.items_deleted += doomed.len();
         if dry_run {
             return Ok(());
         }
+        self.delete_unheld(subject, &doomed, &expired, &rule, "system:retention", "retention.delete", Vec::new())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes `doomed` items and the `ending` purposes of a subject whose other purposes live on, in
+    /// one transaction with a deletion proof and an audit entry; `also` joins the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn delete_unheld(
+        &self,
+        subject: SubjectId,
+        doomed: &[&StoredItem],
+        ending: &[&PurposeInstance],
+        rule: &str,
+        actor: &str,
+        action: &str,
+        also: Vec<Op>,
+    ) -> Result<ProofId, CoreError> {
         let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
         parts.extend(doomed.iter().map(|i| i.value.as_slice()));
         let now = self.clock.now_micros();
@@ -143,15 +162,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             at: now,
             record_class: "purposes".into(),
             subject_ref: subject.to_string(),
-            rule: rule.clone(),
+            rule: rule.to_string(),
             content_hash: pactum_vault::digest(&parts),
         };
+        let proof_id = proof.id;
         let event = AuditEvent::new(
-            "system:retention",
-            "retention.delete",
+            actor,
+            action,
             Some(subject),
             serde_json::json!({
-                "purposes": expired.iter().map(|p| p.purpose.as_str()).collect::<Vec<_>>(),
+                "purposes": ending.iter().map(|p| p.purpose.as_str()).collect::<Vec<_>>(),
                 "items": doomed.len(),
                 "proof": proof.id.to_string(),
             }),
@@ -159,10 +179,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let ops = doomed
             .iter()
             .map(|i| Op::DeleteItem(i.id))
-            .chain(expired.iter().map(|p| Op::DeletePurpose(p.id)))
+            .chain(ending.iter().map(|p| Op::DeletePurpose(p.id)))
             .chain(std::iter::once(Op::RecordDeletion(proof)))
+            .chain(also)
             .collect();
         self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
-        Ok(())
+        Ok(proof_id)
     }
+}
+
+/// The items that none of `keeping` holds.
+pub(crate) fn unheld<'i>(items: &'i [StoredItem], keeping: &[&PurposeInstance]) -> Vec<&'i StoredItem> {
+    items.iter().filter(|i| !keeping.iter().any(|p| p.categories.contains(&i.category))).collect()
 }

@@ -242,3 +242,44 @@ async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_e
         "{proofs:?}"
     );
 }
+
+#[tokio::test]
+async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, clock, session) = pactum(dir.path()).await;
+    let mut request = company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")]);
+    request.buyer.push(("phone".into(), "31415926".into()));
+    let placed = p.place_order(request).await.unwrap();
+    let backend = p.store.backend();
+    let participant = backend.enrolments_of(session.0).await.unwrap()[0].subject;
+
+    let erasure = p.erase_on_request(placed.buyer, "erasure requested (P33)", "subject").await.unwrap();
+    assert_eq!(erasure.kept.len(), 1, "{:?}", erasure.kept);
+    let kept = &erasure.kept[0];
+    assert_eq!((kept.purpose.as_str(), kept.retain_until), ("bookkeeping", date!(2030 - 12 - 31)));
+    assert!(kept.statute.as_deref().unwrap_or("").contains("Bogføringsloven"));
+    // In the same request: the phone number (no legal basis keeps it) is gone, the order purpose
+    // has ended, the invoice is still there and restricted.
+    let categories: Vec<String> =
+        backend.items_of(placed.buyer).await.unwrap().into_iter().map(|i| i.category).collect();
+    assert!(!categories.contains(&"phone".to_string()), "{categories:?}");
+    assert!(categories.contains(&"address".to_string()), "the invoice address is kept: {categories:?}");
+    let purposes = backend.purposes_of(placed.buyer).await.unwrap();
+    assert_eq!(purposes.len(), 1);
+    assert_eq!(purposes[0].end_reason.as_deref(), Some(pactum_core::personal::RESTRICTED_AFTER_ERASURE));
+    assert!(p.invoice_document(placed.invoice).await.unwrap().is_some());
+    assert!(backend.deletion_proofs_of(&placed.buyer.to_string()).await.unwrap().iter().any(|d| d.id == erasure.proof));
+    // The participant is someone else: untouched by the buyer's erasure, and erased whole by their own.
+    assert!(backend.subject_key(participant).await.unwrap().is_some());
+    let theirs = p.erase_on_request(participant, "erasure requested (P33)", "subject").await.unwrap();
+    assert!(theirs.kept.is_empty());
+    assert!(backend.subject_key(participant).await.unwrap().is_none());
+
+    // The sweep releases the restricted invoice the day after the hold ends, not before.
+    clock.set(datetime!(2030-12-31 23:00 UTC));
+    p.run_retention(date!(2030 - 12 - 31), false).await.unwrap();
+    assert!(p.invoice_document(placed.invoice).await.unwrap().is_some());
+    p.run_retention(date!(2031 - 01 - 01), false).await.unwrap();
+    assert!(backend.invoice(placed.invoice).await.unwrap().is_none());
+    assert!(backend.subject_key(placed.buyer).await.unwrap().is_none());
+}

@@ -243,6 +243,12 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .execute(&mut *tx)
             .await?;
         }
+        Op::DeleteMailOf(subject) => {
+            sqlx::query("DELETE FROM outbox WHERE subject_id = $1")
+                .bind(subject.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::MailDelivered { id, at } => {
             sqlx::query(
                 "UPDATE outbox SET status = 'sent', sealed = $1, sent_at = $2, lease_until = NULL WHERE id = $3",

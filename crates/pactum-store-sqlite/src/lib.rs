@@ -249,6 +249,12 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .execute(&mut *tx)
             .await?;
         }
+        Op::DeleteMailOf(subject) => {
+            sqlx::query("DELETE FROM outbox WHERE subject_id = ?")
+                .bind(subject.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::MailDelivered { id, at } => {
             sqlx::query("UPDATE outbox SET status = 'sent', sealed = ?, sent_at = ?, lease_until = NULL WHERE id = ?")
                 .bind(Vec::<u8>::new())

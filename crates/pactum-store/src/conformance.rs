@@ -497,8 +497,13 @@ pub async fn outbox_is_claimed_under_a_lease_and_emptied_when_delivered<B: Backe
     let failed = backend.mail(b.id).await.unwrap().unwrap();
     assert_eq!(failed.status, MailStatus::Failed);
     assert!(failed.sealed.is_empty());
+    store.commit(change(vec![Op::DeleteMailOf(s.id)], vec![])).await.unwrap();
+    assert_eq!(backend.mail(later.id).await.unwrap(), None, "a restricted subject's pending mail is dropped");
+    assert_eq!(backend.mail(a.id).await.unwrap(), None, "with its delivery records");
+    let again = mail(0);
+    store.commit(change(vec![Op::EnqueueMail(again.clone())], vec![])).await.unwrap();
     store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
-    assert_eq!(backend.mail(later.id).await.unwrap(), None, "erasure removes the subject's mail");
+    assert_eq!(backend.mail(again.id).await.unwrap(), None, "erasure removes the subject's mail");
 }
 
 pub async fn consents_move_from_pending_to_active_to_withdrawn<B: Backend>(backend: B) {

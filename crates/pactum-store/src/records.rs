@@ -599,6 +599,8 @@ pub enum Op {
     ActivatePolicy(PolicyActivation),
     RecordCookieConsent(CookieConsent),
     EnqueueMail(OutboxMail),
+    /// Drops every message to or about a subject, pending or delivered (erasure with a legal hold).
+    DeleteMailOf(SubjectId),
     /// Delivered: the sealed content is dropped, the delivery record stays.
     MailDelivered {
         id: MailId,

@@ -92,6 +92,7 @@ pub struct PortalWords {
     stale: &'static str,
     too_many: &'static str,
     erased_title: &'static str,
+    restricted_intro: &'static str,
     withdrawn: &'static str,
     kept: &'static str,
     confirm_missing: &'static str,
@@ -125,7 +126,7 @@ const DA: PortalWords = PortalWords {
     copy_heading: "Få en kopi",
     copy_link: "Hent alle dine oplysninger som JSON",
     erase_heading: "Slet dine data",
-    erase_intro: "Vi sletter alt, vi har om dig, med det samme. Din nøgle destrueres, så intet kan læses igen, heller ikke fra sikkerhedskopier.",
+    erase_intro: "Vi sletter alt, vi har om dig, med det samme. Din nøgle destrueres, så intet kan læses igen, heller ikke fra sikkerhedskopier. Kun hvad loven kræver, at vi gemmer, som fakturaer efter bogføringsloven, beholder vi, spærret for al anden brug, til den dato vi viser dig.",
     erase_confirm: "Ja, slet alle mine data",
     erase: "Slet mine data",
     complaint: "Er du utilfreds med, hvordan vi behandler dine data, kan du klage til Datatilsynet, www.datatilsynet.dk.",
@@ -134,6 +135,7 @@ const DA: PortalWords = PortalWords {
     stale: "Siden var for gammel. Prøv igen.",
     too_many: "For mange forsøg. Vent lidt og prøv igen.",
     erased_title: "Dine data er slettet",
+    restricted_intro: "Loven kræver, at vi gemmer følgende. Vi bruger det ikke til andet, og det slettes automatisk på datoen:",
     withdrawn: "Dit samtykke er trukket tilbage med virkning fra nu.",
     kept: "Dette beholder vi på et andet grundlag:",
     confirm_missing: "Sæt kryds for at bekræfte, at alt skal slettes.",
@@ -167,7 +169,7 @@ const EN: PortalWords = PortalWords {
     copy_heading: "Get a copy",
     copy_link: "Download all your data as JSON",
     erase_heading: "Erase your data",
-    erase_intro: "We erase everything we hold about you at once. Your key is destroyed, so nothing can be read again, not even from backups.",
+    erase_intro: "We erase everything we hold about you at once. Your key is destroyed, so nothing can be read again, not even from backups. Only what the law requires us to keep, such as invoices under the Bookkeeping Act, we keep, restricted from any other use, until the date we show you.",
     erase_confirm: "Yes, erase all my data",
     erase: "Erase my data",
     complaint: "If you are unhappy with how we process your data, you can complain to the Danish Data Protection Agency, www.datatilsynet.dk.",
@@ -176,6 +178,7 @@ const EN: PortalWords = PortalWords {
     stale: "The page was too old. Please try again.",
     too_many: "Too many attempts. Wait a little and try again.",
     erased_title: "Your data has been erased",
+    restricted_intro: "The law requires us to keep the following. We use it for nothing else, and it is deleted automatically on the date shown:",
     withdrawn: "Your consent is withdrawn with effect from now.",
     kept: "We keep this on another basis:",
     confirm_missing: "Tick the box to confirm that everything is to be erased.",
@@ -533,6 +536,23 @@ async fn withdraw<B: Backend, C: Clock>(
     }
 }
 
+/// "Bookkeeping (Bogføringsloven … § 10): name, address … – deleted on 31 December 2030".
+fn kept_hold_line(policy: &pactum_policy::Policy, hold: &pactum_core::personal::KeptHold, lang: Lang) -> String {
+    let purpose = policy.purpose(&hold.purpose);
+    let label = purpose.map(|p| p.label.get(lang).to_string()).unwrap_or_else(|| hold.purpose.clone());
+    let categories: Vec<String> = hold
+        .categories
+        .iter()
+        .map(|c| policy.category(c).map(|x| x.label.get(lang).to_string()).unwrap_or_else(|| c.clone()))
+        .collect();
+    let statute = hold.statute.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+    let until = format_date(hold.retain_until, lang);
+    match lang {
+        Lang::Da => format!("{label}{statute}: {} – slettes {until}", categories.join(", ")),
+        Lang::En => format!("{label}{statute}: {} – deleted on {until}", categories.join(", ")),
+    }
+}
+
 async fn erase<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     uri: Uri,
@@ -551,7 +571,7 @@ async fn erase<B: Backend, C: Clock>(
         let page = portal_page(&state, lang, &portal, subject, Some(w.confirm_missing.into())).await;
         return with_status(page, StatusCode::BAD_REQUEST);
     }
-    match state.pactum.erase_subject(subject, "erasure requested by the person (GDPR Art. 17)", "subject").await {
+    match state.pactum.erase_on_request(subject, "erasure requested by the person (GDPR Art. 17)", "subject").await {
         Ok(erasure) => {
             let c = chrome(&state, lang, base(other(lang)).to_string());
             let proof = match lang {
@@ -560,7 +580,14 @@ async fn erase<B: Backend, C: Clock>(
                 }
                 Lang::En => format!("We erased {} items. Deletion proof: {}.", erasure.items_deleted, erasure.proof),
             };
-            no_store(message(c, StatusCode::OK, w.erased_title, vec![proof]))
+            let mut paragraphs = vec![proof];
+            let mut list = Vec::new();
+            if !erasure.kept.is_empty() {
+                paragraphs.push(w.restricted_intro.into());
+                list = erasure.kept.iter().map(|hold| kept_hold_line(&state.pactum.policy, hold, lang)).collect();
+            }
+            let page = MessagePage { c, title: w.erased_title.into(), paragraphs, list, action: None, link: None };
+            no_store(message_with(page, StatusCode::OK))
         }
         Err(e) => link_failure(&state, lang, e),
     }
