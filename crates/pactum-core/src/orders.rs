@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
 
 use crate::enrolment::ENROLMENT_PURPOSE;
+use crate::mail::OutgoingMail;
 use crate::personal::{Collection, PendingSubjects};
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
@@ -114,6 +115,31 @@ pub struct InvoiceDocument {
     pub buyer: InvoiceBuyer,
     /// The bookkeeping hold: the personal data on the invoice is kept until this date (L6).
     pub retain_until: Option<Date>,
+}
+
+struct OrderConfirmation<'a> {
+    lang: Lang,
+    course: &'a str,
+    dates: (Date, Date),
+    location: &'a str,
+    seats: u32,
+    amounts: (i64, i64, i64),
+    due_on: Date,
+}
+
+/// Øre as kroner with two decimals and a comma, the Danish way: `37.375,00`.
+pub fn kroner(ore: i64) -> String {
+    let sign = if ore < 0 { "-" } else { "" };
+    let (whole, cents) = (ore.unsigned_abs() / 100, ore.unsigned_abs() % 100);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}{grouped},{cents:02}")
 }
 
 /// Net, VAT and total in øre. VAT is rounded half up to whole øre.
@@ -303,12 +329,57 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             email: field(&buyer_values, "email"),
             purchase_order: purchase_order.map(str::to_string),
         };
+        let (net_ore, vat_ore, total_ore) = totals(&lines);
+        let confirmation = OrderConfirmation {
+            lang: request.lang,
+            course: if request.lang == Lang::Da { &course.title_da } else { &course.title_en },
+            dates: (session.starts_on, session.ends_on),
+            location: &session.location,
+            seats,
+            amounts: (net_ore, vat_ore, total_ore),
+            due_on: self.clock.today() + Duration::days(PAYMENT_TERMS_DAYS),
+        };
         let invoice = self.prepare_invoice(&order, lines, &invoice_buyer, None, &buyer.key, &mut change)?;
+        if let Some(email) = &invoice_buyer.email {
+            let mail = self.order_confirmation_mail(email, &confirmation);
+            change.ops.push(self.mail_op(buyer_subject, &buyer.key, "order_confirmation", mail)?);
+        }
         self.store.commit(change).await.map_err(|e| match e {
             pactum_store::StoreError::Full => CoreError::Full,
             other => CoreError::Store(other),
         })?;
+        self.mail_ready.notify_one();
         Ok(Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments })
+    }
+
+    /// The order confirmation to the buyer: what was ordered, the amounts and the payment terms.
+    /// It names no participant: the buyer knows them, and a mail is no place to repeat them.
+    fn order_confirmation_mail(&self, to: &str, c: &OrderConfirmation<'_>) -> OutgoingMail {
+        let controller = &self.policy.controller.name;
+        let (starts, ends) = (pactum_store::date_to_text(c.dates.0), pactum_store::date_to_text(c.dates.1));
+        let (net, vat, total) = (kroner(c.amounts.0), kroner(c.amounts.1), kroner(c.amounts.2));
+        let due = pactum_store::date_to_text(c.due_on);
+        let (subject, text) = match c.lang {
+            Lang::Da => (
+                format!("Ordrebekræftelse: {}", c.course),
+                format!(
+                    "Hej\n\nTak for din bestilling hos {controller}.\n\n{}, {starts} – {ends}, {}\nAntal pladser: {}\n\n\
+                     Beløb ekskl. moms: {net} kr.\nMoms 25 %: {vat} kr.\nI alt: {total} kr.\n\n\
+                     Fakturaen er udstedt og forfalder til betaling {due}. Angiv fakturanummeret ved betaling.\n",
+                    c.course, c.location, c.seats
+                ),
+            ),
+            Lang::En => (
+                format!("Order confirmation: {}", c.course),
+                format!(
+                    "Hello\n\nThank you for your order with {controller}.\n\n{}, {starts} – {ends}, {}\nSeats: {}\n\n\
+                     Amount excl. VAT: DKK {net}\nVAT 25 %: DKK {vat}\nTotal: DKK {total}\n\n\
+                     The invoice has been issued and is due on {due}. Quote the invoice number when paying.\n",
+                    c.course, c.location, c.seats
+                ),
+            ),
+        };
+        OutgoingMail { to: to.to_string(), subject, text, headers: Vec::new() }
     }
 
     /// Adds the bookkeeping hold and the invoice (or credit note) to `change`.
@@ -451,6 +522,14 @@ mod tests {
         assert_eq!(totals(&[line(2)]), (2, 1, 3), "0.5 øre rounds up");
         assert_eq!(totals(&[line(1)]), (1, 0, 1));
         assert_eq!(totals(&[line(-1_495_000)]), (-1_495_000, -373_750, -1_868_750), "a credit note mirrors it");
+    }
+
+    #[test]
+    fn kroner_are_written_the_danish_way() {
+        assert_eq!(kroner(3_737_500), "37.375,00");
+        assert_eq!(kroner(5), "0,05");
+        assert_eq!(kroner(-1_868_750), "-18.687,50");
+        assert_eq!(kroner(12_345_678_900), "123.456.789,00");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod headers;
 pub mod newsletter;
 pub mod notice;
 mod openapi;
+pub mod orders;
 mod pages;
 mod portal;
 mod rate_limit;
@@ -110,6 +111,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(consent::routes::<B, C>())
         .merge(newsletter::routes::<B, C>())
         .merge(signup::routes::<B, C>())
+        .merge(orders::routes::<B, C>())
         .merge(api::routes::<B, C>())
         .merge(admin::routes::<B, C>(state.clone()))
         .merge(portal::routes::<B, C>())

@@ -47,7 +47,7 @@ struct NewsletterPage<'a> {
     action: &'static str,
     token: String,
     notice_version: String,
-    fields: Vec<FieldInput<'a>>,
+    fields: Vec<FieldInput>,
     consent_text: String,
     consent_error: Option<String>,
     errors: Vec<String>,

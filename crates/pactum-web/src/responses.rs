@@ -53,8 +53,8 @@ pub fn words(lang: Lang) -> &'static Words {
 }
 
 /// One input of a form, ready to render.
-pub struct FieldInput<'a> {
-    pub name: &'a str,
+pub struct FieldInput {
+    pub name: String,
     pub label: String,
     pub kind: &'static str,
     pub autocomplete: &'static str,
@@ -64,13 +64,26 @@ pub struct FieldInput<'a> {
 }
 
 /// The inputs for the fields `purpose` declares, in the policy's order, filled from a submission.
-pub fn purpose_inputs<'a>(
-    policy: &'a Policy,
+pub fn purpose_inputs(
+    policy: &Policy,
     purpose: &Purpose,
     lang: Lang,
     submitted: Option<&Submitted>,
     errors: &[(String, String)],
-) -> Vec<FieldInput<'a>> {
+) -> Vec<FieldInput> {
+    prefixed_inputs(policy, purpose, lang, submitted, errors, "")
+}
+
+/// [`purpose_inputs`] with every input's name (and so its value and error) prefixed, for forms that
+/// collect the same purpose for several people (`p2_email`).
+pub fn prefixed_inputs(
+    policy: &Policy,
+    purpose: &Purpose,
+    lang: Lang,
+    submitted: Option<&Submitted>,
+    errors: &[(String, String)],
+    prefix: &str,
+) -> Vec<FieldInput> {
     purpose
         .fields
         .iter()
@@ -86,14 +99,15 @@ pub fn purpose_inputs<'a>(
                 (_, "title") => ("text", "organization-title"),
                 _ => ("text", "off"),
             };
+            let name = format!("{prefix}{}", field.category);
             Some(FieldInput {
-                name: policy.categories.iter().find(|c| c.key == field.category).map(|c| c.key.as_str()).unwrap_or(""),
                 label: category.label.get(lang).to_string(),
                 kind,
                 autocomplete,
                 required: field.required,
-                value: submitted.and_then(|s| s.get(&field.category)).unwrap_or("").to_string(),
-                error: errors.iter().find(|(f, _)| f == &field.category).map(|(_, m)| m.clone()),
+                value: submitted.and_then(|s| s.get(&name)).unwrap_or("").to_string(),
+                error: errors.iter().find(|(f, _)| *f == name).map(|(_, m)| m.clone()),
+                name,
             })
         })
         .collect()

@@ -40,15 +40,15 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/events/{slug}", get(event_form::<B, C>).post(event_signup::<B, C>))
 }
 
-fn lang_of(uri: &axum::http::Uri) -> Lang {
+pub(crate) fn lang_of(uri: &axum::http::Uri) -> Lang {
     if uri.path().starts_with("/en/") { Lang::En } else { Lang::Da }
 }
 
-fn courses_path(lang: Lang) -> &'static str {
+pub(crate) fn courses_path(lang: Lang) -> &'static str {
     if lang == Lang::Da { "/kurser" } else { "/en/courses" }
 }
 
-fn course_path(lang: Lang, slug: &str) -> String {
+pub(crate) fn course_path(lang: Lang, slug: &str) -> String {
     format!("{}/{slug}", courses_path(lang))
 }
 
@@ -67,7 +67,7 @@ fn event_path(lang: Lang, slug: &str) -> String {
     format!("{}/{slug}", events_path(lang))
 }
 
-fn kroner(ore: i64, lang: Lang) -> String {
+pub(crate) fn kroner(ore: i64, lang: Lang) -> String {
     let kr = ore / 100;
     let digits = kr.to_string();
     let mut grouped = String::new();
@@ -83,7 +83,7 @@ fn kroner(ore: i64, lang: Lang) -> String {
     }
 }
 
-fn dates(from: time::Date, to: time::Date, lang: Lang) -> String {
+pub(crate) fn dates(from: time::Date, to: time::Date, lang: Lang) -> String {
     if from == to {
         format_date(from, lang)
     } else {
@@ -91,7 +91,7 @@ fn dates(from: time::Date, to: time::Date, lang: Lang) -> String {
     }
 }
 
-fn session_text(s: &CourseSession, lang: Lang) -> String {
+pub(crate) fn session_text(s: &CourseSession, lang: Lang) -> String {
     let language = match (s.language.as_str(), lang) {
         ("da", Lang::Da) => "på dansk",
         ("da", Lang::En) => "in Danish",
@@ -116,7 +116,7 @@ fn recipient_categories(policy: &Policy, key: &str, lang: Lang) -> String {
         .unwrap_or_default()
 }
 
-fn recipient_name(policy: &Policy, key: &str) -> String {
+pub(crate) fn recipient_name(policy: &Policy, key: &str) -> String {
     policy.recipient(key).map(|r| r.name.clone()).unwrap_or_else(|| key.to_string())
 }
 
@@ -125,6 +125,8 @@ struct Row {
     href: Option<String>,
     action: String,
     action_label: String,
+    /// Seats bought by a person or a company, naming the participants (P04).
+    order: Option<(String, String, String)>,
 }
 
 struct Entry {
@@ -174,6 +176,13 @@ fn course_entry(policy: &Policy, listing: &CourseListing, lang: Lang, link_title
             let text = session_text(&s.session, lang);
             let open = s.seats_left > 0;
             Row {
+                order: open.then(|| {
+                    let href = crate::orders::order_path(lang, &course.slug, s.session.id);
+                    match lang {
+                        Lang::Da => (href, "Bestil pladser".into(), format!("Bestil pladser på {title}, {text}")),
+                        Lang::En => (href, "Order seats".into(), format!("Order seats on {title}, {text}")),
+                    }
+                }),
                 href: open.then(|| enrol_path(lang, &course.slug, s.session.id)),
                 action: match (open, lang) {
                     (true, Lang::Da) => "Tilmeld".into(),
@@ -248,7 +257,7 @@ async fn course<B: Backend, C: Clock>(
     }
 }
 
-fn not_found(c: Chrome<'_>, lang: Lang) -> Response {
+pub(crate) fn not_found(c: Chrome<'_>, lang: Lang) -> Response {
     let (title, text) = match lang {
         Lang::Da => {
             ("Findes ikke", "Vi kan ikke finde det kursus, hold eller arrangement. Se kataloget for det, vi har nu.")
@@ -279,7 +288,7 @@ struct SignupPage<'a> {
     action: String,
     token: String,
     notice_version: String,
-    fields: Vec<FieldInput<'a>>,
+    fields: Vec<FieldInput>,
     boxes: Vec<BoxInput>,
     submit: &'static str,
     purposes: Vec<PurposeView>,
@@ -360,7 +369,7 @@ fn render_with(page: SignupPage<'_>, status: StatusCode) -> Response {
     response
 }
 
-async fn find_session<B: Backend, C: Clock>(
+pub(crate) async fn find_session<B: Backend, C: Clock>(
     state: &AppState<B, C>,
     slug: &str,
     session: &str,
@@ -573,6 +582,7 @@ async fn events<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, 
             href: Some(event_path(lang, &e.slug)),
             notes: Vec::new(),
             rows: vec![Row {
+                order: None,
                 text: format!("{}, {}", dates(e.starts_on, e.ends_on, lang), e.location),
                 href: (*left > 0).then(|| event_path(lang, &e.slug)),
                 action: match (*left > 0, lang) {

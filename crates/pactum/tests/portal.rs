@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use reqwest::StatusCode;
 
 on_both_backends!(
     l1_p30_a_mailed_single_use_link_opens_everything_held,
@@ -35,33 +34,6 @@ async fn enrol(server: &Server, email: &str, newsletter: bool) {
         .await
         .unwrap();
     assert_eq!(enrolled.status(), 201);
-}
-
-async fn ask_for_link(server: &Server, email: &str) -> reqwest::Response {
-    let page = client().get(format!("{}/mine-data", server.base)).send().await.unwrap().text().await.unwrap();
-    client()
-        .post(format!("{}/mine-data", server.base))
-        .form(&[("form_token", form_token(&page).as_str()), ("email", email)])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The path of the "My data" link in the newest mail.
-async fn mailed_link(server: &Server, expected_total: usize) -> String {
-    let mails = server.smtp.wait_for(expected_total, Duration::from_secs(5)).await;
-    let body = mails.last().unwrap().body();
-    let url = body.lines().find(|l| l.contains("/mine-data/adgang/")).unwrap_or_else(|| panic!("{body}")).trim();
-    format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1)
-}
-
-/// Opens the mailed link the way a person does (a button, then the portal) and returns its path.
-async fn open(server: &Server, link: &str) -> String {
-    let page = client().get(format!("{}{link}", server.base)).send().await.unwrap();
-    assert_eq!(page.status(), 200, "looking at the link does not use it up");
-    let opened = client().post(format!("{}{link}", server.base)).send().await.unwrap();
-    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
-    opened.headers()["location"].to_str().unwrap().to_string()
 }
 
 async fn l1_p30_a_mailed_single_use_link_opens_everything_held(server: Server) {

@@ -7,6 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
 
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::staff::{PasswordCost, Role};
@@ -99,6 +102,45 @@ pub async fn postgres_server(policy: Policy) -> Option<Server> {
 
 pub fn bundled() -> Policy {
     parse_policy("metier.toml", BUNDLED_POLICY).unwrap()
+}
+
+/// A client that shows redirects instead of following them.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The signed form token of the first form on a page.
+pub fn hidden_form_token(html: &str) -> String {
+    html.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+// "My data": ask for the mailed link, read it off the SMTP listener, open the portal with it.
+
+pub async fn ask_for_link(server: &Server, email: &str) -> reqwest::Response {
+    let page = no_redirects().get(format!("{}/mine-data", server.base)).send().await.unwrap().text().await.unwrap();
+    no_redirects()
+        .post(format!("{}/mine-data", server.base))
+        .form(&[("form_token", hidden_form_token(&page).as_str()), ("email", email)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The path of the "My data" link in the newest mail.
+pub async fn mailed_link(server: &Server, expected_total: usize) -> String {
+    let mails = server.smtp.wait_for(expected_total, Duration::from_secs(5)).await;
+    let body = mails.last().unwrap().body();
+    let url = body.lines().find(|l| l.contains("/mine-data/adgang/")).unwrap_or_else(|| panic!("{body}")).trim();
+    format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1)
+}
+
+/// Opens the mailed link the way a person does (a button, then the portal) and returns its path.
+pub async fn open(server: &Server, link: &str) -> String {
+    let page = no_redirects().get(format!("{}{link}", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "looking at the link does not use it up");
+    let opened = no_redirects().post(format!("{}{link}", server.base)).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    opened.headers()["location"].to_str().unwrap().to_string()
 }
 
 #[macro_export]

@@ -1,0 +1,497 @@
+//! The order form (P04): seats on a course session bought by a person or a company, one block of
+//! fields per named participant, paid by invoice. The page shows the notice for the three purposes
+//! an order starts (the order, each participant's enrolment, bookkeeping; P03); the form takes only
+//! the fields those purposes declare (P01), and the answer is the issued invoice.
+//!
+//! The number of participants is chosen first with a plain GET form, so the page works without
+//! JavaScript.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
+use pactum_core::catalogue::CourseListing;
+use pactum_core::enrolment::ENROLMENT_PURPOSE;
+use pactum_core::orders::{BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER_PURPOSE, OrderRequest, kroner};
+use pactum_core::values::FieldError;
+use pactum_core::{Clock, CoreError};
+use pactum_policy::{Lang, Policy};
+use pactum_store::{Backend, CourseSession, SessionId};
+
+use crate::AppState;
+use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
+use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
+use crate::pages::{html, other};
+use crate::responses::{FieldInput, Words, failure, prefixed_inputs, stale_form, undeclared_field, words};
+use crate::signup::{course_path, courses_path, find_session, lang_of, not_found, recipient_name, session_text};
+
+/// The most seats one order form offers (the core allows more through the API).
+pub const MAX_SEATS_PER_FORM: u32 = 10;
+const BUYER_PREFIX: &str = "buyer_";
+
+pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
+    Router::new()
+        .route("/kurser/{slug}/bestil/{session}", get(order_form::<B, C>).post(order::<B, C>))
+        .route("/en/courses/{slug}/order/{session}", get(order_form::<B, C>).post(order::<B, C>))
+}
+
+pub fn order_path(lang: Lang, slug: &str, session: SessionId) -> String {
+    match lang {
+        Lang::Da => format!("/kurser/{slug}/bestil/{session}"),
+        Lang::En => format!("/en/courses/{slug}/order/{session}"),
+    }
+}
+
+struct Texts {
+    heading: &'static str,
+    seats_label: &'static str,
+    seats_update: &'static str,
+    buyer_legend: &'static str,
+    buyer_kind: &'static str,
+    person: &'static str,
+    company: &'static str,
+    cvr: &'static str,
+    cvr_hint: &'static str,
+    purchase_order: &'static str,
+    participant: &'static str,
+    participants_hint: &'static str,
+    submit: &'static str,
+    payment: &'static str,
+    full: &'static str,
+    too_few: &'static str,
+    notice_changed: &'static str,
+}
+
+const DA: Texts = Texts {
+    heading: "Bestil pladser",
+    seats_label: "Antal deltagere",
+    seats_update: "Vis felter",
+    buyer_legend: "Køber",
+    buyer_kind: "Jeg køber som",
+    person: "Privatperson",
+    company: "Virksomhed",
+    cvr: "CVR-nummer",
+    cvr_hint: "8 cifre; skal udfyldes, når en virksomhed køber",
+    purchase_order: "Jeres indkøbsordre- eller referencenummer",
+    participant: "Deltager",
+    participants_hint: "Hver deltager får sin egen tilmelding. Køberen kan selv være deltager.",
+    submit: "Bestil og modtag faktura",
+    payment: "Du betaler mod faktura (bankoverførsel). Kortoplysninger indtastes aldrig her.",
+    full: "Der er ikke pladser nok på holdet til så mange deltagere. Vælg færre eller et andet hold.",
+    too_few: "Angiv mindst én deltager.",
+    notice_changed: "Vores privatlivspolitik er ændret, siden du åbnede siden. Læs den nye tekst, og send formularen igen.",
+};
+
+const EN: Texts = Texts {
+    heading: "Order seats",
+    seats_label: "Number of participants",
+    seats_update: "Show fields",
+    buyer_legend: "Buyer",
+    buyer_kind: "I am buying as",
+    person: "A private person",
+    company: "A company",
+    cvr: "CVR number",
+    cvr_hint: "8 digits; required when a company buys",
+    purchase_order: "Your purchase order or reference number",
+    participant: "Participant",
+    participants_hint: "Each participant gets an enrolment of their own. The buyer may be a participant too.",
+    submit: "Order and receive the invoice",
+    payment: "You pay by invoice (bank transfer). Card details are never entered here.",
+    full: "There are not enough seats on this session for that many participants. Choose fewer or another session.",
+    too_few: "Name at least one participant.",
+    notice_changed: "Our privacy notice changed after you opened the page. Read the new text and send the form again.",
+};
+
+fn texts(lang: Lang) -> &'static Texts {
+    if lang == Lang::Da { &DA } else { &EN }
+}
+
+struct ParticipantBlock {
+    legend: String,
+    fields: Vec<FieldInput>,
+}
+
+#[derive(Template)]
+#[template(path = "order.html")]
+struct OrderPage<'a> {
+    c: Chrome<'a>,
+    w: &'static Words,
+    t: &'static Texts,
+    heading: String,
+    facts: Vec<(String, String)>,
+    action: String,
+    seats: u32,
+    seat_choices: Vec<u32>,
+    errors: Vec<String>,
+    token: String,
+    notice_version: String,
+    company: bool,
+    buyer_fields: Vec<FieldInput>,
+    cvr: String,
+    cvr_error: Option<String>,
+    purchase_order: String,
+    participants: Vec<ParticipantBlock>,
+    purposes: Vec<PurposeView>,
+    notice_href: &'static str,
+}
+
+struct OrderForm<'s> {
+    listing: &'s CourseListing,
+    session: &'s CourseSession,
+    seats_left: u32,
+    seats: u32,
+    lang: Lang,
+    submitted: Option<&'s Submitted>,
+    errors: Vec<(String, String)>,
+}
+
+fn order_page<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, form: OrderForm<'_>) -> OrderPage<'a> {
+    let policy = &state.pactum.policy;
+    let (lang, t) = (form.lang, texts(form.lang));
+    let course = &form.listing.course;
+    let title = if lang == Lang::Da { &course.title_da } else { &course.title_en };
+    let mut facts =
+        vec![(if lang == Lang::Da { "Hold" } else { "Session" }.to_string(), session_text(form.session, lang))];
+    if let Some(partner) = &course.delivered_by {
+        facts.push((
+            if lang == Lang::Da { "Afholdes af" } else { "Run by" }.to_string(),
+            recipient_name(policy, partner),
+        ));
+    }
+    facts.push((if lang == Lang::Da { "Betaling" } else { "Payment" }.to_string(), t.payment.to_string()));
+    let buyer_fields = policy
+        .purpose(ORDER_PURPOSE)
+        .map(|p| prefixed_inputs(policy, p, lang, form.submitted, &form.errors, BUYER_PREFIX))
+        .unwrap_or_default();
+    let participants = policy
+        .purpose(ENROLMENT_PURPOSE)
+        .map(|p| {
+            (1..=form.seats)
+                .map(|n| ParticipantBlock {
+                    legend: format!("{} {n}", t.participant),
+                    fields: prefixed_inputs(policy, p, lang, form.submitted, &form.errors, &format!("p{n}_")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let purposes = [ORDER_PURPOSE, ENROLMENT_PURPOSE, BOOKKEEPING_PURPOSE]
+        .iter()
+        .filter_map(|k| policy.purpose(k))
+        .map(|p| purpose_view(policy, p, lang))
+        .collect();
+    let submitted = |name: &str| form.submitted.and_then(|s| s.get(name)).unwrap_or("").to_string();
+    OrderPage {
+        c: Chrome::new(policy, lang, order_path(other(lang), &course.slug, form.session.id)),
+        w: words(lang),
+        t,
+        heading: format!("{}: {title}", t.heading),
+        facts,
+        action: order_path(lang, &course.slug, form.session.id),
+        seats: form.seats,
+        seat_choices: (1..=form.seats_left.clamp(1, MAX_SEATS_PER_FORM)).collect(),
+        errors: form.errors.iter().map(|(_, m)| m.clone()).collect(),
+        token: form_token(&state.pactum.keys.blind_index, state.pactum.clock.now().unix_timestamp()),
+        notice_version: policy.version.clone(),
+        company: form.submitted.and_then(|s| s.get("ordered_as")) == Some("company"),
+        buyer_fields,
+        cvr: submitted("cvr"),
+        cvr_error: form.errors.iter().find(|(f, _)| f == "cvr").map(|(_, m)| m.clone()),
+        purchase_order: submitted("purchase_order"),
+        participants,
+        purposes,
+        notice_href: crate::notice::path(lang),
+    }
+}
+
+fn render(page: OrderPage<'_>, status: StatusCode) -> Response {
+    let mut response = html(page.render());
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(serde::Deserialize)]
+struct SeatsQuery {
+    seats: Option<String>,
+}
+
+async fn seats_left<B: Backend, C: Clock>(state: &AppState<B, C>, session: &CourseSession) -> Result<u32, CoreError> {
+    let taken = state.pactum.store.backend().seats_taken(session.id.0).await?;
+    Ok(session.seats.saturating_sub(taken))
+}
+
+async fn order_form<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    Path((slug, session)): Path<(String, String)>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let (listing, s) = match find_session(&state, &slug, &session).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
+        Err(e) => return failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+    };
+    let left = match seats_left(&state, &s).await {
+        Ok(left) => left,
+        Err(e) => return failure(Chrome::new(policy, lang, course_path(other(lang), &slug)), lang, e),
+    };
+    // An unreadable or out-of-range count shows the nearest sensible form rather than an error.
+    let query: SeatsQuery = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or(SeatsQuery { seats: None });
+    let wanted = query.seats.and_then(|s| s.trim().parse::<u32>().ok()).unwrap_or(1);
+    let seats = wanted.clamp(1, left.clamp(1, MAX_SEATS_PER_FORM));
+    let form = OrderForm {
+        listing: &listing,
+        session: &s,
+        seats_left: left,
+        seats,
+        lang,
+        submitted: None,
+        errors: Vec::new(),
+    };
+    render(order_page(&state, form), StatusCode::OK)
+}
+
+/// The form name of a field the core names: `name` → `buyer_name`, `participants[1].email` → `p2_email`.
+fn form_field(core_field: &str) -> String {
+    if let Some(rest) = core_field.strip_prefix("participants[") {
+        if let Some((index, field)) = rest.split_once("].")
+            && let Ok(i) = index.parse::<u32>()
+        {
+            return format!("p{}_{field}", i + 1);
+        }
+        return "participants".into();
+    }
+    match core_field {
+        "cvr" | "purchase_order" | "participants" => core_field.to_string(),
+        other => format!("{BUYER_PREFIX}{other}"),
+    }
+}
+
+/// A message that names the field the way the form labels it: «Deltager 2: E-mailadresse».
+fn labelled(policy: &Policy, lang: Lang, error: &FieldError) -> (String, String) {
+    let t = texts(lang);
+    let name = form_field(&error.field);
+    let category_label = |key: &str| policy.category(key).map(|c| c.label.get(lang).to_string());
+    let label = if let Some(field) = name.strip_prefix(BUYER_PREFIX) {
+        format!("{}: {}", t.buyer_legend, category_label(field).unwrap_or_else(|| field.to_string()))
+    } else if name == "cvr" {
+        t.cvr.to_string()
+    } else if name == "purchase_order" {
+        t.purchase_order.to_string()
+    } else if let Some((n, field)) = name.strip_prefix('p').and_then(|r| r.split_once('_')) {
+        format!("{} {n}: {}", t.participant, category_label(field).unwrap_or_else(|| field.to_string()))
+    } else {
+        name.clone()
+    };
+    let message = if name == "participants" {
+        t.too_few.to_string()
+    } else {
+        FieldError { field: label, problem: error.problem }.message(lang)
+    };
+    (name, message)
+}
+
+async fn order<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    Path((slug, session)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let submitted = Submitted(fields);
+    let (listing, s) = match find_session(&state, &slug, &session).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
+        Err(e) => return failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+    };
+    let other_href = order_path(other(lang), &slug, s.id);
+    let chrome = || Chrome::new(policy, lang, other_href.clone());
+    let now = state.pactum.clock.now().unix_timestamp();
+    if !same_origin(&headers)
+        || !form_token_valid(&state.pactum.keys.blind_index, submitted.get("form_token").unwrap_or(""), now)
+    {
+        return stale_form(chrome(), lang);
+    }
+    let seats = submitted.get("seats").and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0).min(MAX_SEATS_PER_FORM);
+    let (Some(order_purpose), Some(enrolment_purpose)) =
+        (policy.purpose(ORDER_PURPOSE), policy.purpose(ENROLMENT_PURPOSE))
+    else {
+        return failure(chrome(), lang, CoreError::UnknownPurpose(ORDER_PURPOSE.into()));
+    };
+    // Deny by default (P01): the order purpose's fields for the buyer (its record is Pactum's own),
+    // the enrolment purpose's for each participant, and the form's own controls.
+    let mut allowed: Vec<String> = ["form_token", "notice_version", "seats", "ordered_as", "cvr", "purchase_order"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    allowed.extend(
+        order_purpose
+            .fields
+            .iter()
+            .filter(|f| f.category != ORDER_PURPOSE)
+            .map(|f| format!("{BUYER_PREFIX}{}", f.category)),
+    );
+    for n in 1..=seats {
+        allowed.extend(enrolment_purpose.fields.iter().map(|f| format!("p{n}_{}", f.category)));
+    }
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    if let Some(field) = submitted.unexpected(&allowed) {
+        return undeclared_field(chrome(), lang, &field);
+    }
+    let values_with = |prefix: &str| -> Vec<(String, String)> {
+        submitted
+            .0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_string(), v.clone())))
+            .filter(|(k, v)| !k.is_empty() && !v.trim().is_empty())
+            .collect()
+    };
+    let left = seats_left(&state, &s).await.unwrap_or(0);
+    let request = OrderRequest {
+        session: s.id,
+        buyer_kind: if submitted.get("ordered_as") == Some("company") { BuyerKind::Company } else { BuyerKind::Person },
+        buyer: values_with(BUYER_PREFIX),
+        cvr: submitted.get("cvr").map(str::to_string),
+        purchase_order: submitted.get("purchase_order").map(str::to_string),
+        participants: (1..=seats).map(|n| values_with(&format!("p{n}_"))).collect(),
+        lang,
+        method: "form:order".into(),
+        notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
+    };
+    let form = |errors: Vec<(String, String)>| OrderForm {
+        listing: &listing,
+        session: &s,
+        seats_left: left.max(seats),
+        seats: seats.max(1),
+        lang,
+        submitted: Some(&submitted),
+        errors,
+    };
+    let t = texts(lang);
+    match state.pactum.place_order(request).await {
+        Ok(placed) => match state.pactum.invoice_document(placed.invoice).await {
+            Ok(Some(document)) => done_page(&state, lang, other_href.clone(), &document),
+            Ok(None) => failure(chrome(), lang, CoreError::UnknownActivity),
+            Err(e) => failure(chrome(), lang, e),
+        },
+        Err(CoreError::Invalid(problems)) => {
+            let errors = problems.iter().map(|p| labelled(policy, lang, p)).collect();
+            render(order_page(&state, form(errors)), StatusCode::BAD_REQUEST)
+        }
+        Err(CoreError::Full) => {
+            render(order_page(&state, form(vec![("seats".into(), t.full.into())])), StatusCode::CONFLICT)
+        }
+        Err(CoreError::NoticeChanged) => {
+            render(order_page(&state, form(vec![("notice".into(), t.notice_changed.into())])), StatusCode::CONFLICT)
+        }
+        Err(e) => failure(chrome(), lang, e),
+    }
+}
+
+struct InvoiceLineView {
+    description: String,
+    quantity: u32,
+    unit_price: String,
+    net: String,
+}
+
+#[derive(Template)]
+#[template(path = "invoice.html")]
+struct InvoicePage<'a> {
+    c: Chrome<'a>,
+    lang_da: bool,
+    title: String,
+    intro: Vec<String>,
+    number: u64,
+    credit_note: bool,
+    issued_on: String,
+    due_on: String,
+    buyer_lines: Vec<String>,
+    lines: Vec<InvoiceLineView>,
+    net: String,
+    vat: String,
+    total: String,
+    kept_until: Option<String>,
+}
+
+/// The issued invoice as a printable page (the answer to an order).
+fn done_page<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    other_href: String,
+    document: &InvoiceDocument,
+) -> Response {
+    let policy = &state.pactum.policy;
+    let da = lang == Lang::Da;
+    let invoice = &document.invoice;
+    let buyer = &document.buyer;
+    let mut buyer_lines = Vec::new();
+    if let Some(company) = &buyer.company {
+        buyer_lines.push(company.clone());
+        buyer_lines.push(format!("{} {}", if da { "Att." } else { "Attn." }, buyer.name));
+    } else {
+        buyer_lines.push(buyer.name.clone());
+    }
+    buyer_lines.extend(buyer.address.lines().map(str::to_string));
+    if let Some(cvr) = &buyer.cvr {
+        buyer_lines.push(format!("CVR {cvr}"));
+    }
+    if let Some(reference) = &buyer.purchase_order {
+        buyer_lines.push(format!("{} {reference}", if da { "Jeres reference:" } else { "Your reference:" }));
+    }
+    let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+    let page = InvoicePage {
+        c: Chrome::new(policy, lang, other_href),
+        lang_da: da,
+        title: if da { "Tak for din bestilling".into() } else { "Thank you for your order".into() },
+        intro: vec![if da {
+            "Pladserne er reserveret, og deltagerne er tilmeldt. Her er fakturaen; vi har også sendt en ordrebekræftelse til køberens e-mailadresse.".into()
+        } else {
+            "The seats are reserved and the participants are enrolled. Here is the invoice; we have also sent an order confirmation to the buyer's e-mail address.".into()
+        }],
+        number: invoice.number,
+        credit_note: invoice.kind == "credit_note",
+        issued_on: format_date(invoice.issued_on, lang),
+        due_on: format_date(invoice.due_on, lang),
+        buyer_lines,
+        lines: document
+            .lines
+            .iter()
+            .map(|l| InvoiceLineView {
+                description: if da { l.description_da.clone() } else { l.description_en.clone() },
+                quantity: l.quantity,
+                unit_price: money(l.unit_price_ore),
+                net: money(l.net_ore),
+            })
+            .collect(),
+        net: money(invoice.net_ore),
+        vat: money(invoice.vat_ore),
+        total: money(invoice.total_ore),
+        kept_until: document.retain_until.map(|d| format_date(d, lang)),
+    };
+    let mut response = html(page.render());
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    *response.status_mut() = StatusCode::CREATED;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_field_names_become_form_field_names() {
+        assert_eq!(form_field("name"), "buyer_name");
+        assert_eq!(form_field("participants[0].email"), "p1_email");
+        assert_eq!(form_field("participants[9].name"), "p10_name");
+        assert_eq!(form_field("cvr"), "cvr");
+        assert_eq!(form_field("participants"), "participants");
+        assert_eq!(form_field("participants[x].name"), "participants");
+    }
+}

@@ -1,0 +1,194 @@
+//! Ordering seats over real HTTP, on both backends: the order form with the notice for every
+//! purpose it starts (P03, P04), deny-by-default fields (P01), the issued invoice as the answer with
+//! 25 % VAT and the bookkeeping date (L6), the confirmation mail on the SMTP wire, and an erasure
+//! from "My data" that leaves the invoice restricted and says until when (P33, L6).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+on_both_backends!(
+    p03_p04_the_order_form_shows_every_purpose_and_one_block_per_participant,
+    p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmation_mail,
+    p01_an_order_with_an_undeclared_or_invalid_field_stores_nothing,
+    p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_when,
+);
+
+/// The path of the order form of the first session of the first course, from the course page.
+async fn order_form_path(server: &Server) -> String {
+    let page = no_redirects().get(format!("{}/kurser/prince2-foundation", server.base)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let href = html.split("href=\"").find(|s| s.contains("/bestil/")).expect("an order link").split('"').next();
+    href.unwrap().to_string()
+}
+
+async fn page(server: &Server, path: &str) -> (u16, String) {
+    let response = no_redirects().get(format!("{}{path}", server.base)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn company_order(token: &str) -> Vec<(String, String)> {
+    [
+        ("form_token", token.to_string()),
+        ("notice_version", "2026.1".into()),
+        ("seats", "2".into()),
+        ("ordered_as", "company".into()),
+        ("buyer_name", "Karin Kontakt".into()),
+        ("buyer_email", "indkob@eksempel.dk".into()),
+        ("buyer_company", "Eksempel A/S".into()),
+        ("buyer_address", "Vestergade 1, 8000 Aarhus C".into()),
+        ("buyer_phone", "+45 31 41 59 26".into()),
+        ("cvr", "1234 5678".into()),
+        ("purchase_order", "PO-4711".into()),
+        ("p1_name", "Anna Andersen".into()),
+        ("p1_email", "anna@eksempel.dk".into()),
+        ("p2_name", "Bo Bæk".into()),
+        ("p2_email", "bo@eksempel.dk".into()),
+    ]
+    .into_iter()
+    .map(|(k, v): (&str, String)| (k.to_string(), v))
+    .collect()
+}
+
+fn set(fields: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+    fields.retain(|(k, _)| k != name);
+    if let Some(value) = value {
+        fields.push((name.to_string(), value.to_string()));
+    }
+}
+
+async fn post_order(server: &Server, path: &str, fields: &[(String, String)]) -> (u16, String) {
+    let response = no_redirects().post(format!("{}{path}", server.base)).form(fields).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn p03_p04_the_order_form_shows_every_purpose_and_one_block_per_participant(server: Server) {
+    let path = order_form_path(&server).await;
+    let (status, html) = page(&server, &format!("{path}?seats=3")).await;
+    assert_eq!(status, 200);
+    assert_eq!(html.matches("<legend>Deltager ").count(), 3, "one block per participant");
+    for field in ["buyer_name", "buyer_email", "buyer_address", "cvr", "purchase_order", "p3_email", "p3_name"] {
+        assert!(html.contains(&format!("name=\"{field}\"")), "the form has {field}");
+    }
+    assert!(!html.contains("name=\"buyer_order\""), "the order record is Pactum's own, not a form field");
+    assert!(!html.contains(" checked") || html.contains("value=\"person\" checked"), "only the buyer kind is preset");
+    let panel = html.split("class=\"notice-panel\"").nth(1).unwrap();
+    for needle in ["Behandling af din bestilling", "Tilmelding til kurser", "Bogføring", "Bogføringsloven", "5 år"] {
+        assert!(panel.contains(needle), "the notice panel names {needle}");
+    }
+    // A count the form cannot offer shows the nearest it can.
+    let (status, html) = page(&server, &format!("{path}?seats=999")).await;
+    assert_eq!(status, 200);
+    assert_eq!(html.matches("<legend>Deltager ").count(), 10);
+    let (status, _) = page(&server, &format!("{path}?seats=x")).await;
+    assert_eq!(status, 200);
+    let (status, en) = page(&server, &path.replace("/kurser/", "/en/courses/").replace("/bestil/", "/order/")).await;
+    assert_eq!(status, 200);
+    assert!(en.contains("Participant 1") && en.contains("Bookkeeping"), "the English form");
+}
+
+async fn p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmation_mail(server: Server) {
+    let path = order_form_path(&server).await;
+    let (_, form) = page(&server, &format!("{path}?seats=2")).await;
+    let (status, html) = post_order(&server, &path, &company_order(&hidden_form_token(&form))).await;
+    assert_eq!(status, 201, "{html}");
+    for needle in [
+        "Faktura 1",
+        "Eksempel A/S",
+        "Att. Karin Kontakt",
+        "CVR 12345678",
+        "Jeres reference: PO-4711",
+        "29.900,00 kr.",
+        "7.475,00 kr.",
+        "37.375,00 kr.",
+        "9. december 2026",
+        "til og med 31. december 2031",
+    ] {
+        assert!(html.contains(needle), "the invoice shows {needle}");
+    }
+    let mails = server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    let mail = mails.iter().find(|m| m.body().contains("Tak for din bestilling")).expect("the order confirmation");
+    assert_eq!(mail.to, vec!["indkob@eksempel.dk".to_string()], "to the buyer");
+    assert!(mail.body().contains("37.375,00 kr."), "{}", mail.body());
+    assert!(!mail.body().contains("Anna Andersen"), "the mail repeats no participant");
+    // The seats are taken: a second order for more than is left is refused whole.
+    let (_, form) = page(&server, &format!("{path}?seats=10")).await;
+    let mut many = company_order(&hidden_form_token(&form));
+    set(&mut many, "seats", Some("10"));
+    for n in 1..=10 {
+        set(&mut many, &format!("p{n}_name"), Some("Deltager"));
+        set(&mut many, &format!("p{n}_email"), Some(&format!("d{n}@eksempel.dk")));
+    }
+    let (status, _) = post_order(&server, &path, &many).await;
+    assert_eq!(status, 201, "16 seats, 2 taken: 10 more fit");
+    let (status, html) = post_order(&server, &path, &many).await;
+    assert_eq!(status, 409, "4 left: another 10 do not");
+    assert!(html.contains("ikke pladser nok"), "{html}");
+    let (_, form) = page(&server, &format!("{path}?seats=10")).await;
+    assert_eq!(form.matches("<legend>Deltager ").count(), 4, "the form offers what is left");
+}
+
+async fn p01_an_order_with_an_undeclared_or_invalid_field_stores_nothing(server: Server) {
+    let path = order_form_path(&server).await;
+    let (_, form) = page(&server, &format!("{path}?seats=2")).await;
+    let token = hidden_form_token(&form);
+    let mut undeclared = company_order(&token);
+    set(&mut undeclared, "p1_cpr", Some("010190-1234"));
+    let (status, html) = post_order(&server, &path, &undeclared).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("p1_cpr"), "the answer names the field: {html}");
+    let mut third = company_order(&token);
+    set(&mut third, "p3_name", Some("Not offered"));
+    let (status, html) = post_order(&server, &path, &third).await;
+    assert_eq!(status, 400, "a participant beyond the seats is undeclared too");
+    assert!(html.contains("p3_name"));
+
+    let mut no_cvr = company_order(&token);
+    set(&mut no_cvr, "cvr", None);
+    let (status, html) = post_order(&server, &path, &no_cvr).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Feltet «CVR-nummer» skal udfyldes"), "{html}");
+    assert!(html.contains("value=\"Karin Kontakt\""), "what was typed is kept");
+    let mut bad_email = company_order(&token);
+    set(&mut bad_email, "p2_email", Some("not-an-address"));
+    let (status, html) = post_order(&server, &path, &bad_email).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Feltet «Deltager 2: E-mailadresse» skal være en e-mailadresse"), "{html}");
+    assert!(html.contains("aria-describedby=\"error-p2_email\""), "the error sits at its field");
+
+    let forged = post_order(&server, &path, &company_order("forged")).await;
+    assert_eq!(forged.0, 403, "a form without a valid token is refused");
+    // Nothing of the refused orders was stored: the first that succeeds gets invoice number 1.
+    let (status, html) = post_order(&server, &path, &company_order(&token)).await;
+    assert_eq!(status, 201);
+    assert!(html.contains("Faktura 1"));
+    assert_eq!(server.smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1, "one order, one mail");
+}
+
+async fn p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_when(server: Server) {
+    let path = order_form_path(&server).await;
+    let (_, form) = page(&server, &format!("{path}?seats=2")).await;
+    let (status, _) = post_order(&server, &path, &company_order(&hidden_form_token(&form))).await;
+    assert_eq!(status, 201);
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    ask_for_link(&server, "indkob@eksempel.dk").await;
+    let portal = open(&server, &mailed_link(&server, 2).await).await;
+    let html = no_redirects().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Bogføring"), "the access report shows the bookkeeping hold: {html}");
+    let erased = no_redirects()
+        .post(format!("{}{portal}/slet", server.base))
+        .form(&[("form_token", hidden_form_token(&html).as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    let html = erased.text().await.unwrap();
+    assert!(html.contains("Dine data er slettet") && html.contains("Sletningsbevis"), "{html}");
+    assert!(html.contains("Loven kræver, at vi gemmer følgende"), "{html}");
+    assert!(html.contains("Bogføring (Bogføringsloven"), "{html}");
+    assert!(html.contains("slettes 31. december 2031"), "{html}");
+}
