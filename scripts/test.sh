@@ -16,6 +16,13 @@ else
   echo "==> PostgreSQL backend: SKIPPED (no server reachable; set PACTUM_TEST_PG_URL=postgres://… to include it)"
 fi
 
+# Peppol invoices are validated against the OASIS UBL 2.1 schemas, fetched once by ubl-schemas.sh.
+if ubl_xsd=$(scripts/ubl-schemas.sh); then
+  export PACTUM_UBL_XSD="$ubl_xsd"
+else
+  echo "==> UBL 2.1 schemas could not be fetched: the Peppol validation fails on CI and is skipped elsewhere"
+fi
+
 status=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

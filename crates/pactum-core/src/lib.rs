@@ -20,6 +20,7 @@ pub mod personal;
 pub mod retention_sweep;
 pub mod roster;
 pub mod staff;
+pub mod ubl;
 pub mod values;
 
 use std::sync::Arc;

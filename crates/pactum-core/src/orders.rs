@@ -115,6 +115,8 @@ pub struct InvoiceDocument {
     pub buyer: InvoiceBuyer,
     /// The bookkeeping hold: the personal data on the invoice is kept until this date (L6).
     pub retain_until: Option<Date>,
+    /// For a credit note: the number of the invoice it credits.
+    pub credited_number: Option<u64>,
 }
 
 struct OrderConfirmation<'a> {
@@ -142,10 +144,15 @@ pub fn kroner(ore: i64) -> String {
     format!("{sign}{grouped},{cents:02}")
 }
 
-/// Net, VAT and total in øre. VAT is rounded half up to whole øre.
+/// The VAT of one line in øre, rounded half up to whole øre.
+pub fn line_vat(line: &InvoiceLine) -> i64 {
+    (line.net_ore * line.vat_percent + 50).div_euclid(100)
+}
+
+/// Net, VAT and total in øre.
 pub fn totals(lines: &[InvoiceLine]) -> (i64, i64, i64) {
     let net: i64 = lines.iter().map(|l| l.net_ore).sum();
-    let vat: i64 = lines.iter().map(|l| (l.net_ore * l.vat_percent + 50).div_euclid(100)).sum();
+    let vat: i64 = lines.iter().map(line_vat).sum();
     (net, vat, net + vat)
 }
 
@@ -486,6 +493,26 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok((key, buyer, lines))
     }
 
+    /// An invoice opened by a staff member (the bookkeeper, a coordinator): the read of the buyer's
+    /// details is written to the audit chain first (P22).
+    pub async fn invoice_for_staff(
+        &self,
+        staff: &crate::staff::Staff,
+        id: InvoiceId,
+        what: &str,
+    ) -> Result<Option<InvoiceDocument>, CoreError> {
+        let Some(document) = self.invoice_document(id).await? else { return Ok(None) };
+        let event = AuditEvent::new(
+            &staff.actor(),
+            "staff.read",
+            Some(document.invoice.buyer),
+            serde_json::json!({"what": what, "invoice": id.to_string(), "number": document.invoice.number}),
+        );
+        let at = self.clock.now_micros();
+        self.store.commit(pactum_store::Change { at, ops: Vec::new(), audit: vec![event] }).await?;
+        Ok(Some(document))
+    }
+
     /// An invoice with its buyer block opened, for the printable page and the UBL document.
     pub async fn invoice_document(&self, id: InvoiceId) -> Result<Option<InvoiceDocument>, CoreError> {
         let backend = self.store.backend();
@@ -497,7 +524,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .into_iter()
             .find(|p| p.id == invoice.instance)
             .and_then(|p| p.retain_until);
-        Ok(Some(InvoiceDocument { invoice, lines, buyer, retain_until }))
+        let credited_number = match invoice.credits {
+            Some(credited) => backend.invoice(credited).await?.map(|i| i.number),
+            None => None,
+        };
+        Ok(Some(InvoiceDocument { invoice, lines, buyer, retain_until, credited_number }))
     }
 }
 

@@ -283,3 +283,95 @@ async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_an
     assert!(backend.invoice(placed.invoice).await.unwrap().is_none());
     assert!(backend.subject_key(placed.buyer).await.unwrap().is_none());
 }
+
+/// Validates `xml` against the UBL 2.1 schema of `root` with xmllint, when the test suite provided
+/// the schemas (scripts/test.sh sets PACTUM_UBL_XSD); on CI their absence is a failure.
+fn assert_valid_ubl(xml: &str, root: &str) {
+    let Ok(dir) = std::env::var("PACTUM_UBL_XSD") else {
+        assert!(std::env::var_os("CI").is_none(), "PACTUM_UBL_XSD must be set on CI (scripts/ubl-schemas.sh)");
+        eprintln!("SKIPPED: UBL 2.1 schema validation (PACTUM_UBL_XSD is not set; scripts/test.sh sets it)");
+        return;
+    };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), xml).unwrap();
+    let schema = format!("{dir}/maindoc/UBL-{root}-2.1.xsd");
+    let output = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema", &schema])
+        .arg(file.path())
+        .output()
+        .expect("xmllint runs");
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the {root} does not validate against UBL 2.1:\n{report}\n{xml}");
+    assert!(report.contains("validates"), "{report}");
+}
+
+#[tokio::test]
+async fn peppol_bis_3_invoice_and_credit_note_validate_against_the_ubl_21_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _, session) = pactum(dir.path()).await;
+    let mut request =
+        company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk"), person("Bo Bæk", "bo@eksempel.dk")]);
+    // Hostile text must come out escaped, never as markup.
+    set_field(&mut request.buyer, "company", "Eksempel & Søn <A/S>");
+    let placed = p.place_order(request).await.unwrap();
+    let invoice = p.invoice_document(placed.invoice).await.unwrap().unwrap();
+    let xml = pactum_core::ubl::peppol_document(&p.policy, &invoice);
+    assert_valid_ubl(&xml, "Invoice");
+    for needle in [
+        "<cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0</cbc:CustomizationID>",
+        "<cbc:ProfileID>urn:fdc:peppol.eu:2017:poacc:billing:01:1.0</cbc:ProfileID>",
+        "<cbc:ID>1</cbc:ID>",
+        "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+        "<cbc:DueDate>2025-03-15</cbc:DueDate>",
+        "<cbc:BuyerReference>PO-4711</cbc:BuyerReference>",
+        "<cbc:EndpointID schemeID=\"0184\">12345678</cbc:EndpointID>",
+        "<cbc:CompanyID>DK12345678</cbc:CompanyID>",
+        "<cbc:RegistrationName>Eksempel &amp; Søn &lt;A/S&gt;</cbc:RegistrationName>",
+        "<cbc:TaxableAmount currencyID=\"DKK\">29900.00</cbc:TaxableAmount>",
+        "<cbc:TaxAmount currencyID=\"DKK\">7475.00</cbc:TaxAmount>",
+        "<cbc:Percent>25</cbc:Percent>",
+        "<cbc:PayableAmount currencyID=\"DKK\">37375.00</cbc:PayableAmount>",
+        "<cbc:InvoicedQuantity unitCode=\"C62\">2</cbc:InvoicedQuantity>",
+        "<cbc:PriceAmount currencyID=\"DKK\">14950.00</cbc:PriceAmount>",
+    ] {
+        assert!(xml.contains(needle), "the invoice has {needle}:\n{xml}");
+    }
+    assert!(!xml.contains("Anna Andersen"), "the participants are not on the invoice");
+
+    let credit = p.cancel_order(placed.order, "staff:1").await.unwrap().unwrap();
+    let credit_note = p.invoice_document(credit).await.unwrap().unwrap();
+    let xml = pactum_core::ubl::peppol_document(&p.policy, &credit_note);
+    assert_valid_ubl(&xml, "CreditNote");
+    for needle in [
+        "<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>",
+        "<cac:InvoiceDocumentReference><cbc:ID>1</cbc:ID></cac:InvoiceDocumentReference>",
+        "<cbc:PayableAmount currencyID=\"DKK\">37375.00</cbc:PayableAmount>",
+        "<cbc:CreditedQuantity unitCode=\"C62\">2</cbc:CreditedQuantity>",
+    ] {
+        assert!(xml.contains(needle), "the credit note has {needle}:\n{xml}");
+    }
+
+    // A private person is addressed by e-mail (Peppol scheme EM) and has no CVR.
+    let person_order = OrderRequest {
+        buyer_kind: BuyerKind::Person,
+        buyer: vec![
+            ("name".into(), "Sofie Sørensen".into()),
+            ("email".into(), "sofie@eksempel.dk".into()),
+            ("address".into(), "Nørregade 2\n1165 København K".into()),
+        ],
+        cvr: None,
+        purchase_order: None,
+        ..company_order(session, vec![person("Sofie Sørensen", "sofie@eksempel.dk")])
+    };
+    let placed = p.place_order(person_order).await.unwrap();
+    let xml = pactum_core::ubl::peppol_document(&p.policy, &p.invoice_document(placed.invoice).await.unwrap().unwrap());
+    assert_valid_ubl(&xml, "Invoice");
+    assert!(xml.contains("<cbc:EndpointID schemeID=\"EM\">sofie@eksempel.dk</cbc:EndpointID>"), "{xml}");
+    assert!(xml.contains("<cbc:AdditionalStreetName>1165 København K</cbc:AdditionalStreetName>"), "{xml}");
+    assert!(xml.contains(&format!("<cbc:BuyerReference>{}</cbc:BuyerReference>", placed.order)), "{xml}");
+}
+
+fn set_field(values: &mut Vec<(String, String)>, category: &str, value: &str) {
+    values.retain(|(c, _)| c != category);
+    values.push((category.into(), value.into()));
+}

@@ -1424,6 +1424,10 @@ impl Backend for PgBackend {
         orders::invoices_of(&self.pool, orders::InvoicesOf::Order(order)).await
     }
 
+    async fn invoices_after(&self, after: u64, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        orders::invoices_of(&self.pool, orders::InvoicesOf::After { number: after, limit }).await
+    }
+
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.pool, orders::InvoicesOf::Buyer(buyer)).await
     }

@@ -214,6 +214,7 @@ pub(crate) async fn invoice(pool: &PgPool, id: InvoiceId) -> Result<Option<Invoi
 /// Whose invoices [`invoices_of`] lists.
 pub(crate) enum InvoicesOf {
     Order(OrderId),
+    After { number: u64, limit: u32 },
     Buyer(SubjectId),
 }
 
@@ -221,6 +222,11 @@ pub(crate) async fn invoices_of(pool: &PgPool, of: InvoicesOf) -> Result<Vec<Inv
     let query = match &of {
         InvoicesOf::Order(order) => {
             sqlx::query(invoice_select!("WHERE order_id = $1 ORDER BY number")).bind(order.as_bytes().as_slice())
+        }
+        InvoicesOf::After { number, limit } => {
+            sqlx::query(invoice_select!("WHERE number > $1 ORDER BY number LIMIT $2"))
+                .bind(i64::try_from(*number).unwrap_or(i64::MAX))
+                .bind(i64::from(*limit))
         }
         InvoicesOf::Buyer(buyer) => sqlx::query(invoice_select!("WHERE buyer_subject_id = $1 ORDER BY number"))
             .bind(buyer.as_bytes().as_slice()),

@@ -1434,6 +1434,10 @@ impl Backend for SqliteBackend {
         orders::invoices_of(&self.reader, orders::InvoicesOf::Order(order)).await
     }
 
+    async fn invoices_after(&self, after: u64, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        orders::invoices_of(&self.reader, orders::InvoicesOf::After { number: after, limit }).await
+    }
+
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.reader, orders::InvoicesOf::Buyer(buyer)).await
     }

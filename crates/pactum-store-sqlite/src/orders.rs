@@ -214,6 +214,7 @@ pub(crate) async fn invoice(pool: &SqlitePool, id: InvoiceId) -> Result<Option<I
 /// Whose invoices [`invoices_of`] lists.
 pub(crate) enum InvoicesOf {
     Order(OrderId),
+    After { number: u64, limit: u32 },
     Buyer(SubjectId),
 }
 
@@ -222,6 +223,9 @@ pub(crate) async fn invoices_of(pool: &SqlitePool, of: InvoicesOf) -> Result<Vec
         InvoicesOf::Order(order) => {
             sqlx::query(invoice_select!("WHERE order_id = ? ORDER BY number")).bind(order.as_bytes().as_slice())
         }
+        InvoicesOf::After { number, limit } => sqlx::query(invoice_select!("WHERE number > ? ORDER BY number LIMIT ?"))
+            .bind(i64::try_from(*number).unwrap_or(i64::MAX))
+            .bind(i64::from(*limit)),
         InvoicesOf::Buyer(buyer) => {
             sqlx::query(invoice_select!("WHERE buyer_subject_id = ? ORDER BY number")).bind(buyer.as_bytes().as_slice())
         }

@@ -918,6 +918,8 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     let credit_note = b.invoice(credit.id).await.unwrap().unwrap();
     assert_eq!((credit_note.number, credit_note.credits), (8, Some(first.id)));
     assert_eq!(b.invoices_of_buyer(buyer.id).await.unwrap().len(), 8);
+    let page: Vec<u64> = b.invoices_after(3, 2).await.unwrap().iter().map(|i| i.number).collect();
+    assert_eq!(page, vec![4, 5], "paged by number");
 
     // Cancelling an enrolment gives its seat back, once.
     let (_, _, cancelled) = &participants[0];

@@ -183,6 +183,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Invoices and credit notes of an order, by number.
     fn invoices_of_order(&self, order: OrderId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
 
+    /// Invoices and credit notes numbered after `after`, by number, at most `limit`.
+    fn invoices_after(&self, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
+
     /// Invoices and credit notes whose buyer is `buyer`, by number.
     fn invoices_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
 

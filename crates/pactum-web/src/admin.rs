@@ -1,5 +1,5 @@
 //! The staff pages: signing in, setting up an account from its one-time link, and the admin UI
-//! (catalogue, sessions and rosters, staff, API tokens, the audit chain).
+//! (catalogue, sessions and rosters, staff, API tokens, the audit chain, invoices).
 //!
 //! Access to every page behind the login is decided by [`crate::authz`]; the handlers here only
 //! render and call `pactum-core`. The admin UI is in Danish, the staff's working language.
@@ -37,6 +37,9 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/api-tokens/{token}/revoke", post(revoke_token::<B, C>))
         .route("/admin/audit", get(audit::<B, C>))
         .route("/admin/retention", get(retention::<B, C>))
+        .route("/admin/invoices", get(invoices::<B, C>))
+        .route("/admin/invoices/{invoice}/peppol.xml", get(invoice_xml::<B, C>))
+        .route("/admin/orders/{order}/cancel", post(cancel_order::<B, C>))
         .route_layer(axum::middleware::from_fn_with_state(state, authz::guard::<B, C>));
     Router::new()
         .route("/admin/login", get(login_page::<B, C>).post(login::<B, C>))
@@ -52,6 +55,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/api-tokens", "API-nøgler"),
     ("/admin/audit", "Revisionsspor"),
     ("/admin/retention", "Sletning"),
+    ("/admin/invoices", "Fakturaer"),
 ];
 
 /// What every staff page's frame shows.
@@ -818,4 +822,107 @@ async fn retention<B: Backend, C: Clock>(
         .map(|p| (p.label.get(Lang::Da).to_string(), p.retention.describe(Lang::Da)))
         .collect();
     html(RetentionPage { a, rows, rules }.render())
+}
+
+struct InvoiceRow {
+    id: String,
+    number: u64,
+    kind: &'static str,
+    issued_on: String,
+    due_on: String,
+    total: String,
+    order: String,
+    cancellable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_invoices.html")]
+struct InvoicesPage {
+    a: AdminChrome,
+    rows: Vec<InvoiceRow>,
+    next: Option<u64>,
+}
+
+/// Invoices per page of the list.
+const INVOICES_PER_PAGE: u32 = 100;
+
+/// Issued invoices and credit notes by number, without the buyers' details (those are in the
+/// Peppol document, whose every download is audited).
+async fn invoices<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    uri: axum::http::Uri,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let after: u64 = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("efter=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let backend = state.pactum.store.backend();
+    let invoices = match backend.invoices_after(after, INVOICES_PER_PAGE).await {
+        Ok(list) => list,
+        Err(e) => return failure(a, e.into()),
+    };
+    let credited: Vec<pactum_store::InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
+    let next = (invoices.len() == INVOICES_PER_PAGE as usize).then(|| invoices.last().map(|i| i.number)).flatten();
+    let rows = invoices
+        .iter()
+        .map(|i| InvoiceRow {
+            id: i.id.to_string(),
+            number: i.number,
+            kind: if i.kind == "credit_note" { "Kreditnota" } else { "Faktura" },
+            issued_on: crate::notice::format_date(i.issued_on, Lang::Da),
+            due_on: crate::notice::format_date(i.due_on, Lang::Da),
+            total: format!("{} kr.", pactum_core::orders::kroner(i.total_ore)),
+            order: i.order.to_string(),
+            cancellable: i.kind == "invoice" && !credited.contains(&i.id),
+        })
+        .collect();
+    html(InvoicesPage { a, rows, next }.render())
+}
+
+/// The Peppol BIS Billing 3.0 document of an invoice, for the customer's e-invoicing system.
+async fn invoice_xml<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let Ok(id) = Uuid::parse_str(&id).map(pactum_store::InvoiceId) else {
+        return failure(a, CoreError::UnknownActivity);
+    };
+    match state.pactum.invoice_for_staff(&staff, id, "invoice:peppol").await {
+        Ok(Some(document)) => {
+            let xml = pactum_core::ubl::peppol_document(&state.pactum.policy, &document);
+            let name = if document.invoice.kind == "credit_note" { "kreditnota" } else { "faktura" };
+            let disposition = format!("attachment; filename=\"{name}-{}.xml\"", document.invoice.number);
+            let mut response = xml.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/xml; charset=utf-8"));
+            headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            if let Ok(value) = header::HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Ok(None) => failure(a, CoreError::UnknownActivity),
+        Err(e) => failure(a, e),
+    }
+}
+
+/// Cancels an order: its seats are given back and a credit note is issued for its invoice.
+async fn cancel_order<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let Ok(id) = Uuid::parse_str(&id).map(pactum_store::OrderId) else {
+        return failure(a, CoreError::UnknownActivity);
+    };
+    match state.pactum.cancel_order(id, &staff.actor()).await {
+        Ok(_) => Redirect::to("/admin/invoices").into_response(),
+        Err(e) => failure(a, e),
+    }
 }

@@ -42,6 +42,9 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("POST", "/admin/api-tokens/{token}/revoke", &[Admin]),
     ("GET", "/admin/audit", &[Admin, Dpo]),
     ("GET", "/admin/retention", &[Admin, Dpo]),
+    ("GET", "/admin/invoices", &[Admin, Coordinator]),
+    ("GET", "/admin/invoices/{invoice}/peppol.xml", &[Admin, Coordinator]),
+    ("POST", "/admin/orders/{order}/cancel", &[Admin, Coordinator]),
 ];
 
 /// Whether `role` may use `method route` (the route as declared, e.g. `/admin/staff/{staff}/disable`).

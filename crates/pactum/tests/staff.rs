@@ -21,6 +21,7 @@ on_both_backends!(
     p22_sign_out_and_disabling_end_a_session_at_once,
     api_tokens_are_shown_once_scoped_and_revocable,
     p16_the_dpo_sees_what_retention_will_delete_and_why,
+    l6_staff_list_invoices_download_peppol_documents_audited_and_cancel_with_a_credit_note,
 );
 
 fn client() -> reqwest::Client {
@@ -238,6 +239,9 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/api-tokens/{token}/revoke", [true, false, false, false]),
     ("GET", "/admin/audit", [true, false, false, true]),
     ("GET", "/admin/retention", [true, false, false, true]),
+    ("GET", "/admin/invoices", [true, true, false, false]),
+    ("GET", "/admin/invoices/{invoice}/peppol.xml", [true, true, false, false]),
+    ("POST", "/admin/orders/{order}/cancel", [true, true, false, false]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 
@@ -277,11 +281,17 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
     let staff_html = staff_get(&server, Some(&sessions[0]), "/admin/staff").await.text().await.unwrap();
     let pending_id = between(&staff_html, "<td>pending</td>", "</tr>");
     let pending_id = between(pending_id, "action=\"/admin/staff/", "/disable").to_string();
+    place_order(&server, "indkob@eksempel.dk").await;
+    let invoices = staff_get(&server, Some(&sessions[0]), "/admin/invoices").await.text().await.unwrap();
+    let invoice_id = between(&invoices, "href=\"/admin/invoices/", "/peppol.xml").to_string();
+    let order_id = between(&invoices, "action=\"/admin/orders/", "/cancel").to_string();
 
     for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
         let path = route
             .replace("{session}", &session_id)
             .replace("{staff}", &pending_id)
+            .replace("{invoice}", &invoice_id)
+            .replace("{order}", &order_id)
             .replace("{token}", "0199a000-0000-7000-8000-000000000000");
         let fields: Vec<(&str, &str)> = match *route {
             "/admin/catalogue" => vec![("catalogue", catalogue.as_str())],
@@ -508,4 +518,47 @@ async fn p16_the_dpo_sees_what_retention_will_delete_and_why(server: Server) {
     assert!(!rows[0].contains("course_enrolment"), "not within 7 days: {}", rows[0]);
     assert!(rows[1].contains("course_enrolment: 1"), "within 30 days: {}", rows[1]);
     assert!(rows[1].contains("<td>1</td>"), "one person erased completely: {}", rows[1]);
+}
+
+async fn l6_staff_list_invoices_download_peppol_documents_audited_and_cancel_with_a_credit_note(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let coordinator = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let instructor = sign_in(&server, &set_up(&server, "ida", Role::Instructor).await).await;
+    place_order(&server, "indkob@eksempel.dk").await;
+    let list = staff_get(&server, Some(&coordinator), "/admin/invoices").await;
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(html.contains("<td>1</td><td>Faktura</td>") && html.contains("18.687,50 kr."), "{html}");
+    assert!(!html.contains("Karin Kontakt") && !html.contains("indkob@eksempel.dk"), "the list shows no buyer");
+    let invoice = between(&html, "href=\"/admin/invoices/", "/peppol.xml").to_string();
+    let order = between(&html, "action=\"/admin/orders/", "/cancel").to_string();
+
+    let before = audit_entries(&server, &admin).await;
+    let xml = staff_get(&server, Some(&coordinator), &format!("/admin/invoices/{invoice}/peppol.xml")).await;
+    assert_eq!(xml.status(), 200);
+    assert_eq!(xml.headers()["content-type"], "application/xml; charset=utf-8");
+    assert_eq!(xml.headers()["content-disposition"], "attachment; filename=\"faktura-1.xml\"");
+    let body = xml.text().await.unwrap();
+    assert!(
+        body.contains(
+            "<cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+        )
+    );
+    assert!(body.contains("<cbc:RegistrationName>Eksempel A/S</cbc:RegistrationName>"), "{body}");
+    assert!(body.contains("<cbc:PayableAmount currencyID=\"DKK\">18687.50</cbc:PayableAmount>"), "{body}");
+    assert_eq!(audit_entries(&server, &admin).await, before + 1, "the download is a staff read, audited");
+    let refused = staff_get(&server, Some(&instructor), &format!("/admin/invoices/{invoice}/peppol.xml")).await;
+    assert_eq!(refused.status(), 403);
+    let unknown = staff_get(&server, Some(&coordinator), "/admin/invoices/not-a-uuid/peppol.xml").await;
+    assert_eq!(unknown.status(), 404);
+
+    let cancelled = staff_post(&server, Some(&coordinator), &format!("/admin/orders/{order}/cancel"), &[]).await;
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    let html = staff_get(&server, Some(&coordinator), "/admin/invoices").await.text().await.unwrap();
+    assert!(html.contains("<td>2</td><td>Kreditnota</td>") && html.contains("-18.687,50 kr."), "{html}");
+    assert!(!html.contains("/cancel"), "a credited invoice cannot be cancelled again");
+    let credit = html.split("href=\"/admin/invoices/").nth(2).unwrap().split('/').next().unwrap();
+    let xml = staff_get(&server, Some(&admin), &format!("/admin/invoices/{credit}/peppol.xml")).await;
+    assert_eq!(xml.headers()["content-disposition"], "attachment; filename=\"kreditnota-2.xml\"");
+    assert!(xml.text().await.unwrap().contains("<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>"));
 }

@@ -143,6 +143,31 @@ pub async fn open(server: &Server, link: &str) -> String {
     opened.headers()["location"].to_str().unwrap().to_string()
 }
 
+/// Orders one seat on the first session of the bundled example's first course through the order
+/// form, as a company whose contact is `buyer_email`; returns the answer page (the invoice).
+pub async fn place_order(server: &Server, buyer_email: &str) -> String {
+    let course = no_redirects().get(format!("{}/kurser/prince2-foundation", server.base)).send().await.unwrap();
+    let html = course.text().await.unwrap();
+    let path = html.split("href=\"").find(|s| s.contains("/bestil/")).unwrap().split('"').next().unwrap().to_string();
+    let form = no_redirects().get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap();
+    let fields = [
+        ("form_token", hidden_form_token(&form)),
+        ("notice_version", "2026.1".to_string()),
+        ("seats", "1".to_string()),
+        ("ordered_as", "company".to_string()),
+        ("buyer_name", "Karin Kontakt".to_string()),
+        ("buyer_email", buyer_email.to_string()),
+        ("buyer_company", "Eksempel A/S".to_string()),
+        ("buyer_address", "Vestergade 1, 8000 Aarhus C".to_string()),
+        ("cvr", "12345678".to_string()),
+        ("p1_name", "Anna Andersen".to_string()),
+        ("p1_email", "anna@eksempel.dk".to_string()),
+    ];
+    let placed = no_redirects().post(format!("{}{path}", server.base)).form(&fields).send().await.unwrap();
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    placed.text().await.unwrap()
+}
+
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
