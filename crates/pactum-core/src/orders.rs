@@ -180,6 +180,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if request.participants.is_empty() {
             return Err(invalid("participants", Problem::Missing));
         }
+        if request.buyer.iter().any(|(c, _)| c == ORDER_PURPOSE) {
+            // The order record is Pactum's own account of what was bought, never the caller's.
+            return Err(invalid(ORDER_PURPOSE, Problem::NotAccepted));
+        }
         if request.participants.len() > MAX_PARTICIPANTS {
             return Err(invalid("participants", Problem::TooLong(MAX_PARTICIPANTS as u32)));
         }
@@ -213,7 +217,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         })
         .to_string();
         let mut buyer_values = request.buyer.clone();
-        buyer_values.retain(|(c, _)| c != ORDER_PURPOSE);
         buyer_values.push((ORDER_PURPOSE.into(), record));
         let mut pending = PendingSubjects::default();
         let buyer = self

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, so an existing website can use Pactum headlessly: the catalogue,
-//! the notice for any set of purposes (P03), enrolment, event sign-up and the newsletter. The same
+//! the notice for any set of purposes (P03), enrolment, orders with their invoice (P04), event
+//! sign-up and the newsletter. The same
 //! rules hold as on Pactum's own forms: only declared fields (P01), the notice version the person
 //! saw, unticked means no consent (P07), and errors that name the field in the caller's language.
 //! The OpenAPI 3.1 description is served at `/api/v1/openapi.json`.
@@ -38,6 +39,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/events", get(events::<B, C>))
         .route("/api/v1/notice", get(notice::<B, C>))
         .route("/api/v1/enrolments", post(enrol::<B, C>))
+        .route("/api/v1/orders", post(order::<B, C>))
         .route("/api/v1/events/{slug}/signups", post(event_signup::<B, C>))
         .route("/api/v1/newsletter/subscriptions", post(subscribe::<B, C>))
         .route("/api/v1/newsletter/confirmations", post(confirm::<B, C>))
@@ -317,6 +319,106 @@ async fn enrol<B: Backend, C: Clock>(
         }),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    session_id: String,
+    buyer_kind: pactum_core::orders::BuyerKind,
+    buyer: BTreeMap<String, String>,
+    #[serde(default)]
+    cvr: Option<String>,
+    #[serde(default)]
+    purchase_order: Option<String>,
+    participants: Vec<BTreeMap<String, String>>,
+    notice_version: String,
+}
+
+#[derive(Serialize)]
+struct IssuedInvoice {
+    id: String,
+    number: u64,
+    issued_on: String,
+    due_on: String,
+    currency: &'static str,
+    net_ore: i64,
+    vat_ore: i64,
+    total_ore: i64,
+    /// Until when the invoice and the buyer's details on it are kept (Bookkeeping Act, L6).
+    kept_until: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Ordered {
+    order_id: String,
+    participants: Vec<String>,
+    payment_status: &'static str,
+    invoice: IssuedInvoice,
+}
+
+/// Orders seats for named participants (P04); the invoice is issued in the same transaction.
+async fn order<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Result<Json<OrderBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let lang = Params::from_uri(&uri).lang(&headers);
+    let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
+    let session = Uuid::parse_str(&body.session_id).map(SessionId).map_err(|_| unknown_activity(lang))?;
+    let request = pactum_core::orders::OrderRequest {
+        session,
+        buyer_kind: body.buyer_kind,
+        buyer: field_values(body.buyer),
+        cvr: body.cvr,
+        purchase_order: body.purchase_order,
+        participants: body.participants.into_iter().map(field_values).collect(),
+        lang,
+        method: "api".into(),
+        notice_version: body.notice_version,
+    };
+    let placed = state.pactum.place_order(request).await.map_err(|e| match e {
+        // The buyer's fields are named as the body nests them: `buyer.email`.
+        CoreError::Invalid(problems) => activity_error(
+            CoreError::Invalid(
+                problems
+                    .into_iter()
+                    .map(|p| match p.field.as_str() {
+                        "cvr" | "purchase_order" | "participants" => p,
+                        f if f.starts_with("participants[") => p,
+                        f => FieldError { field: format!("buyer.{f}"), problem: p.problem },
+                    })
+                    .collect(),
+            ),
+            lang,
+        ),
+        other => activity_error(other, lang),
+    })?;
+    let document = state
+        .pactum
+        .invoice_document(placed.invoice)
+        .await
+        .map_err(|e| ApiError::from_core(e, lang))?
+        .ok_or_else(|| unknown_activity(lang))?;
+    let invoice = &document.invoice;
+    let answer = Ordered {
+        order_id: placed.order.to_string(),
+        participants: placed.participants.iter().map(ToString::to_string).collect(),
+        payment_status: "pending",
+        invoice: IssuedInvoice {
+            id: invoice.id.to_string(),
+            number: invoice.number,
+            issued_on: pactum_store::date_to_text(invoice.issued_on),
+            due_on: pactum_store::date_to_text(invoice.due_on),
+            currency: "DKK",
+            net_ore: invoice.net_ore,
+            vat_ore: invoice.vat_ore,
+            total_ore: invoice.total_ore,
+            kept_until: document.retain_until.map(pactum_store::date_to_text),
+        },
+    };
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
 }
 
 fn unknown_activity(lang: Lang) -> ApiError {

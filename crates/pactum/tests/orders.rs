@@ -16,6 +16,7 @@ on_both_backends!(
     p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmation_mail,
     p01_an_order_with_an_undeclared_or_invalid_field_stores_nothing,
     p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_when,
+    p04_p01_the_json_api_orders_seats_and_names_every_bad_field,
 );
 
 /// The path of the order form of the first session of the first course, from the course page.
@@ -191,4 +192,68 @@ async fn p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_wh
     assert!(html.contains("Loven kræver, at vi gemmer følgende"), "{html}");
     assert!(html.contains("Bogføring (Bogføringsloven"), "{html}");
     assert!(html.contains("slettes 31. december 2031"), "{html}");
+}
+
+async fn api_order(server: &Server, query: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response =
+        no_redirects().post(format!("{}/api/v1/orders{query}", server.base)).json(&body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn p04_p01_the_json_api_orders_seats_and_names_every_bad_field(server: Server) {
+    let courses: serde_json::Value =
+        no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let prince2 = |courses: &serde_json::Value| {
+        courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"][0].clone()
+    };
+    let session = prince2(&courses)["id"].as_str().unwrap().to_string();
+    let order = |buyer: serde_json::Value, cvr: Option<&str>, participants: serde_json::Value| {
+        serde_json::json!({
+            "session_id": session, "buyer_kind": "company", "buyer": buyer, "cvr": cvr,
+            "purchase_order": "PO-1", "participants": participants, "notice_version": "2026.1",
+        })
+    };
+    let buyer = serde_json::json!({"name": "Karin Kontakt", "email": "indkob@eksempel.dk", "company": "Eksempel A/S", "address": "Vestergade 1, 8000 Aarhus C"});
+    let two = serde_json::json!([{"name": "Anna Andersen", "email": "anna@eksempel.dk"}, {"name": "Bo Bæk", "email": "bo@eksempel.dk"}]);
+
+    let (status, answer) = api_order(&server, "", order(buyer.clone(), Some("12345678"), two.clone())).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["invoice"]["number"], 1);
+    assert_eq!(answer["invoice"]["total_ore"], 3_737_500);
+    assert_eq!(answer["invoice"]["vat_ore"], 747_500);
+    assert_eq!(answer["invoice"]["kept_until"], "2031-12-31");
+    assert_eq!(answer["participants"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["payment_status"], "pending");
+
+    let (status, answer) = api_order(&server, "", order(buyer.clone(), None, two.clone())).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["fields"][0]["field"], "cvr", "{answer}");
+    let mut with_record = buyer.clone();
+    with_record["order"] = "free text".into();
+    let (status, answer) = api_order(&server, "", order(with_record, Some("12345678"), two.clone())).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["fields"][0]["field"], "buyer.order", "the order record is not the caller's to write: {answer}");
+    let mut bad_buyer = buyer.clone();
+    bad_buyer["email"] = "nope".into();
+    let (status, answer) = api_order(&server, "?lang=en", order(bad_buyer, Some("12345678"), two.clone())).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["fields"][0]["field"], "buyer.email");
+    assert!(answer["message"].as_str().unwrap().contains("must be an e-mail address"), "{answer}");
+    let undeclared = serde_json::json!([{"name": "Anna", "email": "anna@eksempel.dk", "cpr": "010190-1234"}]);
+    let (status, answer) = api_order(&server, "", order(buyer.clone(), Some("12345678"), undeclared)).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["fields"][0]["field"], "participants[0].cpr", "{answer}");
+    let (status, answer) = api_order(&server, "", order(buyer.clone(), Some("12345678"), serde_json::json!([]))).await;
+    assert_eq!((status, answer["fields"][0]["field"].as_str()), (400, Some("participants")));
+    let mut unknown = order(buyer.clone(), Some("12345678"), two.clone());
+    unknown["session_id"] = "0199a000-0000-7000-8000-000000000000".into();
+    assert_eq!(api_order(&server, "", unknown).await.0, 404);
+    let mut extra = order(buyer, Some("12345678"), two);
+    extra["discount"] = 100.into();
+    let (status, answer) = api_order(&server, "", extra).await;
+    assert_eq!(status, 400, "an unknown member is refused: {answer}");
+    // None of the refused orders took a seat or a number.
+    let courses: serde_json::Value =
+        no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(prince2(&courses)["seats_left"], 14, "{}", prince2(&courses));
 }
