@@ -16,6 +16,7 @@ pub mod keys;
 pub mod mail;
 pub mod newsletter;
 pub mod orders;
+pub mod payments;
 pub mod personal;
 pub mod retention_sweep;
 pub mod roster;
@@ -61,6 +62,8 @@ pub enum CoreError {
     UnknownStaff,
     #[error("this role may not do that")]
     Forbidden,
+    #[error("the card payment failed: {0}")]
+    Payment(String),
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]
@@ -79,6 +82,8 @@ pub struct Pactum<B: Backend, C: Clock> {
     /// Wakes the mail worker when a change enqueued mail.
     pub mail_ready: Arc<tokio::sync::Notify>,
     catalogue_cache: Arc<catalogue::CatalogueCache>,
+    /// The card payment provider, when one is configured.
+    pub payments: Option<Arc<payments::CardPayments>>,
 }
 
 impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
@@ -91,6 +96,7 @@ impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
             settings: self.settings.clone(),
             mail_ready: self.mail_ready.clone(),
             catalogue_cache: self.catalogue_cache.clone(),
+            payments: self.payments.clone(),
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct Settings {
     pub mail_from: Option<String>,
     /// The cost of hashing staff passwords.
     pub password_cost: staff::PasswordCost,
+    /// The card payment provider; without one, orders are paid by invoice only.
+    pub card_payments: Option<payments::StripeSettings>,
 }
 
 impl Default for Settings {
@@ -118,6 +126,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".to_string(),
             mail_from: None,
             password_cost: staff::PasswordCost::RECOMMENDED,
+            card_payments: None,
         }
     }
 }
@@ -139,7 +148,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     ) -> Result<Pactum<B, C>, CoreError> {
         let keys = keys::open_vault(&backend, ring).await?;
         let store = Store::start(backend, keys.audit.clone(), &settings.node).await?;
+        let payments = match &settings.card_payments {
+            Some(stripe) => Some(payments::CardPayments::Stripe(
+                payments::StripeCheckout::new(stripe.clone()).map_err(|e| CoreError::Payment(e.to_string()))?,
+            )),
+            None => None,
+        };
         let pactum = Pactum {
+            payments: payments.map(Arc::new),
             store,
             policy: Arc::new(policy),
             keys: Arc::new(keys),

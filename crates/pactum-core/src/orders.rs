@@ -22,6 +22,7 @@ use time::{Date, Duration};
 
 use crate::enrolment::ENROLMENT_PURPOSE;
 use crate::mail::OutgoingMail;
+use crate::payments::PaymentProvider;
 use crate::personal::{Collection, PendingSubjects};
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
@@ -300,6 +301,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             status: "placed".into(),
             payment_method: "invoice".into(),
             payment_status: "pending".into(),
+            payment_session: None,
+            payment_ref: None,
             created_at: now,
             updated_at: now,
         };
@@ -464,6 +467,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 .map(|l| InvoiceLine { net_ore: -l.net_ore, unit_price_ore: -l.unit_price_ore, ..l })
                 .collect();
             credit_note = Some(self.prepare_invoice(&order, negated, &buyer, Some(invoice.id), &key, &mut change)?);
+        }
+        let paid_by_card = order.payment_status == "paid" && order.payment_ref.is_some();
+        if let (true, Some(payment)) = (paid_by_card, &order.payment_ref) {
+            // The money goes back before the cancellation is recorded: if the provider refuses, the
+            // order stays as it was and the caller can try again (the refund's key makes that safe).
+            let paid = invoices.iter().find(|i| i.kind == "invoice").map(|i| i.total_ore).unwrap_or(0);
+            self.card_provider()?
+                .refund(payment, paid, &format!("refund-{}", order.id))
+                .await
+                .map_err(|e| CoreError::Payment(e.to_string()))?;
         }
         let payment_status = if order.payment_status == "paid" { "refunded" } else { "cancelled" };
         change.ops.push(Op::UpdateOrder {

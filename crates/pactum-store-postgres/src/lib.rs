@@ -167,6 +167,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = $1",
                 "DELETE FROM invoices WHERE instance_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
+                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = $1)",
                 "DELETE FROM orders WHERE instance_id = $1",
                 "DELETE FROM enrolments WHERE instance_id = $1",
@@ -187,6 +188,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "DELETE FROM access_links WHERE subject_id = $1",
                 "DELETE FROM invoices WHERE buyer_subject_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
+                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = $1)",
                 "DELETE FROM orders WHERE buyer_subject_id = $1",
                 "DELETE FROM enrolments WHERE subject_id = $1",
@@ -497,6 +499,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             orders::update_order(tx, *id, status, payment_status, *at).await?
         }
         Op::IssueInvoice(i) => orders::issue_invoice(tx, i).await?,
+        Op::RecordPayment(event) => orders::record_payment(tx, event).await?,
         Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
@@ -1430,6 +1433,15 @@ impl Backend for PgBackend {
 
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.pool, orders::InvoicesOf::Buyer(buyer)).await
+    }
+
+    async fn payment_event_applied(&self, event_id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT event_id FROM payment_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(found.is_some())
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

@@ -11,7 +11,8 @@ use crate::{ApplyError, corrupt, date_col, error, get, id_from};
 pub(crate) async fn put_order(tx: &mut PgConnection, o: &Order) -> Result<(), ApplyError> {
     sqlx::query(
         "INSERT INTO orders (id, session_id, buyer_subject_id, buyer_kind, instance_id, unit_price_ore, status, \
-         payment_method, payment_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         payment_method, payment_status, payment_session, payment_ref, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(o.id.as_bytes().as_slice())
     .bind(o.session.as_bytes().as_slice())
@@ -22,6 +23,8 @@ pub(crate) async fn put_order(tx: &mut PgConnection, o: &Order) -> Result<(), Ap
     .bind(&o.status)
     .bind(&o.payment_method)
     .bind(&o.payment_status)
+    .bind(&o.payment_session)
+    .bind(&o.payment_ref)
     .bind(o.created_at)
     .bind(o.updated_at)
     .execute(&mut *tx)
@@ -51,6 +54,30 @@ pub(crate) async fn update_order(
         .bind(id.as_bytes().as_slice())
         .execute(&mut *tx)
         .await?;
+    Ok(())
+}
+
+/// Applies one payment-provider event to an order, once: a second event with the same id is refused
+/// as a conflict, and the order is left as the first one left it.
+pub(crate) async fn record_payment(tx: &mut PgConnection, event: &PaymentEvent) -> Result<(), ApplyError> {
+    sqlx::query("INSERT INTO payment_events (event_id, order_id, kind, received_at) VALUES ($1, $2, $3, $4)")
+        .bind(&event.event_id)
+        .bind(event.order.as_bytes().as_slice())
+        .bind(&event.kind)
+        .bind(event.at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE orders SET payment_status = $1, payment_ref = COALESCE($2, payment_ref), \
+         payment_session = COALESCE($3, payment_session), updated_at = $4 WHERE id = $5",
+    )
+    .bind(&event.payment_status)
+    .bind(&event.payment_ref)
+    .bind(&event.session)
+    .bind(event.at)
+    .bind(event.order.as_bytes().as_slice())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -110,7 +137,7 @@ macro_rules! order_select {
     ($tail:literal) => {
         concat!(
             "SELECT id, session_id, buyer_subject_id, buyer_kind, instance_id, unit_price_ore, status, \
-                            payment_method, payment_status, created_at, updated_at FROM orders",
+                            payment_method, payment_status, payment_session, payment_ref, created_at, updated_at FROM orders",
             " ",
             $tail
         )
@@ -150,6 +177,8 @@ async fn order_from_row(pool: &PgPool, r: &PgRow) -> Result<Order, StoreError> {
         status: get(r, "status")?,
         payment_method: get(r, "payment_method")?,
         payment_status: get(r, "payment_status")?,
+        payment_session: get(r, "payment_session")?,
+        payment_ref: get(r, "payment_ref")?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
     })

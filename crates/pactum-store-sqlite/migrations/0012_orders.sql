@@ -12,6 +12,8 @@ CREATE TABLE orders (
     status TEXT NOT NULL,
     payment_method TEXT NOT NULL,
     payment_status TEXT NOT NULL,
+    payment_session TEXT,
+    payment_ref TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -46,6 +48,16 @@ CREATE TABLE invoices (
 CREATE INDEX invoices_order ON invoices (order_id);
 CREATE INDEX invoices_buyer ON invoices (buyer_subject_id);
 CREATE INDEX invoices_instance ON invoices (instance_id);
+
+-- Every payment-provider event applied to an order, by the provider's event id, so that a
+-- repeated or late callback is applied once.
+CREATE TABLE payment_events (
+    event_id TEXT PRIMARY KEY,
+    order_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX payment_events_order ON payment_events (order_id);
 
 CREATE TABLE invoice_numbers (
     series TEXT PRIMARY KEY,

@@ -174,6 +174,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = ?",
                 "DELETE FROM invoices WHERE instance_id = ?",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
+                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = ?)",
                 "DELETE FROM orders WHERE instance_id = ?",
                 "DELETE FROM enrolments WHERE instance_id = ?",
@@ -194,6 +195,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "DELETE FROM access_links WHERE subject_id = ?",
                 "DELETE FROM invoices WHERE buyer_subject_id = ?",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
+                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = ?)",
                 "DELETE FROM orders WHERE buyer_subject_id = ?",
                 "DELETE FROM enrolments WHERE subject_id = ?",
@@ -503,6 +505,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             orders::update_order(tx, *id, status, payment_status, *at).await?
         }
         Op::IssueInvoice(i) => orders::issue_invoice(tx, i).await?,
+        Op::RecordPayment(event) => orders::record_payment(tx, event).await?,
         Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES (?, ?, ?, ?)")
@@ -1440,6 +1443,15 @@ impl Backend for SqliteBackend {
 
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.reader, orders::InvoicesOf::Buyer(buyer)).await
+    }
+
+    async fn payment_event_applied(&self, event_id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT event_id FROM payment_events WHERE event_id = ?")
+            .bind(event_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(error)?;
+        Ok(found.is_some())
     }
 
     async fn latest_policy_activation(&self) -> Result<Option<PolicyActivation>, StoreError> {

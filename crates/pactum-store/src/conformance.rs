@@ -873,6 +873,8 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
         status: "placed".into(),
         payment_method: "invoice".into(),
         payment_status: "pending".into(),
+        payment_session: None,
+        payment_ref: None,
         created_at: 8,
         updated_at: 8,
     };
@@ -932,6 +934,26 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     store.commit(change(vec![update], vec![])).await.unwrap();
     let paid = b.order(order.id).await.unwrap().unwrap();
     assert_eq!((paid.payment_status.as_str(), paid.updated_at), ("paid", 10));
+
+    // A payment event is applied once: the same event id again is a conflict and changes nothing.
+    let event = |id: &str, status: &str, payment_ref: Option<&str>| PaymentEvent {
+        event_id: id.into(),
+        order: order.id,
+        kind: "paid".into(),
+        payment_status: status.into(),
+        session: Some("cs_1".into()),
+        payment_ref: payment_ref.map(str::to_string),
+        at: 11,
+    };
+    store.commit(change(vec![Op::RecordPayment(event("evt_1", "paid", Some("pi_1")))], vec![])).await.unwrap();
+    let again = store.commit(change(vec![Op::RecordPayment(event("evt_1", "refunded", None))], vec![])).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let paid = b.order(order.id).await.unwrap().unwrap();
+    assert_eq!(paid.payment_status, "paid");
+    assert_eq!((paid.payment_session.as_deref(), paid.payment_ref.as_deref()), (Some("cs_1"), Some("pi_1")));
+    store.commit(change(vec![Op::RecordPayment(event("evt_2", "refunded", None))], vec![])).await.unwrap();
+    let refunded = b.order(order.id).await.unwrap().unwrap();
+    assert_eq!((refunded.payment_status.as_str(), refunded.payment_ref.as_deref()), ("refunded", Some("pi_1")));
 
     // The bookkeeping hold ending takes its invoices with it; shredding the buyer takes the order.
     store.commit(change(vec![Op::DeletePurpose(bookkeeping.id)], vec![])).await.unwrap();

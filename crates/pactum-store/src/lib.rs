@@ -189,6 +189,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Invoices and credit notes whose buyer is `buyer`, by number.
     fn invoices_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
 
+    /// Whether a payment-provider event with this id was applied to an order already.
+    fn payment_event_applied(&self, event_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     fn latest_policy_activation(&self) -> impl Future<Output = Result<Option<PolicyActivation>, StoreError>> + Send;
 
     /// Every (table, column) of Pactum's own tables, for the classification check.

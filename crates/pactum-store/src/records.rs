@@ -470,10 +470,29 @@ pub struct Order {
     pub status: String,
     /// `invoice` (bank transfer) or a payment provider's key.
     pub payment_method: String,
-    /// `pending`, `paid` or `refunded`.
+    /// `pending`, `paid`, `refunded` or `cancelled`.
     pub payment_status: String,
+    /// The payment provider's checkout session, while one is open or after it completed.
+    pub payment_session: Option<String>,
+    /// The provider's reference of the payment itself (what a refund names).
+    pub payment_ref: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
+}
+
+/// One event from a payment provider, applied to an order once (by `event_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// The provider's own event id (or one Pactum makes for a change it starts, such as a refund).
+    pub event_id: String,
+    pub order: OrderId,
+    /// `checkout_started`, `paid`, `expired`, `refunded`, …
+    pub kind: String,
+    /// The order's payment status after the event.
+    pub payment_status: String,
+    pub session: Option<String>,
+    pub payment_ref: Option<String>,
+    pub at: Micros,
 }
 
 /// The one series invoices and credit notes are numbered in.
@@ -679,6 +698,9 @@ pub enum Op {
         payment_status: String,
         at: Micros,
     },
+    /// Applies a payment event to its order; fails with [`StoreError::Conflict`](crate::StoreError::Conflict)
+    /// when an event with the same id was applied already.
+    RecordPayment(PaymentEvent),
     /// Issues an invoice under the next number of the gapless series (its `number` is ignored).
     IssueInvoice(Invoice),
     /// Cancels an enrolment and gives its seat back.

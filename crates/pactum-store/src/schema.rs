@@ -203,6 +203,8 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("orders", "status", Category("order")),
     ("orders", "payment_method", Category("order")),
     ("orders", "payment_status", Category("order")),
+    ("orders", "payment_session", Pseudonymous),
+    ("orders", "payment_ref", Pseudonymous),
     ("orders", "created_at", Category("order")),
     ("orders", "updated_at", Category("order")),
     ("order_participants", "order_id", Pseudonymous),
@@ -224,6 +226,10 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     // The buyer block as issued: name, company, address, e-mail and the order reference.
     ("invoices", "buyer_sealed", Ciphertext("order")),
     ("invoices", "created_at", Category("order")),
+    ("payment_events", "event_id", Pseudonymous),
+    ("payment_events", "order_id", Pseudonymous),
+    ("payment_events", "kind", Category("order")),
+    ("payment_events", "received_at", Category("order")),
     ("invoice_numbers", "series", NonPersonal),
     ("invoice_numbers", "last", NonPersonal),
 ];

@@ -1,6 +1,9 @@
 //! Test support. [`SmtpServer`] is a real SMTP server on a loopback port: it speaks the protocol
 //! over TCP (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps every message it accepts, so tests
-//! assert on the mail as it crossed the wire.
+//! assert on the mail as it crossed the wire. [`psp::TestPsp`] is a payment service provider with a
+//! hosted payment page and signed webhooks, following Stripe's documented Checkout API.
+
+pub mod psp;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// network such as 10.0.0.0/8; repeat, or separate with commas
     #[arg(long = "trusted-proxy", env = "PACTUM_TRUSTED_PROXIES", value_name = "ADDR", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// Card payments through Stripe Checkout: the API's address [default: https://api.stripe.com].
+    /// Card payment is on when PACTUM_STRIPE_SECRET_KEY and PACTUM_STRIPE_WEBHOOK_SECRET are set.
+    #[arg(long, env = "PACTUM_STRIPE_API_BASE", value_name = "URL")]
+    pub stripe_api_base: Option<String>,
 }
 
 /// How requests reach `serve`.
@@ -105,6 +109,8 @@ struct FileSettings {
 pub struct Settings {
     pub listen: SocketAddr,
     pub transport: Transport,
+    /// Card payments, when the provider's keys are in the environment.
+    pub card_payments: Option<pactum_core::payments::StripeSettings>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub key_source: KeySource,
@@ -131,6 +137,7 @@ impl std::fmt::Debug for Settings {
             .field("node", &self.node)
             .field("public_url", &self.public_url)
             .field("smtp", &self.smtp)
+            .field("card_payments", &self.card_payments)
             .finish()
     }
 }
@@ -154,6 +161,7 @@ impl Settings {
         let listen = listen_text.parse().map_err(|_| {
             anyhow::anyhow!("--listen must be an address and port such as 127.0.0.1:8080, not `{listen_text}`")
         })?;
+        let card_payments = card_payments(serve.stripe_api_base.clone())?;
         let transport =
             Transport::resolve(serve, file.tls_cert, file.tls_key, file.redirect_http, file.trusted_proxies)?;
         let scheme = if transport.tls.is_some() { "https" } else { "http" };
@@ -198,6 +206,7 @@ impl Settings {
             }
         };
         Ok(Settings {
+            card_payments,
             transport,
             public_url,
             public_url_given,
@@ -220,6 +229,7 @@ impl Settings {
             public_url: self.public_url.clone(),
             mail_from: self.mail_from.clone(),
             password_cost: pactum_core::staff::PasswordCost::RECOMMENDED,
+            card_payments: self.card_payments.clone(),
         }
     }
 
@@ -264,6 +274,35 @@ impl Transport {
         let trusted_proxies = pactum_web::transport::TrustedProxies::parse(&proxies)
             .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
         Ok(Transport { tls, redirect_http, trusted_proxies })
+    }
+}
+
+/// Stripe Checkout from the environment: both secrets, or neither (card payment off). The keys
+/// come only from the environment, never from a flag, which other users could read in `ps`.
+fn card_payments(api_base: Option<String>) -> anyhow::Result<Option<pactum_core::payments::StripeSettings>> {
+    let secret = std::env::var("PACTUM_STRIPE_SECRET_KEY").ok().filter(|v| !v.trim().is_empty());
+    let webhook = std::env::var("PACTUM_STRIPE_WEBHOOK_SECRET").ok().filter(|v| !v.trim().is_empty());
+    match (secret, webhook) {
+        (None, None) => Ok(None),
+        (Some(secret), Some(webhook)) => {
+            let api_base = api_base.unwrap_or_else(|| "https://api.stripe.com".to_string());
+            if !(api_base.starts_with("https://")
+                || api_base.starts_with("http://127.0.0.1")
+                || api_base.starts_with("http://localhost"))
+            {
+                anyhow::bail!(
+                    "--stripe-api-base must be an https:// address (plain http only on this machine), not `{api_base}`"
+                );
+            }
+            Ok(Some(pactum_core::payments::StripeSettings {
+                api_base,
+                secret_key: secret.into(),
+                webhook_secret: webhook.into(),
+            }))
+        }
+        _ => anyhow::bail!(
+            "card payment needs both PACTUM_STRIPE_SECRET_KEY and PACTUM_STRIPE_WEBHOOK_SECRET; set both, or neither to take payment by invoice only"
+        ),
     }
 }
 
