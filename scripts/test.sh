@@ -31,7 +31,7 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 # Browser tests in headless Chromium (the consent widget and Pactum's pages). e2e/run.sh installs
 # Debian's chromium and the npm packages it needs when they are missing; it never downloads a browser.
 echo "==> browser tests (e2e/run.sh)"
-cargo build -p pactum --locked
+cargo build -p pactum -p pactum-testkit --bins --locked
 PACTUM_BIN="$PWD/target/debug/pactum" e2e/run.sh 2>&1 | tee -a "$log" || status=$?
 
 # The JSON API against its OpenAPI document: no 5xx, documented statuses, types and schemas.

@@ -15,14 +15,15 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 /**
  * Starts `pactum serve` on 127.0.0.1 (a free port, or `port` to restart on the same address) with a fresh
- * (or the given) data directory. `extraArgs` are appended to the command line (e.g. `--smtp-host …`).
+ * (or the given) data directory. `extraArgs` are appended to the command line (e.g. `--smtp-host …`);
+ * `env` adds to (or overrides) its environment.
  */
-export async function startPactum({ policy, dataDir, port = 0, extraArgs = [] } = {}) {
+export async function startPactum({ policy, dataDir, port = 0, extraArgs = [], env = {} } = {}) {
   const dir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'pactum-e2e-'));
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir];
   if (policy) args.push('--policy', policy);
   args.push(...extraArgs);
-  const child = spawn(BIN, args, { env: { ...process.env, PACTUM_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, args, { env: { ...process.env, PACTUM_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
   const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -111,6 +111,21 @@ pub struct StripeSettings {
     pub webhook_secret: SecretString,
 }
 
+impl StripeSettings {
+    /// The origin of the hosted payment page the buyer is sent to: Stripe's checkout host for its
+    /// own API, the API's own origin for any other (a local test provider).
+    pub fn checkout_origin(&self) -> String {
+        let base = self.api_base.trim_end_matches('/');
+        if base == "https://api.stripe.com" {
+            return "https://checkout.stripe.com".to_string();
+        }
+        match base.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+            None => base.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Debug for StripeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StripeSettings").field("api_base", &self.api_base).finish_non_exhaustive()

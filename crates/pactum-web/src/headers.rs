@@ -24,7 +24,20 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
+        // A page may widen exactly one thing, where its forms lead (see [`with_form_target`]).
+        if name == header::CONTENT_SECURITY_POLICY && headers.contains_key(&name) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// Lets the forms of this page lead to `origin` as well (the payment provider's hosted page, which
+/// the order form's answer redirects to); everything else of the policy stays as it is.
+pub fn with_form_target(response: &mut Response, origin: &str) {
+    let csp = CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
 }

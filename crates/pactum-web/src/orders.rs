@@ -11,7 +11,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use pactum_core::catalogue::CourseListing;
@@ -20,7 +20,7 @@ use pactum_core::orders::{BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER
 use pactum_core::values::FieldError;
 use pactum_core::{Clock, CoreError};
 use pactum_policy::{Lang, Policy};
-use pactum_store::{Backend, CourseSession, SessionId};
+use pactum_store::{Backend, CourseSession, OrderId, SessionId};
 
 use crate::AppState;
 use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
@@ -37,6 +37,25 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     Router::new()
         .route("/kurser/{slug}/bestil/{session}", get(order_form::<B, C>).post(order::<B, C>))
         .route("/en/courses/{slug}/order/{session}", get(order_form::<B, C>).post(order::<B, C>))
+        .route("/bestilling/{order}/{token}", get(status_page::<B, C>))
+        .route("/en/order/{order}/{token}", get(status_page::<B, C>))
+        .route("/bestilling/{order}/{token}/betal", axum::routing::post(pay_again::<B, C>))
+        .route("/en/order/{order}/{token}/pay", axum::routing::post(pay_again::<B, C>))
+        .route("/payments/stripe/webhook", axum::routing::post(stripe_webhook::<B, C>))
+}
+
+/// The buyer's own address of an order: its id and a keyed tag, so only who placed the order
+/// (and whoever they share the link with) can see its status.
+pub fn status_path(state_keys: &pactum_vault::BlindIndexKey, lang: Lang, order: OrderId) -> String {
+    let token = status_token(state_keys, order);
+    match lang {
+        Lang::Da => format!("/bestilling/{order}/{token}"),
+        Lang::En => format!("/en/order/{order}/{token}"),
+    }
+}
+
+fn status_token(key: &pactum_vault::BlindIndexKey, order: OrderId) -> String {
+    key.tag("order-status", order.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn order_path(lang: Lang, slug: &str, session: SessionId) -> String {
@@ -63,6 +82,9 @@ struct Texts {
     payment: &'static str,
     full: &'static str,
     too_few: &'static str,
+    payment_legend: &'static str,
+    pay_card: &'static str,
+    pay_invoice: &'static str,
     notice_changed: &'static str,
 }
 
@@ -80,9 +102,12 @@ const DA: Texts = Texts {
     participant: "Deltager",
     participants_hint: "Hver deltager får sin egen tilmelding. Køberen kan selv være deltager.",
     submit: "Bestil og modtag faktura",
-    payment: "Du betaler mod faktura (bankoverførsel). Kortoplysninger indtastes aldrig her.",
+    payment: "Mod faktura (bankoverførsel) eller, hvor det tilbydes, med kort hos vores betalingsudbyder. Kortoplysninger indtastes aldrig her.",
     full: "Der er ikke pladser nok på holdet til så mange deltagere. Vælg færre eller et andet hold.",
     too_few: "Angiv mindst én deltager.",
+    payment_legend: "Betaling",
+    pay_card: "Med kort hos vores betalingsudbyder (du sendes videre til deres side)",
+    pay_invoice: "Mod faktura (bankoverførsel)",
     notice_changed: "Vores privatlivspolitik er ændret, siden du åbnede siden. Læs den nye tekst, og send formularen igen.",
 };
 
@@ -100,9 +125,12 @@ const EN: Texts = Texts {
     participant: "Participant",
     participants_hint: "Each participant gets an enrolment of their own. The buyer may be a participant too.",
     submit: "Order and receive the invoice",
-    payment: "You pay by invoice (bank transfer). Card details are never entered here.",
+    payment: "By invoice (bank transfer) or, where offered, by card with our payment provider. Card details are never entered here.",
     full: "There are not enough seats on this session for that many participants. Choose fewer or another session.",
     too_few: "Name at least one participant.",
+    payment_legend: "Payment",
+    pay_card: "By card with our payment provider (you are taken to their page)",
+    pay_invoice: "By invoice (bank transfer)",
     notice_changed: "Our privacy notice changed after you opened the page. Read the new text and send the form again.",
 };
 
@@ -135,6 +163,8 @@ struct OrderPage<'a> {
     cvr_error: Option<String>,
     purchase_order: String,
     participants: Vec<ParticipantBlock>,
+    /// Whether card payment is offered, and whether it is the choice.
+    card: Option<bool>,
     purposes: Vec<PurposeView>,
     notice_href: &'static str,
 }
@@ -202,15 +232,24 @@ fn order_page<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, form: OrderFo
         cvr_error: form.errors.iter().find(|(f, _)| f == "cvr").map(|(_, m)| m.clone()),
         purchase_order: submitted("purchase_order"),
         participants,
+        card: state.pactum.payments.as_ref().map(|_| form.submitted.and_then(|s| s.get("payment")) != Some("invoice")),
         purposes,
         notice_href: crate::notice::path(lang),
     }
 }
 
-fn render(page: OrderPage<'_>, status: StatusCode) -> Response {
+fn render<B: Backend, C: Clock>(state: &AppState<B, C>, page: OrderPage<'_>, status: StatusCode) -> Response {
     let mut response = html(page.render());
     *response.status_mut() = status;
+    allow_checkout(state, &mut response);
     response
+}
+
+/// With card payment on, the page's forms may lead to the provider's hosted payment page.
+fn allow_checkout<B: Backend, C: Clock>(state: &AppState<B, C>, response: &mut Response) {
+    if let Some(stripe) = &state.pactum.settings.card_payments {
+        crate::headers::with_form_target(response, &stripe.checkout_origin());
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -252,7 +291,7 @@ async fn order_form<B: Backend, C: Clock>(
         submitted: None,
         errors: Vec::new(),
     };
-    render(order_page(&state, form), StatusCode::OK)
+    render(&state, order_page(&state, form), StatusCode::OK)
 }
 
 /// The form name of a field the core names: `name` → `buyer_name`, `participants[1].email` → `p2_email`.
@@ -326,10 +365,11 @@ async fn order<B: Backend, C: Clock>(
     };
     // Deny by default (P01): the order purpose's fields for the buyer (its record is Pactum's own),
     // the enrolment purpose's for each participant, and the form's own controls.
-    let mut allowed: Vec<String> = ["form_token", "notice_version", "seats", "ordered_as", "cvr", "purchase_order"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut allowed: Vec<String> =
+        ["form_token", "notice_version", "seats", "ordered_as", "cvr", "purchase_order", "payment"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     allowed.extend(
         order_purpose
             .fields
@@ -374,22 +414,26 @@ async fn order<B: Backend, C: Clock>(
         errors,
     };
     let t = texts(lang);
+    let by_card = state.pactum.payments.is_some() && submitted.get("payment") != Some("invoice");
     match state.pactum.place_order(request).await {
+        Ok(placed) if by_card => checkout(&state, lang, placed.order).await,
         Ok(placed) => match state.pactum.invoice_document(placed.invoice).await {
-            Ok(Some(document)) => done_page(&state, lang, other_href.clone(), &document),
+            Ok(Some(document)) => done_page(&state, lang, other_href.clone(), &document, Page::Ordered),
             Ok(None) => failure(chrome(), lang, CoreError::UnknownActivity),
             Err(e) => failure(chrome(), lang, e),
         },
         Err(CoreError::Invalid(problems)) => {
             let errors = problems.iter().map(|p| labelled(policy, lang, p)).collect();
-            render(order_page(&state, form(errors)), StatusCode::BAD_REQUEST)
+            render(&state, order_page(&state, form(errors)), StatusCode::BAD_REQUEST)
         }
         Err(CoreError::Full) => {
-            render(order_page(&state, form(vec![("seats".into(), t.full.into())])), StatusCode::CONFLICT)
+            render(&state, order_page(&state, form(vec![("seats".into(), t.full.into())])), StatusCode::CONFLICT)
         }
-        Err(CoreError::NoticeChanged) => {
-            render(order_page(&state, form(vec![("notice".into(), t.notice_changed.into())])), StatusCode::CONFLICT)
-        }
+        Err(CoreError::NoticeChanged) => render(
+            &state,
+            order_page(&state, form(vec![("notice".into(), t.notice_changed.into())])),
+            StatusCode::CONFLICT,
+        ),
         Err(e) => failure(chrome(), lang, e),
     }
 }
@@ -418,14 +462,47 @@ struct InvoicePage<'a> {
     vat: String,
     total: String,
     kept_until: Option<String>,
+    /// Where the buyer can come back to the order, and the payment status shown there.
+    status_href: Option<String>,
+    payment: Option<String>,
+    /// A button that opens the provider's payment page again.
+    pay_action: Option<(String, String)>,
 }
 
-/// The issued invoice as a printable page (the answer to an order).
+/// Which answer the invoice page is.
+enum Page<'o> {
+    /// The answer to the order form.
+    Ordered,
+    /// The buyer's order page: the invoice with the payment status.
+    Status(&'o pactum_store::Order),
+    /// Card payment was chosen but could not be started.
+    CheckoutFailed,
+}
+
+fn payment_text(order: &pactum_store::Order, lang: Lang) -> String {
+    match (order.status.as_str(), order.payment_status.as_str(), lang) {
+        (_, "paid", Lang::Da) => "Betalt. Tak!".into(),
+        (_, "paid", Lang::En) => "Paid. Thank you!".into(),
+        (_, "refunded", Lang::Da) => "Ordren er annulleret, og betalingen er tilbageført.".into(),
+        (_, "refunded", Lang::En) => "The order is cancelled and the payment refunded.".into(),
+        ("cancelled", _, Lang::Da) => "Ordren er annulleret.".into(),
+        ("cancelled", _, Lang::En) => "The order is cancelled.".into(),
+        (_, _, Lang::Da) => {
+            "Afventer betaling. Har du lige betalt med kort, kan det tage et øjeblik; opdater siden.".into()
+        }
+        (_, _, Lang::En) => {
+            "Awaiting payment. If you have just paid by card, it can take a moment; reload the page.".into()
+        }
+    }
+}
+
+/// The issued invoice as a printable page: the answer to an order, or the buyer's order page.
 fn done_page<B: Backend, C: Clock>(
     state: &AppState<B, C>,
     lang: Lang,
     other_href: String,
     document: &InvoiceDocument,
+    shown_as: Page<'_>,
 ) -> Response {
     let policy = &state.pactum.policy;
     let da = lang == Lang::Da;
@@ -446,15 +523,65 @@ fn done_page<B: Backend, C: Clock>(
         buyer_lines.push(format!("{} {reference}", if da { "Jeres reference:" } else { "Your reference:" }));
     }
     let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+    let keys = &state.pactum.keys.blind_index;
+    let status_href = status_path(keys, lang, invoice.order);
+    let ordered = if da {
+        "Pladserne er reserveret, og deltagerne er tilmeldt. Her er fakturaen; vi har også sendt en ordrebekræftelse til køberens e-mailadresse."
+    } else {
+        "The seats are reserved and the participants are enrolled. Here is the invoice; we have also sent an order confirmation to the buyer's e-mail address."
+    };
+    let (title, intro, payment, pay_action, status) = match shown_as {
+        Page::Ordered => (
+            if da { "Tak for din bestilling" } else { "Thank you for your order" },
+            vec![ordered.to_string()],
+            None,
+            None,
+            StatusCode::CREATED,
+        ),
+        Page::CheckoutFailed => (
+            if da { "Tak for din bestilling" } else { "Thank you for your order" },
+            vec![
+                ordered.to_string(),
+                if da {
+                    "Kortbetalingen kunne ikke startes lige nu. Du er ikke blevet trukket noget. Betal via fakturaen, eller prøv kortbetaling igen fra ordresiden.".into()
+                } else {
+                    "Card payment could not be started just now. Nothing was charged. Pay by the invoice, or try card payment again from the order page.".into()
+                },
+            ],
+            None,
+            Some((
+                format!("{status_href}/{}", if da { "betal" } else { "pay" }),
+                if da { "Betal med kort" } else { "Pay by card" }.to_string(),
+            )),
+            StatusCode::CREATED,
+        ),
+        Page::Status(order) => {
+            let payable = order.status != "cancelled"
+                && order.payment_status == "pending"
+                && state.pactum.payments.is_some()
+                && invoice.kind == "invoice";
+            (
+                if da { "Din bestilling" } else { "Your order" },
+                Vec::new(),
+                Some(payment_text(order, lang)),
+                payable.then(|| {
+                    (
+                        format!("{status_href}/{}", if da { "betal" } else { "pay" }),
+                        if da { "Betal med kort" } else { "Pay by card" }.to_string(),
+                    )
+                }),
+                StatusCode::OK,
+            )
+        }
+    };
     let page = InvoicePage {
         c: Chrome::new(policy, lang, other_href),
         lang_da: da,
-        title: if da { "Tak for din bestilling".into() } else { "Thank you for your order".into() },
-        intro: vec![if da {
-            "Pladserne er reserveret, og deltagerne er tilmeldt. Her er fakturaen; vi har også sendt en ordrebekræftelse til køberens e-mailadresse.".into()
-        } else {
-            "The seats are reserved and the participants are enrolled. Here is the invoice; we have also sent an order confirmation to the buyer's e-mail address.".into()
-        }],
+        title: title.into(),
+        intro,
+        status_href: Some(status_href.clone()),
+        payment,
+        pay_action,
         number: invoice.number,
         credit_note: invoice.kind == "credit_note",
         issued_on: format_date(invoice.issued_on, lang),
@@ -477,8 +604,137 @@ fn done_page<B: Backend, C: Clock>(
     };
     let mut response = html(page.render());
     response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    *response.status_mut() = StatusCode::CREATED;
+    *response.status_mut() = status;
+    allow_checkout(state, &mut response);
     response
+}
+
+/// Opens the provider's hosted payment page for `order` and sends the buyer there.
+async fn checkout<B: Backend, C: Clock>(state: &AppState<B, C>, lang: Lang, order: OrderId) -> Response {
+    let policy = &state.pactum.policy;
+    let base = &state.pactum.settings.public_url;
+    let status = status_path(&state.pactum.keys.blind_index, lang, order);
+    let back = format!("{base}{status}");
+    match state.pactum.start_card_payment(order, back.clone(), back, lang).await {
+        Ok(opened) => axum::response::Redirect::to(&opened.redirect_url).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "card payment could not be started");
+            let other_href = status_path(&state.pactum.keys.blind_index, other(lang), order);
+            match invoice_of(state, order).await {
+                Ok(Some(document)) => done_page(state, lang, other_href, &document, Page::CheckoutFailed),
+                Ok(None) => not_found(Chrome::new(policy, lang, other_href), lang),
+                Err(e) => failure(Chrome::new(policy, lang, other_href), lang, e),
+            }
+        }
+    }
+}
+
+async fn invoice_of<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    order: OrderId,
+) -> Result<Option<InvoiceDocument>, CoreError> {
+    let invoices = state.pactum.store.backend().invoices_of_order(order).await?;
+    match invoices.iter().find(|i| i.kind == "invoice") {
+        Some(invoice) => state.pactum.invoice_document(invoice.id).await,
+        None => Ok(None),
+    }
+}
+
+/// The order and its token from the path, when the token is the order's own.
+async fn found_order<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    order: &str,
+    token: &str,
+) -> Result<Option<pactum_store::Order>, CoreError> {
+    let Ok(id) = pactum_store::Uuid::parse_str(order).map(OrderId) else { return Ok(None) };
+    let expected = status_token(&state.pactum.keys.blind_index, id);
+    // Compared in constant time: the token is the only thing that guards the page.
+    let same =
+        expected.len() == token.len() && expected.bytes().zip(token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    if !same {
+        return Ok(None);
+    }
+    state.pactum.store.backend().order(id).await.map_err(Into::into)
+}
+
+async fn status_page<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    Path((order, token)): Path<(String, String)>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let chrome = || Chrome::new(policy, lang, courses_path(other(lang)));
+    let order = match found_order(&state, &order, &token).await {
+        Ok(Some(order)) => order,
+        Ok(None) => return not_found(chrome(), lang),
+        Err(e) => return failure(chrome(), lang, e),
+    };
+    let other_href = status_path(&state.pactum.keys.blind_index, other(lang), order.id);
+    match invoice_of(&state, order.id).await {
+        Ok(Some(document)) => done_page(&state, lang, other_href, &document, Page::Status(&order)),
+        Ok(None) => not_found(chrome(), lang),
+        Err(e) => failure(chrome(), lang, e),
+    }
+}
+
+async fn pay_again<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path((order, token)): Path<(String, String)>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let chrome = || Chrome::new(policy, lang, courses_path(other(lang)));
+    if !same_origin(&headers) {
+        return stale_form(chrome(), lang);
+    }
+    match found_order(&state, &order, &token).await {
+        Ok(Some(order)) if order.payment_status == "pending" && order.status != "cancelled" => {
+            checkout(&state, lang, order.id).await
+        }
+        Ok(Some(order)) => {
+            let status = status_path(&state.pactum.keys.blind_index, lang, order.id);
+            axum::response::Redirect::to(&status).into_response()
+        }
+        Ok(None) => not_found(chrome(), lang),
+        Err(e) => failure(chrome(), lang, e),
+    }
+}
+
+/// The provider's signed callback. 200 for an event applied now or before (so the provider stops
+/// sending it), 400 for one whose signature does not hold, 503 when Pactum cannot apply it now
+/// (the provider retries).
+async fn stripe_webhook<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use pactum_core::payments::PaymentProvider;
+    let answer = |status: StatusCode, text: &'static str| {
+        (status, [(axum::http::header::CONTENT_TYPE, "application/json")], format!("{{\"result\":\"{text}\"}}"))
+            .into_response()
+    };
+    let Ok(provider) = state.pactum.card_provider() else {
+        return answer(StatusCode::NOT_FOUND, "card payment is not configured");
+    };
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    let now = state.pactum.clock.now().unix_timestamp();
+    let event = match provider.verify_callback(signature, &body, now) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::warn!(error = %e, "a payment callback was refused");
+            return answer(StatusCode::BAD_REQUEST, "refused");
+        }
+    };
+    match state.pactum.apply_payment_event(event).await {
+        Ok(_) => answer(StatusCode::OK, "received"),
+        Err(e) => {
+            tracing::error!(error = %e, "a payment callback could not be applied; the provider will retry");
+            answer(StatusCode::SERVICE_UNAVAILABLE, "retry")
+        }
+    }
 }
 
 #[cfg(test)]

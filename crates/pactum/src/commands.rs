@@ -175,6 +175,13 @@ async fn serve_on<B: Backend>(
         None
     };
     warn_about_plain_http(settings, web.tls.is_some(), &pactum.settings.public_url);
+    if let Some(stripe) = &settings.card_payments {
+        tracing::info!(
+            api = %stripe.api_base,
+            webhook = %format!("{}/payments/stripe/webhook", pactum.settings.public_url),
+            "card payment through Stripe Checkout is on"
+        );
+    }
     let sweeper = tokio::spawn(run_retention_schedule(pactum.clone(), {
         let mut stopped = stop_worker.subscribe();
         async move {

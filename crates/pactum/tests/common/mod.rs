@@ -48,10 +48,24 @@ pub async fn serve_with<B: Backend>(
     dir: tempfile::TempDir,
     options: pactum_web::WebOptions,
 ) -> Server {
+    serve_with_settings(backend, policy, dir, options, pactum_core::Settings::default()).await
+}
+
+/// [`serve_with`] and the core settings given (cheap password hashing always).
+pub async fn serve_with_settings<B: Backend>(
+    backend: B,
+    policy: Policy,
+    dir: tempfile::TempDir,
+    options: pactum_web::WebOptions,
+    settings: pactum_core::Settings,
+) -> Server {
     let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
     let clock = ManualClock::at(datetime!(2026-11-25 10:00 UTC));
+    // Bound first, so that links in mail and the payment provider's return address are this server's.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let settings =
-        pactum_core::Settings { password_cost: PasswordCost::CHEAP_FOR_TESTS, ..pactum_core::Settings::default() };
+        pactum_core::Settings { password_cost: PasswordCost::CHEAP_FOR_TESTS, public_url: base.clone(), ..settings };
     let pactum = Pactum::start(backend, ring, policy, clock.clone(), settings).await.unwrap();
     pactum.import_catalogue(pactum_policy::EXAMPLE_CATALOGUE, "test").await.unwrap();
     let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
@@ -74,8 +88,7 @@ pub async fn serve_with<B: Backend>(
         let (pactum, username) = (inviter.clone(), username.to_string());
         Box::pin(async move { pactum.invite_staff("test", &username, role).await.unwrap().setup_url })
     });
-    let app = pactum_web::Application::build(pactum, "127.0.0.1:0".parse().unwrap(), options).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let app = pactum_web::Application::with_listener(pactum, listener, options).unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
     Server { base, smtp, clock, invite, _dir: dir }
 }
