@@ -201,3 +201,15 @@ export const focusInside = (page) => page.evaluate(() => {
   const dlg = a && a.closest('[role="dialog"]');
   return dlg ? dlg.id : 'outside';
 });
+
+/** Fills the order form as the company Kunde A/S with two participants (the CVR number is left to the caller). */
+export async function fillCompanyOrder(page) {
+  await page.getByLabel('Virksomhed', { exact: true }).check();
+  for (const [field, value] of [
+    ['buyer_name', 'Karin Kontakt'], ['buyer_email', 'indkob@kunde.example'], ['buyer_company', 'Kunde A/S'],
+    ['buyer_address', 'Vestergade 1, 8000 Aarhus C'], ['p1_name', 'Anna Andersen'], ['p1_email', 'anna@kunde.example'],
+    ['p2_name', 'Bo Bæk'], ['p2_email', 'bo@kunde.example'],
+  ]) {
+    await page.locator(`#field-${field}`).fill(value);
+  }
+}

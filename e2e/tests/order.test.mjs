@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { config, decision, launch, startPactum, watchedContext, widget } from './helpers.mjs';
+import { config, decision, fillCompanyOrder, launch, startPactum, watchedContext, widget } from './helpers.mjs';
 import { decodeQuotedPrintable, parseMessage, startSmtp } from './smtp.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -80,16 +80,8 @@ test('P04, L6: a company orders two seats in the browser and gets the invoice an
   assert.equal(await page.getByLabel('Virksomhed', { exact: true }).isChecked(), false, 'nothing but "private person" is preset');
   await axe(page, 'order form', found);
 
-  await page.getByLabel('Virksomhed', { exact: true }).check();
-  await page.locator('#field-buyer_name').fill('Karin Kontakt');
-  await page.locator('#field-buyer_email').fill('indkob@kunde.example');
-  await page.locator('#field-buyer_company').fill('Kunde A/S');
-  await page.locator('#field-buyer_address').fill('Vestergade 1, 8000 Aarhus C');
+  await fillCompanyOrder(page);
   await page.locator('#field-purchase_order').fill('PO-4711');
-  await page.locator('#field-p1_name').fill('Anna Andersen');
-  await page.locator('#field-p1_email').fill('anna@kunde.example');
-  await page.locator('#field-p2_name').fill('Bo Bæk');
-  await page.locator('#field-p2_email').fill('bo@kunde.example');
 
   // Forgotten CVR: the error summary, the typed values kept.
   let response = await submitOrder(page);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { config, decision, launch, REPO, startPactum, watchedContext, widget } from './helpers.mjs';
+import { config, decision, fillCompanyOrder, launch, REPO, startPactum, watchedContext, widget } from './helpers.mjs';
 
 const PSP_BIN = process.env.PSP_BIN || path.join(REPO, 'target/debug/pactum-test-psp');
 const CARD = '4242 4242 4242 4242';
@@ -66,16 +66,8 @@ test('P23: a company pays by card on the hosted page; the order is paid and no c
   await Promise.all([page.waitForURL(/seats=2/), page.getByRole('button', { name: 'Vis felter' }).click()]);
   assert.equal(await page.locator('#payment-card').isChecked(), true, 'card is offered');
   assert.equal(await page.locator('input[autocomplete="cc-number"]').count(), 0, "no card field on Pactum's page");
-  await page.getByLabel('Virksomhed', { exact: true }).check();
-  await page.locator('#field-buyer_name').fill('Karin Kontakt');
-  await page.locator('#field-buyer_email').fill('indkob@kunde.example');
-  await page.locator('#field-buyer_company').fill('Kunde A/S');
-  await page.locator('#field-buyer_address').fill('Vestergade 1, 8000 Aarhus C');
+  await fillCompanyOrder(page);
   await page.locator('#field-cvr').fill('12345678');
-  await page.locator('#field-p1_name').fill('Anna Andersen');
-  await page.locator('#field-p1_email').fill('anna@kunde.example');
-  await page.locator('#field-p2_name').fill('Bo Bæk');
-  await page.locator('#field-p2_email').fill('bo@kunde.example');
 
   // The order form's answer sends the browser on to the provider's own page.
   await Promise.all([

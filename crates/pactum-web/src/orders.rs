@@ -27,7 +27,7 @@ use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
 use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, prefixed_inputs, stale_form, undeclared_field, words};
-use crate::signup::{course_path, courses_path, find_session, lang_of, not_found, recipient_name, session_text};
+use crate::signup::{course_path, courses_path, lang_of, not_found, recipient_name, session_or_answer, session_text};
 
 /// The most seats one order form offers (the core allows more through the API).
 pub const MAX_SEATS_PER_FORM: u32 = 10;
@@ -269,10 +269,9 @@ async fn order_form<B: Backend, C: Clock>(
 ) -> Response {
     let lang = lang_of(&uri);
     let policy = &state.pactum.policy;
-    let (listing, s) = match find_session(&state, &slug, &session).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
-        Err(e) => return failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+    let (listing, s) = match session_or_answer(&state, &slug, &session, lang).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let left = match seats_left(&state, &s).await {
         Ok(left) => left,
@@ -344,10 +343,9 @@ async fn order<B: Backend, C: Clock>(
     let lang = lang_of(&uri);
     let policy = &state.pactum.policy;
     let submitted = Submitted(fields);
-    let (listing, s) = match find_session(&state, &slug, &session).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
-        Err(e) => return failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+    let (listing, s) = match session_or_answer(&state, &slug, &session, lang).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let other_href = order_path(other(lang), &slug, s.id);
     let chrome = || Chrome::new(policy, lang, other_href.clone());

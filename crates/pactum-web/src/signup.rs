@@ -369,7 +369,22 @@ fn render_with(page: SignupPage<'_>, status: StatusCode) -> Response {
     response
 }
 
-pub(crate) async fn find_session<B: Backend, C: Clock>(
+/// The course and session a form's address names, or the page to answer with (404, or a failure).
+pub(crate) async fn session_or_answer<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    slug: &str,
+    session: &str,
+    lang: Lang,
+) -> Result<(CourseListing, CourseSession), Response> {
+    let chrome = || Chrome::new(&state.pactum.policy, lang, courses_path(other(lang)));
+    match find_session(state, slug, session).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(not_found(chrome(), lang)),
+        Err(e) => Err(failure(chrome(), lang, e)),
+    }
+}
+
+async fn find_session<B: Backend, C: Clock>(
     state: &AppState<B, C>,
     slug: &str,
     session: &str,
@@ -426,12 +441,11 @@ async fn enrol_form<B: Backend, C: Clock>(
 ) -> Response {
     let lang = lang_of(&uri);
     let policy = &state.pactum.policy;
-    match find_session(&state, &slug, &session).await {
-        Ok(Some((listing, s))) => {
+    match session_or_answer(&state, &slug, &session, lang).await {
+        Ok((listing, s)) => {
             render_with(signup_page(&state, enrol_spec(policy, &listing, &s, lang, None, Vec::new())), StatusCode::OK)
         }
-        Ok(None) => not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
-        Err(e) => failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+        Err(answer) => answer,
     }
 }
 
@@ -528,10 +542,9 @@ async fn enrol<B: Backend, C: Clock>(
     let lang = lang_of(&uri);
     let policy = &state.pactum.policy;
     let submitted = Submitted(fields);
-    let (listing, s) = match find_session(&state, &slug, &session).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(Chrome::new(policy, lang, courses_path(other(lang))), lang),
-        Err(e) => return failure(Chrome::new(policy, lang, courses_path(other(lang))), lang, e),
+    let (listing, s) = match session_or_answer(&state, &slug, &session, lang).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let other_href = enrol_path(other(lang), &slug, s.id);
     let boxes: &[&str] = if listing.course.certification { &["certification", "newsletter"] } else { &["newsletter"] };
