@@ -7,7 +7,9 @@ use pactum_core::orders::{BuyerKind, OrderRequest};
 use pactum_core::{CoreError, ManualClock, Pactum, Settings};
 use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
 use pactum_store::{Backend, SessionId};
+use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
+use std::str::FromStr;
 use time::macros::{date, datetime};
 
 /// The L6 worked example: a course ending 15 March 2025.
@@ -30,6 +32,24 @@ seats = 3
 
 async fn pactum(dir: &std::path::Path) -> (Pactum<SqliteBackend, ManualClock>, ManualClock, SessionId) {
     let backend = SqliteBackend::connect(&format!("sqlite://{}", dir.join("pactum.db").display())).await.unwrap();
+    start(backend, dir).await
+}
+
+/// The same on PostgreSQL, in a schema of its own; `None` where no server is configured.
+async fn postgres(dir: &std::path::Path) -> Option<(Pactum<PgBackend, ManualClock>, ManualClock, SessionId)> {
+    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
+        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
+        return None;
+    };
+    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
+    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
+    Some(start(backend, dir).await)
+}
+
+async fn start<B: Backend>(backend: B, dir: &std::path::Path) -> (Pactum<B, ManualClock>, ManualClock, SessionId) {
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
     let ring = load(KeySource::File { path: dir.join("master.key"), may_create: true }).unwrap();
     let clock = ManualClock::at(datetime!(2025-03-01 10:00 UTC));
@@ -206,10 +226,24 @@ async fn cancelling_gives_the_seats_back_and_credits_the_invoice_which_never_cha
     assert_eq!(order.status, "cancelled");
 }
 
-#[tokio::test]
-async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five() {
-    let dir = tempfile::tempdir().unwrap();
-    let (p, clock, session) = pactum(dir.path()).await;
+/// Both clock tests, on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),*) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); let (p, c, s) = super::pactum(dir.path()).await; super::$name(p, c, s).await } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { let dir = tempfile::tempdir().unwrap(); if let Some((p, c, s)) = super::postgres(dir.path()).await { super::$name(p, c, s).await } } )* }
+    };
+}
+
+on_both_backends!(
+    l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five,
+    p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so
+);
+
+async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five<B: Backend>(
+    p: Pactum<B, ManualClock>,
+    clock: ManualClock,
+    session: SessionId,
+) {
     let placed =
         p.place_order(company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")])).await.unwrap();
     let backend = p.store.backend();
@@ -243,10 +277,11 @@ async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_e
     );
 }
 
-#[tokio::test]
-async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let (p, clock, session) = pactum(dir.path()).await;
+async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so<B: Backend>(
+    p: Pactum<B, ManualClock>,
+    clock: ManualClock,
+    session: SessionId,
+) {
     let mut request = company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")]);
     request.buyer.push(("phone".into(), "31415926".into()));
     let placed = p.place_order(request).await.unwrap();
