@@ -106,7 +106,7 @@ fn a_database_without_its_key_does_not_start() {
     assert!(!data.join("master.key").exists(), "no replacement key is created");
 }
 
-/// DESIGN invariant 8: a full sign-up flow at debug level logs none of the personal values used.
+/// DESIGN invariant 8: a full sign-up and order flow at debug level logs none of the personal values used.
 #[tokio::test]
 async fn no_personal_data_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,13 +167,54 @@ async fn no_personal_data_reaches_the_log() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // An order as a company, with an invoice and its confirmation mail.
+    let order_link = courses
+        .split("href=\"")
+        .find(|s| s.starts_with("/kurser/prince2-foundation/bestil/"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let form = client.get(format!("{base}{order_link}")).send().await.unwrap().text().await.unwrap();
+    let token = form.split("name=\"form_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let response = client
+        .post(format!("{base}{order_link}"))
+        .form(&[
+            ("form_token", token.as_str()),
+            ("notice_version", "2026.1"),
+            ("seats", "1"),
+            ("ordered_as", "company"),
+            ("buyer_name", "Zacharias Zeuthen"),
+            ("buyer_email", "zz.logtest@eksempel.dk"),
+            ("buyer_company", "Zeuthen Logtest ApS"),
+            ("buyer_address", "Xylofonvej 99, 9999 Ydby"),
+            ("cvr", "98765432"),
+            ("purchase_order", "PO-LOGTEST"),
+            ("p1_name", "Zacharias Zeuthen"),
+            ("p1_email", "zz.logtest@eksempel.dk"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     // Let the mail worker write its .eml files and log about it, then stop the server.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     child.wait().unwrap();
     let log = log_reader.join().unwrap();
     assert!(log.contains("mail delivery round"), "the log is at debug level and saw the mail go out:\n{log}");
-    for value in ["Zacharias", "Zeuthen", "zz.logtest", "eksempel.dk", "29 87 65 43", "4529876543"] {
+    for value in [
+        "Zacharias",
+        "Zeuthen",
+        "zz.logtest",
+        "eksempel.dk",
+        "29 87 65 43",
+        "4529876543",
+        "Xylofonvej",
+        "98765432",
+        "LOGTEST",
+    ] {
         assert!(!log.contains(value), "the log contains personal data ({value})");
     }
     let mail_dir = dir.path().join("pactum-data/mail");
