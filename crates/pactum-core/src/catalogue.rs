@@ -40,8 +40,23 @@ struct CourseEntry {
     #[serde(default)]
     certification: bool,
     #[serde(default)]
+    cancellation: Option<CancellationEntry>,
+    #[serde(default)]
     session: Vec<SessionEntry>,
 }
+
+/// The provider's cancellation terms for a course's sessions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancellationEntry {
+    /// Free of charge until this many days before the start.
+    free_until_days_before: u32,
+    /// The share of the price kept when cancelling later.
+    late_fee_percent: u32,
+}
+
+/// Free cancellation until 14 days before the start, then no refund, unless a course says otherwise.
+pub const DEFAULT_CANCELLATION: (u32, u32) = (14, 100);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,7 +226,27 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
                 instructor: s.instructor.clone(),
             });
         }
+        let (cancel_free_days, cancel_late_fee_percent) = match &c.cancellation {
+            None => DEFAULT_CANCELLATION,
+            Some(terms) => {
+                if terms.free_until_days_before > 365 {
+                    errors.push(format!(
+                        "course `{}`: `cancellation.free_until_days_before` is at most 365 days, not {}",
+                        c.slug, terms.free_until_days_before
+                    ));
+                }
+                if terms.late_fee_percent > 100 {
+                    errors.push(format!(
+                        "course `{}`: `cancellation.late_fee_percent` is a share of the price, 0 to 100, not {}",
+                        c.slug, terms.late_fee_percent
+                    ));
+                }
+                (terms.free_until_days_before, terms.late_fee_percent)
+            }
+        };
         courses.push(Course {
+            cancel_free_days,
+            cancel_late_fee_percent,
             id,
             slug: c.slug,
             title_da: c.title.da,

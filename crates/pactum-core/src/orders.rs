@@ -150,6 +150,52 @@ pub fn line_vat(line: &InvoiceLine) -> i64 {
     (line.net_ore * line.vat_percent + 50).div_euclid(100)
 }
 
+/// `percent` of `ore`, rounded half away from zero to whole øre.
+fn scaled(ore: i64, percent: u32) -> i64 {
+    let product = ore * i64::from(percent);
+    let rounded = (product.abs() + 50) / 100;
+    if product < 0 { -rounded } else { rounded }
+}
+
+/// The lines of the credit note that gives back all but `fee_percent` of `lines`.
+fn credited_lines(lines: Vec<InvoiceLine>, fee_percent: u32) -> Vec<InvoiceLine> {
+    let share = 100 - fee_percent.min(100);
+    lines
+        .into_iter()
+        .map(|l| InvoiceLine {
+            net_ore: -scaled(l.net_ore, share),
+            unit_price_ore: -scaled(l.unit_price_ore, share),
+            description_da: if fee_percent > 0 {
+                format!("{} (annulleret; {fee_percent} % beholdes som gebyr)", l.description_da)
+            } else {
+                l.description_da
+            },
+            description_en: if fee_percent > 0 {
+                format!("{} (cancelled; {fee_percent} % kept as a fee)", l.description_en)
+            } else {
+                l.description_en
+            },
+            ..l
+        })
+        .collect()
+}
+
+/// What cancelling an order costs under its course's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancellationQuote {
+    /// The last day on which cancelling is free.
+    pub free_until: Date,
+    /// The share kept when cancelling after `free_until`.
+    pub late_fee_percent: u32,
+    /// The share kept if cancelled today: 0 or `late_fee_percent`.
+    pub fee_percent: u32,
+    /// Whether the buyer can still cancel: the session has not started and the order stands.
+    pub open: bool,
+    /// Kept and given back, VAT included, in øre.
+    pub fee_ore: i64,
+    pub credit_ore: i64,
+}
+
 /// Net, VAT and total in øre.
 pub fn totals(lines: &[InvoiceLine]) -> (i64, i64, i64) {
     let net: i64 = lines.iter().map(|l| l.net_ore).sum();
@@ -444,14 +490,68 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(id)
     }
 
-    /// Cancels an order: its seats are given back and, if it was invoiced, a credit note for the
-    /// full amount is issued. The invoice itself never changes.
+    /// Cancels an order on staff's decision: its seats are given back and, if it was invoiced, a
+    /// credit note for the full amount is issued (and a card payment refunded). The invoice itself
+    /// never changes.
     pub async fn cancel_order(&self, order: OrderId, actor: &str) -> Result<Option<InvoiceId>, CoreError> {
+        let found = self.store.backend().order(order).await?.ok_or(CoreError::UnknownActivity)?;
+        self.cancel_with_fee(found, 0, actor).await
+    }
+
+    /// What cancelling `order` today would cost the buyer under its course's terms.
+    pub async fn cancellation_quote(&self, order: OrderId) -> Result<CancellationQuote, CoreError> {
         let backend = self.store.backend();
-        let order = backend.order(order).await?.ok_or(CoreError::UnknownActivity)?;
+        let found = backend.order(order).await?.ok_or(CoreError::UnknownActivity)?;
+        let catalogue = self.catalogue().await?;
+        let session = catalogue.sessions.iter().find(|s| s.id == found.session).ok_or(CoreError::UnknownActivity)?;
+        let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        let invoices = backend.invoices_of_order(order).await?;
+        let credited: Vec<InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
+        let open_invoice = invoices.iter().find(|i| i.kind == "invoice" && !credited.contains(&i.id));
+        let today = self.clock.today();
+        let free_until = session.starts_on - Duration::days(i64::from(course.cancel_free_days));
+        let fee_percent = if today <= free_until { 0 } else { course.cancel_late_fee_percent };
+        let total = open_invoice.map(|i| i.total_ore).unwrap_or(0);
+        let lines: Vec<InvoiceLine> = match open_invoice {
+            Some(invoice) => serde_json::from_str(&invoice.lines).map_err(|e| CoreError::Vault(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let credit_ore = -totals(&credited_lines(lines, fee_percent)).2;
+        let fee_ore = total - credit_ore;
+        Ok(CancellationQuote {
+            free_until,
+            late_fee_percent: course.cancel_late_fee_percent,
+            fee_percent,
+            open: found.status != "cancelled" && today < session.starts_on,
+            fee_ore,
+            credit_ore,
+        })
+    }
+
+    /// The buyer cancels their own order under the course's terms: free until the deadline, then
+    /// the late fee is kept. The seats are given back, a credit note is issued for what is given
+    /// back (none when the fee is the whole price), and a card payment is refunded by that much.
+    pub async fn cancel_order_as_buyer(&self, order: OrderId) -> Result<CancellationQuote, CoreError> {
+        let quote = self.cancellation_quote(order).await?;
+        if !quote.open {
+            return Err(CoreError::Forbidden);
+        }
+        let found = self.store.backend().order(order).await?.ok_or(CoreError::UnknownActivity)?;
+        self.cancel_with_fee(found, quote.fee_percent, "subject").await?;
+        Ok(quote)
+    }
+
+    /// Cancels `order`, keeping `fee_percent` of the price.
+    async fn cancel_with_fee(
+        &self,
+        order: Order,
+        fee_percent: u32,
+        actor: &str,
+    ) -> Result<Option<InvoiceId>, CoreError> {
         if order.status == "cancelled" {
             return Ok(None);
         }
+        let backend = self.store.backend();
         let now = self.clock.now_micros();
         let mut change = pactum_store::Change { at: now, ops: Vec::new(), audit: Vec::new() };
         for enrolment in &order.participants {
@@ -460,25 +560,29 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let invoices = backend.invoices_of_order(order.id).await?;
         let credited: Vec<InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
         let mut credit_note = None;
-        if let Some(invoice) = invoices.iter().find(|i| i.kind == "invoice" && !credited.contains(&i.id)) {
+        let mut credit_total = 0;
+        if let Some(invoice) = invoices.iter().find(|i| i.kind == "invoice" && !credited.contains(&i.id))
+            && fee_percent < 100
+        {
             let (key, buyer, lines) = self.open_invoice(invoice).await?;
-            let negated = lines
-                .into_iter()
-                .map(|l| InvoiceLine { net_ore: -l.net_ore, unit_price_ore: -l.unit_price_ore, ..l })
-                .collect();
-            credit_note = Some(self.prepare_invoice(&order, negated, &buyer, Some(invoice.id), &key, &mut change)?);
+            let credit = credited_lines(lines, fee_percent);
+            credit_total = -totals(&credit).2;
+            credit_note = Some(self.prepare_invoice(&order, credit, &buyer, Some(invoice.id), &key, &mut change)?);
         }
         let paid_by_card = order.payment_status == "paid" && order.payment_ref.is_some();
-        if let (true, Some(payment)) = (paid_by_card, &order.payment_ref) {
+        if let (true, Some(payment)) = (paid_by_card && credit_total > 0, &order.payment_ref) {
             // The money goes back before the cancellation is recorded: if the provider refuses, the
             // order stays as it was and the caller can try again (the refund's key makes that safe).
-            let paid = invoices.iter().find(|i| i.kind == "invoice").map(|i| i.total_ore).unwrap_or(0);
             self.card_provider()?
-                .refund(payment, paid, &format!("refund-{}", order.id))
+                .refund(payment, credit_total, &format!("refund-{}", order.id))
                 .await
                 .map_err(|e| CoreError::Payment(e.to_string()))?;
         }
-        let payment_status = if order.payment_status == "paid" { "refunded" } else { "cancelled" };
+        let payment_status = match order.payment_status.as_str() {
+            "paid" if credit_total > 0 => "refunded",
+            "paid" => "paid",
+            _ => "cancelled",
+        };
         change.ops.push(Op::UpdateOrder {
             id: order.id,
             status: "cancelled".into(),
@@ -489,7 +593,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             actor,
             "order.cancel",
             Some(order.buyer),
-            serde_json::json!({"order": order.id.to_string(), "credit_note": credit_note.map(|c| c.to_string())}),
+            serde_json::json!({
+                "order": order.id.to_string(),
+                "fee_percent": fee_percent,
+                "credit_note": credit_note.map(|c| c.to_string()),
+            }),
         ));
         self.store.commit(change).await?;
         Ok(credit_note)

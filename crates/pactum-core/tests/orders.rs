@@ -19,6 +19,7 @@ slug = "prince2-foundation"
 title = { da = "PRINCE2® Foundation", en = "PRINCE2® Foundation" }
 summary = { da = "Tre dage.", en = "Three days." }
 certification = true
+cancellation = { free_until_days_before = 7, late_fee_percent = 50 }
 
 [[course.session]]
 code = "P2F-2025-03"
@@ -409,4 +410,45 @@ async fn peppol_bis_3_invoice_and_credit_note_validate_against_the_ubl_21_schema
 fn set_field(values: &mut Vec<(String, String)>, category: &str, value: &str) {
     values.retain(|(c, _)| c != category);
     values.push((category.into(), value.into()));
+}
+
+#[tokio::test]
+async fn the_buyer_cancels_free_until_the_deadline_then_the_late_fee_is_kept_and_never_after_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, clock, session) = pactum(dir.path()).await;
+    let two = || vec![person("Anna Andersen", "anna@eksempel.dk"), person("Bo Bæk", "bo@eksempel.dk")];
+    // 1 March: the session starts 13 March and is free to cancel until 6 March.
+    let early = p.place_order(company_order(session, two())).await.unwrap();
+    let quote = p.cancellation_quote(early.order).await.unwrap();
+    assert_eq!(
+        (quote.free_until, quote.fee_percent, quote.fee_ore, quote.credit_ore),
+        (date!(2025 - 03 - 06), 0, 0, 3_737_500)
+    );
+    assert!(quote.open);
+    p.cancel_order_as_buyer(early.order).await.unwrap();
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 0);
+    let notes: Vec<i64> =
+        p.store.backend().invoices_of_order(early.order).await.unwrap().iter().map(|i| i.total_ore).collect();
+    assert_eq!(notes, vec![3_737_500, -3_737_500], "the whole amount is credited");
+    assert!(matches!(p.cancel_order_as_buyer(early.order).await, Err(CoreError::Forbidden)), "once");
+
+    // 10 March: past the deadline, half is kept as the fee; the credit note says so.
+    let late = p.place_order(company_order(session, two())).await.unwrap();
+    clock.set(datetime!(2025-03-10 12:00 UTC));
+    let quote = p.cancellation_quote(late.order).await.unwrap();
+    assert_eq!((quote.fee_percent, quote.fee_ore, quote.credit_ore), (50, 1_868_750, 1_868_750));
+    p.cancel_order_as_buyer(late.order).await.unwrap();
+    let invoices = p.store.backend().invoices_of_order(late.order).await.unwrap();
+    let credit = invoices.iter().find(|i| i.kind == "credit_note").unwrap();
+    assert_eq!((credit.net_ore, credit.vat_ore, credit.total_ore), (-1_495_000, -373_750, -1_868_750));
+    let document = p.invoice_document(credit.id).await.unwrap().unwrap();
+    assert!(document.lines[0].description_da.contains("50 % beholdes som gebyr"), "{:?}", document.lines);
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 0, "the seats are free again");
+
+    // From the first day of the session the buyer can no longer cancel (staff still can).
+    let started = p.place_order(company_order(session, two())).await.unwrap();
+    clock.set(datetime!(2025-03-13 08:00 UTC));
+    assert!(!p.cancellation_quote(started.order).await.unwrap().open);
+    assert!(matches!(p.cancel_order_as_buyer(started.order).await, Err(CoreError::Forbidden)));
+    assert!(p.cancel_order(started.order, "staff:1").await.unwrap().is_some());
 }

@@ -349,10 +349,11 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         }
         Op::PutCourse(c) => {
             sqlx::query(
-                "INSERT INTO courses (id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                "INSERT INTO courses (id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification, cancel_free_days, cancel_late_fee_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, title_da = excluded.title_da, title_en = excluded.title_en, \
                  summary_da = excluded.summary_da, summary_en = excluded.summary_en, delivered_by = excluded.delivered_by, \
-                 certification = excluded.certification",
+                 certification = excluded.certification, cancel_free_days = excluded.cancel_free_days, \
+                 cancel_late_fee_percent = excluded.cancel_late_fee_percent",
             )
             .bind(c.id.as_bytes().as_slice())
             .bind(&c.slug)
@@ -362,6 +363,8 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .bind(&c.summary_en)
             .bind(&c.delivered_by)
             .bind(i64::from(c.certification))
+            .bind(i64::from(c.cancel_free_days))
+            .bind(i64::from(c.cancel_late_fee_percent))
             .execute(&mut *tx)
             .await?;
         }
@@ -1252,14 +1255,18 @@ impl Backend for SqliteBackend {
     }
 
     async fn courses(&self) -> Result<Vec<Course>, StoreError> {
-        let rows = sqlx::query("SELECT id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification FROM courses ORDER BY slug")
+        let rows = sqlx::query("SELECT id, slug, title_da, title_en, summary_da, summary_en, delivered_by, certification, cancel_free_days, cancel_late_fee_percent FROM courses ORDER BY slug")
             .fetch_all(&self.reader)
             .await
             .map_err(error)?;
         rows.iter()
             .map(|r| {
                 let certification: i64 = get(r, "certification")?;
+                let free_days: i64 = get(r, "cancel_free_days")?;
+                let late_fee: i64 = get(r, "cancel_late_fee_percent")?;
                 Ok(Course {
+                    cancel_free_days: u32::try_from(free_days).map_err(|_| corrupt("cancel_free_days"))?,
+                    cancel_late_fee_percent: u32::try_from(late_fee).map_err(|_| corrupt("cancel_late_fee_percent"))?,
                     id: id_from(r, "id", CourseId::from_slice)?,
                     slug: get(r, "slug")?,
                     title_da: get(r, "title_da")?,

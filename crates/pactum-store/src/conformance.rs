@@ -599,6 +599,8 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
         summary_en: "Foundation course".into(),
         delivered_by: Some("course_partner".into()),
         certification: true,
+        cancel_free_days: 14,
+        cancel_late_fee_percent: 50,
     };
     let session = CourseSession {
         id: SessionId::new(),

@@ -351,6 +351,10 @@ pub struct Course {
     pub delivered_by: Option<String>,
     /// Whether certification through the certification partner is offered (P13).
     pub certification: bool,
+    /// A buyer may cancel free of charge until this many days before a session starts.
+    pub cancel_free_days: u32,
+    /// After that, this share of the price is kept as a cancellation fee (100: no refund).
+    pub cancel_late_fee_percent: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,6 +122,8 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("courses", "summary_en", NonPersonal),
     ("courses", "delivered_by", NonPersonal),
     ("courses", "certification", NonPersonal),
+    ("courses", "cancel_free_days", NonPersonal),
+    ("courses", "cancel_late_fee_percent", NonPersonal),
     ("course_sessions", "id", NonPersonal),
     ("course_sessions", "course_id", NonPersonal),
     ("course_sessions", "starts_on", NonPersonal),

@@ -41,6 +41,8 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/order/{order}/{token}", get(status_page::<B, C>))
         .route("/bestilling/{order}/{token}/betal", axum::routing::post(pay_again::<B, C>))
         .route("/en/order/{order}/{token}/pay", axum::routing::post(pay_again::<B, C>))
+        .route("/bestilling/{order}/{token}/annuller", axum::routing::post(cancel::<B, C>))
+        .route("/en/order/{order}/{token}/cancel", axum::routing::post(cancel::<B, C>))
         .route("/payments/stripe/webhook", axum::routing::post(stripe_webhook::<B, C>))
 }
 
@@ -465,14 +467,17 @@ struct InvoicePage<'a> {
     payment: Option<String>,
     /// A button that opens the provider's payment page again.
     pay_action: Option<(String, String)>,
+    /// The cancellation terms, and the form that cancels under them while that is possible.
+    terms: Option<String>,
+    cancel_action: Option<(String, String, String)>,
 }
 
 /// Which answer the invoice page is.
 enum Page<'o> {
     /// The answer to the order form.
     Ordered,
-    /// The buyer's order page: the invoice with the payment status.
-    Status(&'o pactum_store::Order),
+    /// The buyer's order page: the invoice with the payment status and the cancellation terms.
+    Status(&'o pactum_store::Order, Option<pactum_core::orders::CancellationQuote>),
     /// Card payment was chosen but could not be started.
     CheckoutFailed,
 }
@@ -553,7 +558,7 @@ fn done_page<B: Backend, C: Clock>(
             )),
             StatusCode::CREATED,
         ),
-        Page::Status(order) => {
+        Page::Status(order, _) => {
             let payable = order.status != "cancelled"
                 && order.payment_status == "pending"
                 && state.pactum.payments.is_some()
@@ -572,7 +577,13 @@ fn done_page<B: Backend, C: Clock>(
             )
         }
     };
+    let (terms, cancel_action) = match &shown_as {
+        Page::Status(_, Some(quote)) => cancellation_texts(quote, lang, &status_href),
+        _ => (None, None),
+    };
     let page = InvoicePage {
+        terms,
+        cancel_action,
         c: Chrome::new(policy, lang, other_href),
         lang_da: da,
         title: title.into(),
@@ -605,6 +616,43 @@ fn done_page<B: Backend, C: Clock>(
     *response.status_mut() = status;
     allow_checkout(state, &mut response);
     response
+}
+
+/// The cancellation terms in words, and the cancel form while the buyer may still cancel.
+fn cancellation_texts(
+    quote: &pactum_core::orders::CancellationQuote,
+    lang: Lang,
+    status_href: &str,
+) -> (Option<String>, Option<(String, String, String)>) {
+    let da = lang == Lang::Da;
+    let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+    let until = format_date(quote.free_until, lang);
+    let fee = quote.late_fee_percent;
+    let terms = if da {
+        format!(
+            "Du kan annullere gratis til og med {until}. Derefter beholder vi {fee} % af prisen, og fra første kursusdag kan bestillingen ikke annulleres."
+        )
+    } else {
+        format!(
+            "You can cancel free of charge until {until}. After that we keep {fee} % of the price, and from the first day of the course the order cannot be cancelled."
+        )
+    };
+    if !quote.open {
+        return (Some(terms), None);
+    }
+    let consequence = match (quote.fee_ore, da) {
+        (0, true) => format!("Annullerer du nu, krediterer vi hele beløbet, {}.", money(quote.credit_ore)),
+        (0, false) => format!("If you cancel now, we credit the whole amount, {}.", money(quote.credit_ore)),
+        (_, true) => {
+            format!("Annullerer du nu, beholder vi {} og krediterer {}.", money(quote.fee_ore), money(quote.credit_ore))
+        }
+        (_, false) => {
+            format!("If you cancel now, we keep {} and credit {}.", money(quote.fee_ore), money(quote.credit_ore))
+        }
+    };
+    let action = format!("{status_href}/{}", if da { "annuller" } else { "cancel" });
+    let label = if da { "Annuller bestillingen" } else { "Cancel the order" }.to_string();
+    (Some(terms), Some((action, consequence, label)))
 }
 
 /// Opens the provider's hosted payment page for `order` and sends the buyer there.
@@ -669,8 +717,9 @@ async fn status_page<B: Backend, C: Clock>(
         Err(e) => return failure(chrome(), lang, e),
     };
     let other_href = status_path(&state.pactum.keys.blind_index, other(lang), order.id);
+    let quote = state.pactum.cancellation_quote(order.id).await.ok();
     match invoice_of(&state, order.id).await {
-        Ok(Some(document)) => done_page(&state, lang, other_href, &document, Page::Status(&order)),
+        Ok(Some(document)) => done_page(&state, lang, other_href, &document, Page::Status(&order, quote)),
         Ok(None) => not_found(chrome(), lang),
         Err(e) => failure(chrome(), lang, e),
     }
@@ -699,6 +748,93 @@ async fn pay_again<B: Backend, C: Clock>(
         Ok(None) => not_found(chrome(), lang),
         Err(e) => failure(chrome(), lang, e),
     }
+}
+
+/// The buyer cancels from the order page, under the course's terms, after ticking the box that
+/// says what it costs.
+async fn cancel<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path((order, token)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let chrome = || Chrome::new(policy, lang, courses_path(other(lang)));
+    if !same_origin(&headers) {
+        return stale_form(chrome(), lang);
+    }
+    let submitted = Submitted(fields);
+    if let Some(field) = submitted.unexpected(&["confirm"]) {
+        return undeclared_field(chrome(), lang, &field);
+    }
+    let order = match found_order(&state, &order, &token).await {
+        Ok(Some(order)) => order,
+        Ok(None) => return not_found(chrome(), lang),
+        Err(e) => return failure(chrome(), lang, e),
+    };
+    let status = status_path(&state.pactum.keys.blind_index, lang, order.id);
+    let (title, text, code) = if submitted.get("confirm") != Some("yes") {
+        let text = if lang == Lang::Da {
+            "Sæt kryds for at bekræfte, at bestillingen skal annulleres."
+        } else {
+            "Tick the box to confirm that the order is to be cancelled."
+        };
+        (if lang == Lang::Da { "Ikke annulleret" } else { "Not cancelled" }, text.to_string(), StatusCode::BAD_REQUEST)
+    } else {
+        match state.pactum.cancel_order_as_buyer(order.id).await {
+            Ok(quote) => {
+                let da = lang == Lang::Da;
+                let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+                let text = match (da, quote.credit_ore > 0, order.payment_status == "paid") {
+                    (true, true, true) => format!(
+                        "Bestillingen er annulleret. Vi har udstedt en kreditnota på {} og sendt beløbet tilbage til dit kort.",
+                        money(quote.credit_ore)
+                    ),
+                    (true, true, false) => format!(
+                        "Bestillingen er annulleret. Vi har udstedt en kreditnota på {}.",
+                        money(quote.credit_ore)
+                    ),
+                    (true, false, _) => {
+                        "Bestillingen er annulleret. Efter betingelserne beholder vi hele prisen.".to_string()
+                    }
+                    (false, true, true) => format!(
+                        "The order is cancelled. We have issued a credit note of {} and refunded it to your card.",
+                        money(quote.credit_ore)
+                    ),
+                    (false, true, false) => {
+                        format!("The order is cancelled. We have issued a credit note of {}.", money(quote.credit_ore))
+                    }
+                    (false, false, _) => "The order is cancelled. Under the terms we keep the whole price.".to_string(),
+                };
+                (if da { "Bestillingen er annulleret" } else { "The order is cancelled" }, text, StatusCode::OK)
+            }
+            Err(CoreError::Forbidden) => {
+                let text = if lang == Lang::Da {
+                    "Bestillingen kan ikke længere annulleres her. Kontakt os, hvis der er særlige grunde."
+                } else {
+                    "The order can no longer be cancelled here. Contact us if there are special reasons."
+                };
+                (
+                    if lang == Lang::Da { "Ikke annulleret" } else { "Not cancelled" },
+                    text.to_string(),
+                    StatusCode::CONFLICT,
+                )
+            }
+            Err(e) => return failure(chrome(), lang, e),
+        }
+    };
+    let back = if lang == Lang::Da { "Tilbage til din bestilling" } else { "Back to your order" };
+    let page = crate::responses::MessagePage {
+        c: chrome(),
+        title: title.into(),
+        paragraphs: vec![text],
+        list: Vec::new(),
+        action: None,
+        link: Some((status, back.into())),
+    };
+    crate::responses::message_with(page, code)
 }
 
 /// The provider's signed callback. 200 for an event applied now or before (so the provider stops

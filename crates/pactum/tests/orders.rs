@@ -17,6 +17,7 @@ on_both_backends!(
     p01_an_order_with_an_undeclared_or_invalid_field_stores_nothing,
     p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_when,
     p04_p01_the_json_api_orders_seats_and_names_every_bad_field,
+    the_buyer_cancels_from_the_order_page_under_the_courses_terms,
 );
 
 /// The path of the order form of the first session of the first course, from the course page.
@@ -256,4 +257,32 @@ async fn p04_p01_the_json_api_orders_seats_and_names_every_bad_field(server: Ser
     let courses: serde_json::Value =
         no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(prince2(&courses)["seats_left"], 14, "{}", prince2(&courses));
+}
+
+async fn the_buyer_cancels_from_the_order_page_under_the_courses_terms(server: Server) {
+    let html = place_order(&server, "indkob@eksempel.dk").await;
+    let order_page = html.split("href=\"").find(|s| s.starts_with("/bestilling/")).unwrap().split('"').next().unwrap();
+    let (status, page_html) = page(&server, order_page).await;
+    assert_eq!(status, 200);
+    assert!(page_html.contains("Du kan annullere gratis til og med 24. februar 2027"), "{page_html}");
+    assert!(page_html.contains("krediterer vi hele beløbet, 18.687,50 kr."), "{page_html}");
+    let cancel = format!("{}{order_page}/annuller", server.base);
+    let unconfirmed = no_redirects().post(&cancel).form(&[("x", "")]).send().await.unwrap();
+    assert_eq!(unconfirmed.status(), 400, "an unknown field is refused");
+    let unconfirmed = no_redirects().post(&cancel).form(&[("confirm", "no")]).send().await.unwrap();
+    assert_eq!(unconfirmed.status(), 400, "the box must be ticked");
+    let cancelled = no_redirects().post(&cancel).form(&[("confirm", "yes")]).send().await.unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let text = cancelled.text().await.unwrap();
+    assert!(text.contains("Vi har udstedt en kreditnota på 18.687,50 kr."), "{text}");
+    let (_, after) = page(&server, order_page).await;
+    assert!(after.contains("Ordren er annulleret.") && !after.contains("Annuller bestillingen"), "{after}");
+    let again = no_redirects().post(&cancel).form(&[("confirm", "yes")]).send().await.unwrap();
+    assert_eq!(again.status(), 409, "a cancelled order is not cancelled twice");
+    let courses: serde_json::Value =
+        no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let prince2 = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap();
+    assert_eq!(prince2["sessions"][0]["seats_left"], 16, "the seat is free again");
+    let forged = format!("{}{}/annuller", server.base, order_page.rsplit_once('/').unwrap().0.to_string() + "/0000");
+    assert_eq!(no_redirects().post(forged).form(&[("confirm", "yes")]).send().await.unwrap().status(), 404);
 }
