@@ -23,6 +23,7 @@ pub mod roster;
 pub mod staff;
 pub mod ubl;
 pub mod values;
+pub mod waiting;
 
 use std::sync::Arc;
 

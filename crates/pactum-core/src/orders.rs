@@ -557,6 +557,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         for enrolment in &order.participants {
             change.ops.push(Op::CancelEnrolment { id: *enrolment, activity: order.session.0, at: now });
         }
+        // The seats given back go to the waiting list first, in the same transaction.
+        let (notices, notice_audit) = self.waiting_list_notices(order.session, order.participants.len()).await?;
+        change.ops.extend(notices);
+        change.audit.extend(notice_audit);
         let invoices = backend.invoices_of_order(order.id).await?;
         let credited: Vec<InvoiceId> = invoices.iter().filter_map(|i| i.credits).collect();
         let mut credit_note = None;
@@ -600,6 +604,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }),
         ));
         self.store.commit(change).await?;
+        self.mail_ready.notify_one();
         Ok(credit_note)
     }
 

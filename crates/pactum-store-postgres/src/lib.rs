@@ -166,6 +166,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "DELETE FROM consents WHERE instance_id = $1",
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = $1",
                 "DELETE FROM invoices WHERE instance_id = $1",
+                "DELETE FROM waiting_list WHERE instance_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = $1)",
@@ -187,6 +188,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "DELETE FROM link_tokens WHERE subject_id = $1",
                 "DELETE FROM access_links WHERE subject_id = $1",
                 "DELETE FROM invoices WHERE buyer_subject_id = $1",
+                "DELETE FROM waiting_list WHERE subject_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = $1)",
@@ -503,6 +505,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         }
         Op::IssueInvoice(i) => orders::issue_invoice(tx, i).await?,
         Op::RecordPayment(event) => orders::record_payment(tx, event).await?,
+        Op::JoinWaitingList(entry) => orders::join_waiting_list(tx, entry).await?,
+        Op::WaitingNotified { id, at } => orders::waiting_notified(tx, *id, *at).await?,
         Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
@@ -1440,6 +1444,10 @@ impl Backend for PgBackend {
 
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.pool, orders::InvoicesOf::Buyer(buyer)).await
+    }
+
+    async fn waiting_list(&self, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {
+        orders::waiting_list(&self.pool, session).await
     }
 
     async fn payment_event_applied(&self, event_id: &str) -> Result<bool, StoreError> {

@@ -262,3 +262,51 @@ pub(crate) async fn invoices_of(pool: &SqlitePool, of: InvoicesOf) -> Result<Vec
     let rows = query.fetch_all(pool).await.map_err(error)?;
     rows.iter().map(invoice_from_row).collect()
 }
+
+pub(crate) async fn join_waiting_list(tx: &mut SqliteConnection, w: &WaitingEntry) -> Result<(), ApplyError> {
+    sqlx::query(
+        "INSERT INTO waiting_list (id, session_id, subject_id, instance_id, created_at, notified_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(w.id.as_bytes().as_slice())
+    .bind(w.session.as_bytes().as_slice())
+    .bind(w.subject.as_bytes().as_slice())
+    .bind(w.instance.as_bytes().as_slice())
+    .bind(w.created_at)
+    .bind(w.notified_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn waiting_notified(tx: &mut SqliteConnection, id: WaitingId, at: Micros) -> Result<(), ApplyError> {
+    sqlx::query("UPDATE waiting_list SET notified_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(id.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn waiting_list(pool: &SqlitePool, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, session_id, subject_id, instance_id, created_at, notified_at FROM waiting_list \
+         WHERE session_id = ? ORDER BY created_at, id",
+    )
+    .bind(session.as_bytes().as_slice())
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter()
+        .map(|r: &SqliteRow| {
+            Ok(WaitingEntry {
+                id: id_from(r, "id", WaitingId::from_slice)?,
+                session: id_from(r, "session_id", SessionId::from_slice)?,
+                subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+                instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
+                created_at: get(r, "created_at")?,
+                notified_at: get(r, "notified_at")?,
+            })
+        })
+        .collect()
+}

@@ -957,6 +957,28 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     let refunded = b.order(order.id).await.unwrap().unwrap();
     assert_eq!((refunded.payment_status.as_str(), refunded.payment_ref.as_deref()), ("refunded", Some("pi_1")));
 
+    // A waiting list keeps its order; being told is recorded; shredding a person takes their place.
+    let waiting: Vec<WaitingEntry> = participants
+        .iter()
+        .enumerate()
+        .map(|(n, (s, p, _))| WaitingEntry {
+            id: WaitingId::new(),
+            session,
+            subject: s.id,
+            instance: p.id,
+            created_at: 20 + n as i64,
+            notified_at: None,
+        })
+        .collect();
+    for entry in waiting.iter().rev() {
+        store.commit(change(vec![Op::JoinWaitingList(entry.clone())], vec![])).await.unwrap();
+    }
+    assert_eq!(b.waiting_list(session).await.unwrap(), waiting, "in the order people joined");
+    store.commit(change(vec![Op::WaitingNotified { id: waiting[0].id, at: 30 }], vec![])).await.unwrap();
+    assert_eq!(b.waiting_list(session).await.unwrap()[0].notified_at, Some(30));
+    store.commit(change(vec![Op::ShredSubject(waiting[0].subject)], vec![])).await.unwrap();
+    assert_eq!(b.waiting_list(session).await.unwrap(), waiting[1..].to_vec());
+
     // The bookkeeping hold ending takes its invoices with it; shredding the buyer takes the order.
     store.commit(change(vec![Op::DeletePurpose(bookkeeping.id)], vec![])).await.unwrap();
     assert!(b.invoices_of_buyer(buyer.id).await.unwrap().is_empty());

@@ -189,6 +189,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Invoices and credit notes whose buyer is `buyer`, by number.
     fn invoices_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
 
+    /// A session's waiting list, in the order people joined.
+    fn waiting_list(&self, session: SessionId) -> impl Future<Output = Result<Vec<WaitingEntry>, StoreError>> + Send;
+
     /// Whether a payment-provider event with this id was applied to an order already.
     fn payment_event_applied(&self, event_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -101,6 +101,10 @@ id_type!(
     /// An issued invoice or credit note.
     InvoiceId
 );
+id_type!(
+    /// A place on a full session's waiting list.
+    WaitingId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +488,19 @@ pub struct Order {
     pub updated_at: Micros,
 }
 
+/// A place on a full session's waiting list. The person's details are items of `subject`, held by
+/// the `waiting_list` purpose instance until the course has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingEntry {
+    pub id: WaitingId,
+    pub session: SessionId,
+    pub subject: SubjectId,
+    pub instance: PurposeInstanceId,
+    pub created_at: Micros,
+    /// When the person was told that a seat became free.
+    pub notified_at: Option<Micros>,
+}
+
 /// One event from a payment provider, applied to an order once (by `event_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentEvent {
@@ -705,6 +722,12 @@ pub enum Op {
     /// Applies a payment event to its order; fails with [`StoreError::Conflict`](crate::StoreError::Conflict)
     /// when an event with the same id was applied already.
     RecordPayment(PaymentEvent),
+    JoinWaitingList(WaitingEntry),
+    /// The person on the waiting list was told that a seat became free.
+    WaitingNotified {
+        id: WaitingId,
+        at: Micros,
+    },
     /// Issues an invoice under the next number of the gapless series (its `number` is ignored).
     IssueInvoice(Invoice),
     /// Cancels an enrolment and gives its seat back.

@@ -232,6 +232,12 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("payment_events", "order_id", Pseudonymous),
     ("payment_events", "kind", Category("order")),
     ("payment_events", "received_at", Category("order")),
+    ("waiting_list", "id", Pseudonymous),
+    ("waiting_list", "session_id", NonPersonal),
+    ("waiting_list", "subject_id", Pseudonymous),
+    ("waiting_list", "instance_id", Pseudonymous),
+    ("waiting_list", "created_at", Category("name")),
+    ("waiting_list", "notified_at", Category("name")),
     ("invoice_numbers", "series", NonPersonal),
     ("invoice_numbers", "last", NonPersonal),
 ];

@@ -16,6 +16,7 @@ use pactum_core::enrolment::{
     CERTIFICATION_PURPOSE, ENROLMENT_PURPOSE, EVENT_PURPOSE, EnrolmentRequest, EventSignupRequest, SPONSOR_PURPOSE,
 };
 use pactum_core::newsletter::{PURPOSE as NEWSLETTER, SubscribeOutcome};
+use pactum_core::waiting::{WAITING_PURPOSE, WaitingRequest};
 use pactum_core::{Clock, CoreError};
 use pactum_policy::{Lang, Policy};
 use pactum_store::{Backend, CourseSession, Event, SessionId, Uuid};
@@ -34,6 +35,8 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/courses/{slug}", get(course::<B, C>))
         .route("/kurser/{slug}/tilmelding/{session}", get(enrol_form::<B, C>).post(enrol::<B, C>))
         .route("/en/courses/{slug}/enrol/{session}", get(enrol_form::<B, C>).post(enrol::<B, C>))
+        .route("/kurser/{slug}/venteliste/{session}", get(waiting_form::<B, C>).post(join_waiting::<B, C>))
+        .route("/en/courses/{slug}/waiting-list/{session}", get(waiting_form::<B, C>).post(join_waiting::<B, C>))
         .route("/arrangementer", get(events::<B, C>))
         .route("/en/events", get(events::<B, C>))
         .route("/arrangementer/{slug}", get(event_form::<B, C>).post(event_signup::<B, C>))
@@ -56,6 +59,13 @@ fn enrol_path(lang: Lang, slug: &str, session: SessionId) -> String {
     match lang {
         Lang::Da => format!("/kurser/{slug}/tilmelding/{session}"),
         Lang::En => format!("/en/courses/{slug}/enrol/{session}"),
+    }
+}
+
+fn waiting_path(lang: Lang, slug: &str, session: SessionId) -> String {
+    match lang {
+        Lang::Da => format!("/kurser/{slug}/venteliste/{session}"),
+        Lang::En => format!("/en/courses/{slug}/waiting-list/{session}"),
     }
 }
 
@@ -183,16 +193,22 @@ fn course_entry(policy: &Policy, listing: &CourseListing, lang: Lang, link_title
                         Lang::En => (href, "Order seats".into(), format!("Order seats on {title}, {text}")),
                     }
                 }),
-                href: open.then(|| enrol_path(lang, &course.slug, s.session.id)),
+                href: Some(if open {
+                    enrol_path(lang, &course.slug, s.session.id)
+                } else {
+                    waiting_path(lang, &course.slug, s.session.id)
+                }),
                 action: match (open, lang) {
                     (true, Lang::Da) => "Tilmeld".into(),
                     (true, Lang::En) => "Enrol".into(),
-                    (false, Lang::Da) => "Udsolgt".into(),
-                    (false, Lang::En) => "Fully booked".into(),
+                    (false, Lang::Da) => "Udsolgt – skriv mig på ventelisten".into(),
+                    (false, Lang::En) => "Fully booked – join the waiting list".into(),
                 },
-                action_label: match lang {
-                    Lang::Da => format!("Tilmeld dig {title}, {text}"),
-                    Lang::En => format!("Enrol on {title}, {text}"),
+                action_label: match (open, lang) {
+                    (true, Lang::Da) => format!("Tilmeld dig {title}, {text}"),
+                    (true, Lang::En) => format!("Enrol on {title}, {text}"),
+                    (false, Lang::Da) => format!("Udsolgt: skriv dig på ventelisten til {title}, {text}"),
+                    (false, Lang::En) => format!("Fully booked: join the waiting list for {title}, {text}"),
                 },
                 text,
             }
@@ -572,6 +588,109 @@ async fn enrol<B: Backend, C: Clock>(
             )
         }
         Err(e) => core_error_answer(&state, enrol_spec(policy, &listing, &s, lang, Some(&submitted), Vec::new()), e),
+    }
+}
+
+fn waiting_spec<'a>(
+    listing: &CourseListing,
+    session: &CourseSession,
+    lang: Lang,
+    submitted: Option<&'a Submitted>,
+    errors: Vec<(String, String)>,
+) -> FormSpec<'a> {
+    let course = &listing.course;
+    let title = if lang == Lang::Da { course.title_da.clone() } else { course.title_en.clone() };
+    FormSpec {
+        heading: match lang {
+            Lang::Da => format!("Venteliste: {title}"),
+            Lang::En => format!("Waiting list: {title}"),
+        },
+        intro: vec![match lang {
+            Lang::Da => {
+                "Holdet er fuldt. Skriv dig på ventelisten, så skriver vi til dig, hvis en plads bliver ledig.".into()
+            }
+            Lang::En => {
+                "The session is full. Join the waiting list and we will write to you if a seat becomes free.".into()
+            }
+        }],
+        facts: vec![(if lang == Lang::Da { "Hold" } else { "Session" }.to_string(), session_text(session, lang))],
+        action: waiting_path(lang, &course.slug, session.id),
+        main_purpose: WAITING_PURPOSE,
+        offers: Vec::new(),
+        other_href: waiting_path(other(lang), &course.slug, session.id),
+        lang,
+        submitted,
+        errors,
+    }
+}
+
+async fn waiting_form<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    Path((slug, session)): Path<(String, String)>,
+) -> Response {
+    let lang = lang_of(&uri);
+    match session_or_answer(&state, &slug, &session, lang).await {
+        Ok((listing, s)) => {
+            render_with(signup_page(&state, waiting_spec(&listing, &s, lang, None, Vec::new())), StatusCode::OK)
+        }
+        Err(answer) => answer,
+    }
+}
+
+async fn join_waiting<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: axum::http::Uri,
+    Path((slug, session)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let policy = &state.pactum.policy;
+    let submitted = Submitted(fields);
+    let (listing, s) = match session_or_answer(&state, &slug, &session, lang).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let other_href = waiting_path(other(lang), &slug, s.id);
+    let values = match accept(&state, &headers, &submitted, WAITING_PURPOSE, &[], lang, &other_href) {
+        Ok(v) => v,
+        Err(answer) => return *answer,
+    };
+    let request = WaitingRequest {
+        session: s.id,
+        values,
+        lang,
+        method: "form:waiting_list".into(),
+        notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
+    };
+    match state.pactum.join_waiting_list(request).await {
+        Ok(waiting) => {
+            let title = if lang == Lang::Da { &listing.course.title_da } else { &listing.course.title_en };
+            let text = match lang {
+                Lang::Da => format!(
+                    "Du står som nr. {} på ventelisten til {title}, {}. Bliver en plads ledig, skriver vi til dig.",
+                    waiting.position,
+                    session_text(&s, lang)
+                ),
+                Lang::En => format!(
+                    "You are number {} on the waiting list for {title}, {}. If a seat becomes free, we will write to you.",
+                    waiting.position,
+                    session_text(&s, lang)
+                ),
+            };
+            let heading = if lang == Lang::Da { "Du er på ventelisten" } else { "You are on the waiting list" };
+            message(Chrome::new(policy, lang, other_href), StatusCode::OK, heading, vec![text])
+        }
+        Err(CoreError::Invalid(problems)) if problems.iter().any(|p| p.field == "session") => {
+            let text = match lang {
+                Lang::Da => "Der er ledige pladser på holdet igen. Tilmeld dig i stedet.",
+                Lang::En => "There are free seats on the session again. Enrol instead.",
+            };
+            let heading = if lang == Lang::Da { "Holdet har ledige pladser" } else { "The session has free seats" };
+            message(Chrome::new(policy, lang, other_href), StatusCode::CONFLICT, heading, vec![text.into()])
+        }
+        Err(e) => core_error_answer(&state, waiting_spec(&listing, &s, lang, Some(&submitted), Vec::new()), e),
     }
 }
 

@@ -18,6 +18,7 @@ on_both_backends!(
     p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_when,
     p04_p01_the_json_api_orders_seats_and_names_every_bad_field,
     the_buyer_cancels_from_the_order_page_under_the_courses_terms,
+    a_full_session_takes_a_waiting_list_that_is_told_when_seats_free_up,
 );
 
 /// The path of the order form of the first session of the first course, from the course page.
@@ -285,4 +286,88 @@ async fn the_buyer_cancels_from_the_order_page_under_the_courses_terms(server: S
     assert_eq!(prince2["sessions"][0]["seats_left"], 16, "the seat is free again");
     let forged = format!("{}{}/annuller", server.base, order_page.rsplit_once('/').unwrap().0.to_string() + "/0000");
     assert_eq!(no_redirects().post(forged).form(&[("confirm", "yes")]).send().await.unwrap().status(), 404);
+}
+
+async fn join_waiting(server: &Server, path: &str, name: &str, email: &str) -> (u16, String) {
+    let (_, form) = page(server, path).await;
+    let fields = vec![
+        ("form_token".to_string(), hidden_form_token(&form)),
+        ("notice_version".to_string(), "2026.1".to_string()),
+        ("name".to_string(), name.to_string()),
+        ("email".to_string(), email.to_string()),
+    ];
+    post_order(server, path, &fields).await
+}
+
+async fn a_full_session_takes_a_waiting_list_that_is_told_when_seats_free_up(server: Server) {
+    // Ten seats through the order form, the other six through the API: the session is full.
+    let path = order_form_path(&server).await;
+    let (_, form) = page(&server, &format!("{path}?seats=10")).await;
+    let mut ten = company_order(&hidden_form_token(&form));
+    set(&mut ten, "seats", Some("10"));
+    for n in 1..=10 {
+        set(&mut ten, &format!("p{n}_name"), Some("Deltager"));
+        set(&mut ten, &format!("p{n}_email"), Some(&format!("d{n}@eksempel.dk")));
+    }
+    let (status, invoice) = post_order(&server, &path, &ten).await;
+    assert_eq!(status, 201);
+    let courses: serde_json::Value =
+        no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let prince2 = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap().clone();
+    let six: Vec<serde_json::Value> =
+        (1..=6).map(|n| serde_json::json!({"name": "Deltager", "email": format!("e{n}@eksempel.dk")})).collect();
+    let (status, _) = api_order(
+        &server,
+        "",
+        serde_json::json!({"session_id": prince2["sessions"][0]["id"], "buyer_kind": "person",
+            "buyer": {"name": "Ib Isaksen", "email": "ib@eksempel.dk", "address": "Gade 1, 1000 København"},
+            "participants": six, "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let (_, course) = page(&server, "/kurser/prince2-foundation").await;
+    let waiting = course.split("href=\"").find(|s| s.contains("/venteliste/")).expect("a waiting-list link");
+    let waiting = waiting.split('"').next().unwrap().to_string();
+    assert!(course.contains("Udsolgt – skriv mig på ventelisten"));
+    let (status, form) = page(&server, &waiting).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("Venteliste til fulde hold"), "the notice for the waiting list beside the form");
+    let (status, answer) = join_waiting(&server, &waiting, "Lis Lund", "lis@eksempel.dk").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("Du står som nr. 1 på ventelisten"), "{answer}");
+    let (_, answer) = join_waiting(&server, &waiting, "Mads Mikkelsen", "mads@eksempel.dk").await;
+    assert!(answer.contains("nr. 2"), "{answer}");
+    let (_, answer) = join_waiting(&server, &waiting, "Lis Lund", "lis@eksempel.dk").await;
+    assert!(answer.contains("nr. 1"), "on the list once: {answer}");
+
+    // The first buyer cancels: the freed seats go to the waiting list, by mail, in order.
+    let order_page =
+        invoice.split("href=\"").find(|s| s.starts_with("/bestilling/")).unwrap().split('"').next().unwrap();
+    let cancelled = no_redirects()
+        .post(format!("{}{order_page}/annuller", server.base))
+        .form(&[("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mails = loop {
+        let mails = server.smtp.messages();
+        if mails.iter().filter(|m| m.body().contains("Der er blevet en plads ledig")).count() >= 2
+            || std::time::Instant::now() > deadline
+        {
+            break mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let told: Vec<&pactum_testkit::ReceivedMail> =
+        mails.iter().filter(|m| m.body().contains("Der er blevet en plads ledig")).collect();
+    assert_eq!(told.len(), 2, "both on the list are told");
+    assert_eq!(told[0].to, vec!["lis@eksempel.dk".to_string()]);
+    assert_eq!(told[1].to, vec!["mads@eksempel.dk".to_string()]);
+    assert!(told[0].body().contains(&format!("{}/kurser/prince2-foundation", server.base)), "{}", told[0].body());
+    // With seats free, the list takes no names: the person books instead.
+    let (status, answer) = join_waiting(&server, &waiting, "Nina Nørby", "nina@eksempel.dk").await;
+    assert_eq!(status, 409, "{answer}");
 }
