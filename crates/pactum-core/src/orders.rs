@@ -163,7 +163,8 @@ fn credited_lines(lines: Vec<InvoiceLine>, fee_percent: u32) -> Vec<InvoiceLine>
     lines
         .into_iter()
         .map(|l| InvoiceLine {
-            net_ore: -scaled(l.net_ore, share),
+            // Price × quantity exactly, as e-invoice rules require of every line.
+            net_ore: -scaled(l.unit_price_ore, share) * i64::from(l.quantity),
             unit_price_ore: -scaled(l.unit_price_ore, share),
             description_da: if fee_percent > 0 {
                 format!("{} (annulleret; {fee_percent} % beholdes som gebyr)", l.description_da)

@@ -461,7 +461,7 @@ impl PaymentProvider for CardPayments {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     Paid(OrderId),
-    /// The order had been cancelled: the payment was refunded at once.
+    /// The order had been cancelled: the payment was refunded at once, less any late fee owed.
     RefundedLate(OrderId),
     /// Nothing to do (an expired checkout of a paid order, an unknown order, another event kind).
     Nothing,
@@ -563,10 +563,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     return Ok(Applied::Repeated);
                 }
                 let cancelled = found.status == "cancelled";
-                if cancelled {
-                    // Paid after the order was cancelled (the callbacks crossed): give it back now.
+                // What is still owed after the cancellation: a late fee, or nothing.
+                let owed: i64 = backend.invoices_of_order(order).await?.iter().map(|i| i.total_ore).sum::<i64>().max(0);
+                let give_back = if cancelled { (amount_ore - owed).max(0) } else { 0 };
+                if give_back > 0 {
+                    // Paid after the order was cancelled (the callbacks crossed): give back all but
+                    // what is still owed, now.
                     provider
-                        .refund(&payment, amount_ore, &format!("refund-{order}"))
+                        .refund(&payment, give_back, &format!("refund-{order}"))
                         .await
                         .map_err(|e| CoreError::Payment(e.to_string()))?;
                 }
@@ -574,21 +578,21 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     event_id,
                     order,
                     kind: if cancelled { "paid_after_cancellation" } else { "paid" }.into(),
-                    payment_status: if cancelled { "refunded" } else { "paid" }.into(),
+                    payment_status: if cancelled && owed == 0 { "refunded" } else { "paid" }.into(),
                     session: Some(session),
                     payment_ref: Some(payment),
                     at: now,
                 };
                 let audit = AuditEvent::new(
                     "provider",
-                    if cancelled { "payment.refunded" } else { "payment.paid" },
+                    if give_back > 0 { "payment.refunded" } else { "payment.paid" },
                     Some(found.buyer),
                     serde_json::json!({"order": order.to_string(), "amount_ore": amount_ore, "provider": provider.key()}),
                 );
                 if !self.commit_payment(record, audit).await? {
                     return Ok(Applied::Repeated);
                 }
-                Ok(if cancelled { Applied::RefundedLate(order) } else { Applied::Paid(order) })
+                Ok(if give_back > 0 { Applied::RefundedLate(order) } else { Applied::Paid(order) })
             }
         }
     }
