@@ -299,7 +299,8 @@ impl StripeCheckout {
                 .unwrap_or_default();
             return Err(PaymentError::Refused(format!("HTTP {status} {}", detail.trim())));
         }
-        serde_json::from_slice(&body).map_err(|e| PaymentError::Malformed(e.to_string()))
+        serde_json::from_slice(&body)
+            .map_err(|e| PaymentError::Malformed(format!("the provider answered something else ({:?})", e.classify())))
     }
 }
 
@@ -393,7 +394,10 @@ impl PaymentProvider for StripeCheckout {
         now_secs: i64,
     ) -> Result<ProviderEvent, PaymentError> {
         verify_stripe_signature(self.settings.webhook_secret.expose_secret(), signature_header, body, now_secs)?;
-        let event: WebhookEvent = serde_json::from_slice(body).map_err(|e| PaymentError::Malformed(e.to_string()))?;
+        // Only the kind of failure: a parser message could quote the body, which names the payer.
+        let event: WebhookEvent = serde_json::from_slice(body).map_err(|e| {
+            PaymentError::Malformed(format!("not a provider event ({:?} at line {})", e.classify(), e.line()))
+        })?;
         let object = &event.data.object;
         match event.kind.as_str() {
             "checkout.session.completed" if object.get("payment_status").and_then(|v| v.as_str()) == Some("paid") => {
