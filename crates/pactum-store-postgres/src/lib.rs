@@ -53,13 +53,59 @@ impl PgBackend {
             .await
             .map_err(error)?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        Ok(PgBackend { pool })
+        let backend = PgBackend { pool };
+        backend.ensure_consent_partitions().await?;
+        Ok(backend)
+    }
+
+    /// Creates the cookie-consent log's partitions for this month and the next two, unless they
+    /// exist. A month whose decisions already went to the default partition (a database migrated
+    /// mid-month) keeps them there; its partition is then simply not created.
+    pub async fn ensure_consent_partitions(&self) -> Result<(), StoreError> {
+        let today = time::OffsetDateTime::now_utc().date();
+        let mut month = time::Date::from_calendar_date(today.year(), today.month(), 1)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for _ in 0..3 {
+            let next = next_month(month)?;
+            let micros = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1_000_000;
+            let name = format!("cookie_consents_y{}m{:02}", month.year(), u8::from(month.month()));
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                                    WHERE c.relname = $1 AND n.nspname = current_schema()",
+            )
+            .bind(&name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+            if exists.is_none() {
+                // Only digits and the fixed name go into the statement.
+                let sql = format!(
+                    "CREATE TABLE {name} PARTITION OF cookie_consents FOR VALUES FROM ({}) TO ({})",
+                    micros(month),
+                    micros(next)
+                );
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await {
+                    tracing::debug!(partition = %name, error = %e, "a consent-log partition was not created");
+                }
+            }
+            month = next;
+        }
+        Ok(())
     }
 
     /// The pool, for maintenance commands and tests that must reach the raw tables.
     pub fn raw_pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+fn next_month(first: time::Date) -> Result<time::Date, StoreError> {
+    let (year, month) = if first.month() == time::Month::December {
+        (first.year() + 1, time::Month::January)
+    } else {
+        (first.year(), first.month().next())
+    };
+    time::Date::from_calendar_date(year, month, 1).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Why one operation could not be applied.
@@ -1446,6 +1492,10 @@ impl Backend for PgBackend {
         orders::invoices_of(&self.pool, orders::InvoicesOf::Buyer(buyer)).await
     }
 
+    async fn maintain(&self) -> Result<(), StoreError> {
+        self.ensure_consent_partitions().await
+    }
+
     async fn waiting_list(&self, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {
         orders::waiting_list(&self.pool, session).await
     }
@@ -1478,7 +1528,9 @@ impl Backend for PgBackend {
     async fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns \
-             WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+             WHERE table_schema = current_schema() AND table_name NOT IN (SELECT c.relname FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relispartition AND n.nspname = current_schema()) \
+             ORDER BY table_name, ordinal_position",
         )
         .fetch_all(&self.pool)
         .await

@@ -189,6 +189,11 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Invoices and credit notes whose buyer is `buyer`, by number.
     fn invoices_of_buyer(&self, buyer: SubjectId) -> impl Future<Output = Result<Vec<Invoice>, StoreError>> + Send;
 
+    /// Periodic upkeep of the storage itself (PostgreSQL: the consent log's next monthly partitions).
+    fn maintain(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// A session's waiting list, in the order people joined.
     fn waiting_list(&self, session: SessionId) -> impl Future<Output = Result<Vec<WaitingEntry>, StoreError>> + Send;
 

@@ -530,6 +530,9 @@ async fn run_retention_schedule<B: Backend, C: Clock>(
                 if let Err(e) = result {
                     tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour");
                 }
+                if let Err(e) = pactum.store.backend().maintain().await {
+                    tracing::error!(error = %e, "storage upkeep failed; it runs again within the hour");
+                }
             }
         }
     }
