@@ -63,6 +63,8 @@ pub enum CoreError {
     UnknownStaff,
     #[error("this role may not do that")]
     Forbidden,
+    #[error("the order changed meanwhile; read it again and retry")]
+    Conflict,
     #[error("the card payment failed: {0}")]
     Payment(String),
     #[error("vault error: {0}")]

@@ -147,7 +147,8 @@ pub fn kroner(ore: i64) -> String {
 
 /// The VAT of one line in øre, rounded half up to whole øre.
 pub fn line_vat(line: &InvoiceLine) -> i64 {
-    (line.net_ore * line.vat_percent + 50).div_euclid(100)
+    // Half away from zero, so that a credit note's VAT mirrors its invoice's to the øre.
+    scaled(line.net_ore, u32::try_from(line.vat_percent).unwrap_or(0))
 }
 
 /// `percent` of `ore`, rounded half away from zero to whole øre.
@@ -549,6 +550,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         fee_percent: u32,
         actor: &str,
     ) -> Result<Option<InvoiceId>, CoreError> {
+        self.cancel_attempt(order, fee_percent, actor, true).await
+    }
+
+    async fn cancel_attempt(
+        &self,
+        order: Order,
+        fee_percent: u32,
+        actor: &str,
+        retry: bool,
+    ) -> Result<Option<InvoiceId>, CoreError> {
         if order.status == "cancelled" {
             return Ok(None);
         }
@@ -579,7 +590,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             // The money goes back before the cancellation is recorded: if the provider refuses, the
             // order stays as it was and the caller can try again (the refund's key makes that safe).
             self.card_provider()?
-                .refund(payment, credit_total, &format!("refund-{}", order.id))
+                .refund(payment, credit_total, &format!("refund-{payment}"))
                 .await
                 .map_err(|e| CoreError::Payment(e.to_string()))?;
         }
@@ -590,6 +601,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         };
         change.ops.push(Op::UpdateOrder {
             id: order.id,
+            expected: (order.status.clone(), order.payment_status.clone()),
             status: "cancelled".into(),
             payment_status: payment_status.into(),
             at: now,
@@ -604,7 +616,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "credit_note": credit_note.map(|c| c.to_string()),
             }),
         ));
-        self.store.commit(change).await?;
+        // A payment or another cancellation that crossed this one makes the commit a conflict: the
+        // order is read again and the decision made anew, once.
+        match self.store.commit(change).await {
+            Ok(()) => {}
+            Err(pactum_store::StoreError::Conflict(_)) if retry => {
+                let fresh = backend.order(order.id).await?.ok_or(CoreError::UnknownActivity)?;
+                return Box::pin(self.cancel_attempt(fresh, fee_percent, actor, false)).await;
+            }
+            Err(pactum_store::StoreError::Conflict(_)) => return Err(CoreError::Conflict),
+            Err(e) => return Err(e.into()),
+        }
         self.mail_ready.notify_one();
         Ok(credit_note)
     }
@@ -683,6 +705,8 @@ mod tests {
         assert_eq!(totals(&[line(2)]), (2, 1, 3), "0.5 øre rounds up");
         assert_eq!(totals(&[line(1)]), (1, 0, 1));
         assert_eq!(totals(&[line(-1_495_000)]), (-1_495_000, -373_750, -1_868_750), "a credit note mirrors it");
+        assert_eq!(totals(&[line(149_550)]).1, 37_388);
+        assert_eq!(totals(&[line(-149_550)]).1, -37_388, "half away from zero both ways");
     }
 
     #[test]

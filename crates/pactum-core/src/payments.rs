@@ -339,7 +339,7 @@ pub fn verify_stripe_signature(
         }
     }
     let timestamp = timestamp.ok_or(PaymentError::BadSignature)?;
-    if (now_secs - timestamp).abs() > SIGNATURE_TOLERANCE_SECS {
+    if now_secs.abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECS.unsigned_abs() {
         return Err(PaymentError::BadSignature);
     }
     let signed = |signature: &[u8]| {
@@ -383,7 +383,11 @@ impl PaymentProvider for StripeCheckout {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let created: SessionCreated = self.post("/v1/checkout/sessions", &form, &format!("checkout-{order}")).await?;
+        // The key covers everything the request depends on, so a retry is the same request.
+        let lang = if request.lang == pactum_policy::Lang::Da { "da" } else { "en" };
+        let created: SessionCreated = self
+            .post("/v1/checkout/sessions", &form, &format!("checkout-{order}-{lang}-{}", request.amount_ore))
+            .await?;
         Ok(Checkout { session: created.id, redirect_url: created.url })
     }
 
@@ -505,6 +509,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             event_id: format!("pactum:checkout:{}", checkout.session),
             order,
             kind: "checkout_started".into(),
+            expected: (found.status.clone(), found.payment_status.clone()),
             payment_status: found.payment_status.clone(),
             session: Some(checkout.session.clone()),
             payment_ref: None,
@@ -525,11 +530,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         self.payments.as_deref().ok_or_else(|| CoreError::Payment("no card payment provider is configured".into()))
     }
 
+    /// Applies a payment event: `Ok(false)` when it was applied before. An order that changed since
+    /// the event was decided on is [`CoreError::Conflict`]: the webhook answers 503 and the provider
+    /// sends the event again, to be decided on the order as it is then.
     async fn commit_payment(&self, event: PaymentEvent, audit: AuditEvent) -> Result<bool, CoreError> {
         let at = event.at;
+        let event_id = event.event_id.clone();
         match self.store.commit(Change { at, ops: vec![Op::RecordPayment(event)], audit: vec![audit] }).await {
             Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(StoreError::Conflict(_)) if self.store.backend().payment_event_applied(&event_id).await? => Ok(false),
+            Err(StoreError::Conflict(_)) => Err(CoreError::Conflict),
             Err(e) => Err(e.into()),
         }
     }
@@ -548,6 +558,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     event_id,
                     order,
                     kind: "expired".into(),
+                    expected: (found.status.clone(), found.payment_status.clone()),
                     payment_status: found.payment_status.clone(),
                     session: Some(session),
                     payment_ref: None,
@@ -574,7 +585,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     // Paid after the order was cancelled (the callbacks crossed): give back all but
                     // what is still owed, now.
                     provider
-                        .refund(&payment, give_back, &format!("refund-{order}"))
+                        .refund(&payment, give_back, &format!("refund-{payment}"))
                         .await
                         .map_err(|e| CoreError::Payment(e.to_string()))?;
                 }
@@ -582,6 +593,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     event_id,
                     order,
                     kind: if cancelled { "paid_after_cancellation" } else { "paid" }.into(),
+                    expected: (found.status.clone(), found.payment_status.clone()),
                     payment_status: if cancelled && owed == 0 { "refunded" } else { "paid" }.into(),
                     session: Some(session),
                     payment_ref: Some(payment),

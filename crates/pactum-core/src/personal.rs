@@ -403,8 +403,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(SubjectReport { subject, items })
     }
 
-    /// Erasure at the person's request (GDPR Art. 17, P19, P33). Without a live legal hold this is
-    /// [`Self::erase_subject`]. With one (an invoice under the Bookkeeping Act, L6), every other
+    /// Erasure at the person's request (GDPR Art. 17, P19, P33). Without a live legal hold (or an
+    /// open order) this is [`Self::erase_subject`]. With one (an invoice under the Bookkeeping Act,
+    /// L6; an order not yet completed, Art. 17(3)(b) with 6(1)(b)), every other
     /// purpose ends now and everything only they held is deleted in the same request, pending mail
     /// is dropped, and the legal holds are marked restricted: their data is kept, not used, until
     /// their `retain_until`, when the sweep erases the rest with the key. The answer lists them.
@@ -415,8 +416,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let today = self.clock.today();
         let purposes = backend.purposes_of(subject).await?;
-        let (legal, ending): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) =
-            purposes.iter().partition(|p| p.basis == "legal_obligation" && p.is_live(today));
+        // Kept: legal holds, and an order still open (its invoice can still be credited and its
+        // payment refunded; erasing it would leave seats, money and books without a record).
+        let (legal, ending): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) = purposes.iter().partition(|p| {
+            p.is_live(today) && (p.basis == "legal_obligation" || p.purpose == crate::orders::ORDER_PURPOSE)
+        });
         let kept: Vec<KeptHold> = legal
             .iter()
             .filter_map(|p| {

@@ -289,6 +289,23 @@ async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_an
     let backend = p.store.backend();
     let participant = backend.enrolments_of(session.0).await.unwrap()[0].subject;
 
+    // While the order is open (the course is still to come) its data is kept too, restricted.
+    let open = p.erase_on_request(participant, "erasure requested (P33)", "subject").await.unwrap();
+    assert!(open.kept.is_empty(), "a participant holds no order: {:?}", open.kept);
+    let mut second = company_order(session, vec![person("Cai Carlsen", "cai@eksempel.dk")]);
+    second.buyer = vec![
+        ("name".into(), "Dorte Dahl".into()),
+        ("email".into(), "dorte@eksempel.dk".into()),
+        ("company".into(), "Dahl ApS".into()),
+        ("address".into(), "Torvet 3, 5000 Odense".into()),
+    ];
+    let other = p.place_order(second).await.unwrap();
+    let while_open = p.erase_on_request(other.buyer, "erasure requested (P33)", "subject").await.unwrap();
+    let kept: Vec<&str> = while_open.kept.iter().map(|k| k.purpose.as_str()).collect();
+    assert_eq!(kept, vec!["order", "bookkeeping"], "an open order is kept restricted with its invoice");
+
+    // After the course the order is completed; erasing then keeps only the bookkeeping hold.
+    clock.set(datetime!(2025-07-01 10:00 UTC));
     let erasure = p.erase_on_request(placed.buyer, "erasure requested (P33)", "subject").await.unwrap();
     assert_eq!(erasure.kept.len(), 1, "{:?}", erasure.kept);
     let kept = &erasure.kept[0];
@@ -305,10 +322,7 @@ async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_an
     assert_eq!(purposes[0].end_reason.as_deref(), Some(pactum_core::personal::RESTRICTED_AFTER_ERASURE));
     assert!(p.invoice_document(placed.invoice).await.unwrap().is_some());
     assert!(backend.deletion_proofs_of(&placed.buyer.to_string()).await.unwrap().iter().any(|d| d.id == erasure.proof));
-    // The participant is someone else: untouched by the buyer's erasure, and erased whole by their own.
-    assert!(backend.subject_key(participant).await.unwrap().is_some());
-    let theirs = p.erase_on_request(participant, "erasure requested (P33)", "subject").await.unwrap();
-    assert!(theirs.kept.is_empty());
+    // The participant was someone else, erased whole by their own request.
     assert!(backend.subject_key(participant).await.unwrap().is_none());
 
     // The sweep releases the restricted invoice the day after the hold ends, not before.

@@ -46,6 +46,8 @@ CREATE TABLE invoices (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX invoices_order ON invoices (order_id);
+-- An invoice is credited once: a second credit note for the same invoice is refused.
+CREATE UNIQUE INDEX invoices_credits ON invoices (credits_id);
 CREATE INDEX invoices_buyer ON invoices (buyer_subject_id);
 CREATE INDEX invoices_instance ON invoices (instance_id);
 

@@ -546,8 +546,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 .await?;
         }
         Op::PutOrder(o) => orders::put_order(tx, o).await?,
-        Op::UpdateOrder { id, status, payment_status, at } => {
-            orders::update_order(tx, *id, status, payment_status, *at).await?
+        Op::UpdateOrder { id, expected, status, payment_status, at } => {
+            orders::update_order(tx, *id, expected, status, payment_status, *at).await?
         }
         Op::IssueInvoice(i) => orders::issue_invoice(tx, i).await?,
         Op::RecordPayment(event) => orders::record_payment(tx, event).await?,

@@ -43,17 +43,26 @@ pub(crate) async fn put_order(tx: &mut SqliteConnection, o: &Order) -> Result<()
 pub(crate) async fn update_order(
     tx: &mut SqliteConnection,
     id: OrderId,
+    expected: &(String, String),
     status: &str,
     payment_status: &str,
     at: Micros,
 ) -> Result<(), ApplyError> {
-    sqlx::query("UPDATE orders SET status = ?, payment_status = ?, updated_at = ? WHERE id = ?")
-        .bind(status)
-        .bind(payment_status)
-        .bind(at)
-        .bind(id.as_bytes().as_slice())
-        .execute(&mut *tx)
-        .await?;
+    let updated = sqlx::query(
+        "UPDATE orders SET status = ?, payment_status = ?, updated_at = ? \
+         WHERE id = ? AND status = ? AND payment_status = ?",
+    )
+    .bind(status)
+    .bind(payment_status)
+    .bind(at)
+    .bind(id.as_bytes().as_slice())
+    .bind(&expected.0)
+    .bind(&expected.1)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApplyError::AlreadyUsed);
+    }
     Ok(())
 }
 
@@ -67,17 +76,24 @@ pub(crate) async fn record_payment(tx: &mut SqliteConnection, event: &PaymentEve
         .bind(event.at)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE orders SET payment_status = ?, payment_ref = COALESCE(?, payment_ref), \
-         payment_session = COALESCE(?, payment_session), updated_at = ? WHERE id = ?",
+         payment_session = COALESCE(?, payment_session), updated_at = ? \
+         WHERE id = ? AND status = ? AND payment_status = ?",
     )
     .bind(&event.payment_status)
     .bind(&event.payment_ref)
     .bind(&event.session)
     .bind(event.at)
     .bind(event.order.as_bytes().as_slice())
+    .bind(&event.expected.0)
+    .bind(&event.expected.1)
     .execute(&mut *tx)
     .await?;
+    if updated.rows_affected() == 0 {
+        // The order changed since the event was decided on: decide again on a fresh read.
+        return Err(ApplyError::AlreadyUsed);
+    }
     Ok(())
 }
 

@@ -919,6 +919,10 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     store.commit(change(vec![Op::IssueInvoice(credit.clone())], vec![])).await.unwrap();
     let numbers: Vec<u64> = b.invoices_of_order(order.id).await.unwrap().iter().map(|i| i.number).collect();
     assert_eq!(numbers, (1..=8).collect::<Vec<u64>>(), "no gaps, no repeats");
+    let twice = store
+        .commit(change(vec![Op::IssueInvoice(invoice(&order, bookkeeping.id, "credit_note", Some(first.id)))], vec![]))
+        .await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "an invoice is credited once: {twice:?}");
     let credit_note = b.invoice(credit.id).await.unwrap().unwrap();
     assert_eq!((credit_note.number, credit_note.credits), (8, Some(first.id)));
     assert_eq!(b.invoices_of_buyer(buyer.id).await.unwrap().len(), 8);
@@ -932,8 +936,17 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
         store.commit(change(vec![cancel], vec![])).await.unwrap();
     }
     assert_eq!(b.seats_taken(session.0).await.unwrap(), 1);
-    let update = Op::UpdateOrder { id: order.id, status: "placed".into(), payment_status: "paid".into(), at: 10 };
-    store.commit(change(vec![update], vec![])).await.unwrap();
+    let update = Op::UpdateOrder {
+        id: order.id,
+        expected: ("placed".into(), "pending".into()),
+        status: "placed".into(),
+        payment_status: "paid".into(),
+        at: 10,
+    };
+    store.commit(change(vec![update.clone()], vec![])).await.unwrap();
+    // Decided on a stale read (it expected "pending"): refused, nothing changes.
+    let stale = store.commit(change(vec![update], vec![])).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
     let paid = b.order(order.id).await.unwrap().unwrap();
     assert_eq!((paid.payment_status.as_str(), paid.updated_at), ("paid", 10));
 
@@ -942,18 +955,21 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
         event_id: id.into(),
         order: order.id,
         kind: "paid".into(),
+        expected: ("placed".into(), "paid".into()),
         payment_status: status.into(),
         session: Some("cs_1".into()),
         payment_ref: payment_ref.map(str::to_string),
         at: 11,
     };
     store.commit(change(vec![Op::RecordPayment(event("evt_1", "paid", Some("pi_1")))], vec![])).await.unwrap();
-    let again = store.commit(change(vec![Op::RecordPayment(event("evt_1", "refunded", None))], vec![])).await;
+    let again = store.commit(change(vec![Op::RecordPayment(event("evt_1", "paid", None))], vec![])).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let paid = b.order(order.id).await.unwrap().unwrap();
     assert_eq!(paid.payment_status, "paid");
     assert_eq!((paid.payment_session.as_deref(), paid.payment_ref.as_deref()), (Some("cs_1"), Some("pi_1")));
     store.commit(change(vec![Op::RecordPayment(event("evt_2", "refunded", None))], vec![])).await.unwrap();
+    let crossed = store.commit(change(vec![Op::RecordPayment(event("evt_3", "paid", None))], vec![])).await;
+    assert!(matches!(crossed, Err(StoreError::Conflict(_))), "decided on a stale state: {crossed:?}");
     let refunded = b.order(order.id).await.unwrap().unwrap();
     assert_eq!((refunded.payment_status.as_str(), refunded.payment_ref.as_deref()), ("refunded", Some("pi_1")));
 

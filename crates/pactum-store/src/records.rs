@@ -509,6 +509,9 @@ pub struct PaymentEvent {
     pub order: OrderId,
     /// `checkout_started`, `paid`, `expired`, `refunded`, …
     pub kind: String,
+    /// The order's status and payment status the event was decided on; the event is applied only
+    /// while the order still has them.
+    pub expected: (String, String),
     /// The order's payment status after the event.
     pub payment_status: String,
     pub session: Option<String>,
@@ -712,9 +715,13 @@ pub enum Op {
     },
     /// Adds an order, with its participants; their enrolments are [`Op::Enrol`]s of the same change.
     PutOrder(Order),
-    /// Changes an order's status and payment status.
+    /// Changes an order's status and payment status, only while it still has the `expected` ones
+    /// (status, payment status); otherwise the change fails with
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict), so a decision made on a stale read
+    /// (a payment and a cancellation crossing) is never written.
     UpdateOrder {
         id: OrderId,
+        expected: (String, String),
         status: String,
         payment_status: String,
         at: Micros,

@@ -53,6 +53,15 @@ impl ApiError {
                 let message = fields.first().map(|f| f.message.clone()).unwrap_or_default();
                 ApiError { status: StatusCode::BAD_REQUEST, error: "invalid_input", message, fields }
             }
+            CoreError::Conflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "changed_meanwhile",
+                text(
+                    lang,
+                    "Ordren blev ændret samtidig. Hent den igen, og prøv igen.",
+                    "The order changed at the same time. Fetch it again and retry.",
+                ),
+            ),
             CoreError::StaleCookieVersion => ApiError::new(
                 StatusCode::CONFLICT,
                 "stale_cookie_version",

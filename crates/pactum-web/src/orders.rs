@@ -810,6 +810,18 @@ async fn cancel<B: Backend, C: Clock>(
                 };
                 (if da { "Bestillingen er annulleret" } else { "The order is cancelled" }, text, StatusCode::OK)
             }
+            Err(CoreError::Conflict) => {
+                let text = if lang == Lang::Da {
+                    "Bestillingen blev ændret i samme øjeblik (for eksempel af en betaling). Åbn ordresiden igen, og se hvor den står."
+                } else {
+                    "The order changed at the same moment (a payment, for example). Open the order page again to see where it stands."
+                };
+                (
+                    if lang == Lang::Da { "Ikke annulleret" } else { "Not cancelled" },
+                    text.to_string(),
+                    StatusCode::CONFLICT,
+                )
+            }
             Err(CoreError::Forbidden) => {
                 let text = if lang == Lang::Da {
                     "Bestillingen kan ikke længere annulleres her. Kontakt os, hvis der er særlige grunde."

@@ -151,7 +151,13 @@ impl TrustedProxies {
                 None => max,
                 Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(bad)?,
             };
-            networks.push((canonical(ip), bits));
+            // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps.
+            let network = match (ip, canonical(ip)) {
+                (IpAddr::V6(_), v4 @ IpAddr::V4(_)) if bits >= 96 => (v4, bits - 96),
+                (IpAddr::V6(_), IpAddr::V4(_)) => (ip, bits),
+                (_, same) => (same, bits),
+            };
+            networks.push(network);
         }
         Ok(TrustedProxies(networks))
     }
@@ -206,6 +212,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 fn in_network(ip: IpAddr, network: IpAddr, bits: u8) -> bool {
     fn prefix_equal(a: &[u8], b: &[u8], bits: u8) -> bool {
+        let bits = bits.min(u8::try_from(a.len() * 8).unwrap_or(u8::MAX));
         let whole = usize::from(bits / 8);
         let rest = bits % 8;
         a[..whole] == b[..whole] && (rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0)
@@ -309,6 +316,8 @@ mod tests {
         assert!(proxies.contains(ip("fd12::1")));
         assert!(!proxies.contains(ip("fe80::1")));
         assert!(proxies.contains(ip("::ffff:10.1.1.1")), "an IPv4 proxy seen on an IPv6 socket");
+        let mapped = TrustedProxies::parse(&["::ffff:10.0.0.0/104"]).unwrap();
+        assert!(mapped.contains(ip("10.9.9.9")) && !mapped.contains(ip("11.0.0.1")), "a mapped network is IPv4");
         for bad in ["10.0.0.0/33", "proxy.example", "10.0.0.1/x", "::1/129"] {
             let error = TrustedProxies::parse(&[bad]).unwrap_err();
             assert!(error.contains(bad) && error.contains("10.0.0.0/8"), "{error}");
