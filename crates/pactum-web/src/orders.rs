@@ -703,6 +703,21 @@ async fn found_order<B: Backend, C: Clock>(
     state.pactum.store.backend().order(id).await.map_err(Into::into)
 }
 
+/// The order an order-page address names, or the page to answer with (404, or a failure).
+async fn order_or_answer<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    order: &str,
+    token: &str,
+    lang: Lang,
+) -> Result<pactum_store::Order, Response> {
+    let chrome = || Chrome::new(&state.pactum.policy, lang, courses_path(other(lang)));
+    match found_order(state, order, token).await {
+        Ok(Some(order)) => Ok(order),
+        Ok(None) => Err(not_found(chrome(), lang)),
+        Err(e) => Err(failure(chrome(), lang, e)),
+    }
+}
+
 async fn status_page<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     uri: axum::http::Uri,
@@ -711,10 +726,9 @@ async fn status_page<B: Backend, C: Clock>(
     let lang = lang_of(&uri);
     let policy = &state.pactum.policy;
     let chrome = || Chrome::new(policy, lang, courses_path(other(lang)));
-    let order = match found_order(&state, &order, &token).await {
-        Ok(Some(order)) => order,
-        Ok(None) => return not_found(chrome(), lang),
-        Err(e) => return failure(chrome(), lang, e),
+    let order = match order_or_answer(&state, &order, &token, lang).await {
+        Ok(order) => order,
+        Err(answer) => return answer,
     };
     let other_href = status_path(&state.pactum.keys.blind_index, other(lang), order.id);
     let quote = state.pactum.cancellation_quote(order.id).await.ok();
@@ -737,16 +751,15 @@ async fn pay_again<B: Backend, C: Clock>(
     if !same_origin(&headers) {
         return stale_form(chrome(), lang);
     }
-    match found_order(&state, &order, &token).await {
-        Ok(Some(order)) if order.payment_status == "pending" && order.status != "cancelled" => {
+    match order_or_answer(&state, &order, &token, lang).await {
+        Ok(order) if order.payment_status == "pending" && order.status != "cancelled" => {
             checkout(&state, lang, order.id).await
         }
-        Ok(Some(order)) => {
+        Ok(order) => {
             let status = status_path(&state.pactum.keys.blind_index, lang, order.id);
             axum::response::Redirect::to(&status).into_response()
         }
-        Ok(None) => not_found(chrome(), lang),
-        Err(e) => failure(chrome(), lang, e),
+        Err(answer) => answer,
     }
 }
 
@@ -769,10 +782,9 @@ async fn cancel<B: Backend, C: Clock>(
     if let Some(field) = submitted.unexpected(&["confirm"]) {
         return undeclared_field(chrome(), lang, &field);
     }
-    let order = match found_order(&state, &order, &token).await {
-        Ok(Some(order)) => order,
-        Ok(None) => return not_found(chrome(), lang),
-        Err(e) => return failure(chrome(), lang, e),
+    let order = match order_or_answer(&state, &order, &token, lang).await {
+        Ok(order) => order,
+        Err(answer) => return answer,
     };
     let status = status_path(&state.pactum.keys.blind_index, lang, order.id);
     let (title, text, code) = if submitted.get("confirm") != Some("yes") {
