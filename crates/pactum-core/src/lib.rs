@@ -8,8 +8,10 @@
 pub mod access;
 pub mod api_tokens;
 pub mod catalogue;
+pub mod certification;
 pub mod clock;
 pub mod cookie_consent;
+pub mod disclosure;
 pub mod enrolment;
 pub mod keyfile;
 pub mod keys;
@@ -59,6 +61,12 @@ pub enum CoreError {
     Full,
     #[error("no such course session or event")]
     UnknownActivity,
+    #[error("no such participant on this session")]
+    UnknownParticipant,
+    #[error("this participant has not chosen certification, or has objected to it")]
+    CertificationNotChosen,
+    #[error("no such message; messages are deleted when the course ends")]
+    UnknownMessage,
     #[error("no such staff account")]
     UnknownStaff,
     #[error("this role may not do that")]
@@ -67,6 +75,8 @@ pub enum CoreError {
     Conflict,
     #[error("the card payment failed: {0}")]
     Payment(String),
+    #[error(transparent)]
+    Refused(#[from] disclosure::Refusal),
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

@@ -403,6 +403,29 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(SubjectReport { subject, items })
     }
 
+    /// The newest value of each of `categories` that a subject has, opened with its key, in the order
+    /// of `categories`; `None` when the subject is gone. Callers audit the read.
+    pub async fn open_values(
+        &self,
+        subject: SubjectId,
+        categories: &[&str],
+    ) -> Result<Option<Vec<(String, String)>>, CoreError> {
+        let backend = self.store.backend();
+        let Some(wrapped) = backend.subject_key(subject).await? else { return Ok(None) };
+        let key = self.keys.subject_key(subject, &wrapped)?;
+        let mut items = backend.items_of(subject).await?;
+        items.sort_by_key(|i| std::cmp::Reverse(i.collected_at));
+        let mut values = Vec::new();
+        for category in categories {
+            if let Some(item) = items.iter().find(|i| i.category == *category) {
+                let value =
+                    key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
+                values.push((item.category.clone(), String::from_utf8_lossy(&value).into_owned()));
+            }
+        }
+        Ok(Some(values))
+    }
+
     /// Erasure at the person's request (GDPR Art. 17, P19, P33). Without a live legal hold (or an
     /// open order) this is [`Self::erase_subject`]. With one (an invoice under the Bookkeeping Act,
     /// L6; an order not yet completed, Art. 17(3)(b) with 6(1)(b)), every other
@@ -490,6 +513,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         );
         let proof_id = proof.id;
         let mut ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
+        ops.extend(self.certification_proofs(subject, None, rule).await?);
         ops.extend(also);
         self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
         Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id, kept: Vec::new() })

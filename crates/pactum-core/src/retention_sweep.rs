@@ -31,6 +31,9 @@ pub struct SweepReport {
     pub items_deleted: usize,
     /// Purpose instances whose retention ran out, per purpose key.
     pub purposes_ended: BTreeMap<String, usize>,
+    /// Records other than personal values that went with those purposes (the certification
+    /// partner's messages, participation records), per record class; each has its own proof.
+    pub records_deleted: BTreeMap<String, usize>,
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
@@ -118,6 +121,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             *report.purposes_ended.entry(p.purpose.clone()).or_default() += 1;
         }
         let rule = self.rule_of(&expired);
+        let ending: Vec<_> = expired.iter().map(|p| p.id).collect();
+        let records = self.certification_proofs(subject, (!live.is_empty()).then_some(ending.as_slice()), &rule).await?;
+        for op in &records {
+            if let Op::RecordDeletion(proof) = op {
+                *report.records_deleted.entry(proof.record_class.clone()).or_default() += 1;
+            }
+        }
         let items = backend.items_of(subject).await?;
         if live.is_empty() {
             report.subjects_erased += 1;
@@ -176,11 +186,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "proof": proof.id.to_string(),
             }),
         );
+        let ending_ids: Vec<_> = ending.iter().map(|p| p.id).collect();
+        let certification = self.certification_proofs(subject, Some(&ending_ids), rule).await?;
         let ops = doomed
             .iter()
             .map(|i| Op::DeleteItem(i.id))
             .chain(ending.iter().map(|p| Op::DeletePurpose(p.id)))
             .chain(std::iter::once(Op::RecordDeletion(proof)))
+            .chain(certification)
             .chain(also)
             .collect();
         self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;

@@ -5,7 +5,6 @@
 
 use pactum_store::{AuditEvent, Backend, Change, Micros, SessionId, SubjectId};
 
-use crate::personal::item_binding;
 use crate::staff::{Role, Staff};
 use crate::{Clock, CoreError, Pactum};
 
@@ -66,17 +65,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             if enrolment.cancelled_at.is_some() {
                 continue;
             }
-            let Some(wrapped) = backend.subject_key(enrolment.subject).await? else { continue };
-            let key = self.keys.subject_key(enrolment.subject, &wrapped)?;
-            let mut values: Vec<(String, String)> = Vec::new();
-            for item in backend.items_of(enrolment.subject).await? {
-                if !fields.contains(&item.category.as_str()) || values.iter().any(|(c, _)| *c == item.category) {
-                    continue;
-                }
-                let value =
-                    key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
-                values.push((item.category, String::from_utf8_lossy(&value).into_owned()));
-            }
+            let Some(values) = self.open_values(enrolment.subject, fields).await? else { continue };
             let take = |c: &str| values.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone());
             entries.push(RosterEntry {
                 subject: enrolment.subject,

@@ -12,6 +12,7 @@ use pactum_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
+mod ledger;
 mod orders;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -213,6 +214,9 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = $1",
                 "DELETE FROM invoices WHERE instance_id = $1",
                 "DELETE FROM waiting_list WHERE instance_id = $1",
+                "DELETE FROM disclosures WHERE instance_id = $1",
+                "DELETE FROM certification_messages WHERE instance_id = $1",
+                "DELETE FROM participations WHERE instance_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = $1)",
@@ -235,6 +239,9 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 "DELETE FROM access_links WHERE subject_id = $1",
                 "DELETE FROM invoices WHERE buyer_subject_id = $1",
                 "DELETE FROM waiting_list WHERE subject_id = $1",
+                "DELETE FROM disclosures WHERE subject_id = $1",
+                "DELETE FROM certification_messages WHERE subject_id = $1",
+                "DELETE FROM participations WHERE subject_id = $1",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = $1)",
@@ -554,6 +561,9 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::JoinWaitingList(entry) => orders::join_waiting_list(tx, entry).await?,
         Op::WaitingNotified { id, at } => orders::waiting_notified(tx, *id, *at).await?,
         Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
+        Op::RecordDisclosures(entries) => ledger::record_disclosures(tx, entries).await?,
+        Op::PutCertificationMessage(m) => ledger::put_certification_message(tx, m).await?,
+        Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -1494,6 +1504,35 @@ impl Backend for PgBackend {
 
     async fn maintain(&self) -> Result<(), StoreError> {
         self.ensure_consent_partitions().await
+    }
+
+    async fn disclosures_of(&self, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
+        ledger::disclosures_of(&self.pool, subject).await
+    }
+
+    async fn certification_messages_of_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<CertificationMessage>, StoreError> {
+        ledger::certification_messages(&self.pool, ledger::MessagesOf::Session(session)).await
+    }
+
+    async fn certification_messages_of_subject(
+        &self,
+        subject: SubjectId,
+    ) -> Result<Vec<CertificationMessage>, StoreError> {
+        ledger::certification_messages(&self.pool, ledger::MessagesOf::Subject(subject)).await
+    }
+
+    async fn certification_message(
+        &self,
+        id: CertificationMessageId,
+    ) -> Result<Option<CertificationMessage>, StoreError> {
+        Ok(ledger::certification_messages(&self.pool, ledger::MessagesOf::One(id)).await?.pop())
+    }
+
+    async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
+        ledger::participations_of(&self.pool, subject).await
     }
 
     async fn waiting_list(&self, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {

@@ -12,6 +12,7 @@ use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 
+mod ledger;
 mod orders;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -174,6 +175,9 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = ?",
                 "DELETE FROM invoices WHERE instance_id = ?",
                 "DELETE FROM waiting_list WHERE instance_id = ?",
+                "DELETE FROM disclosures WHERE instance_id = ?",
+                "DELETE FROM certification_messages WHERE instance_id = ?",
+                "DELETE FROM participations WHERE instance_id = ?",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = ?)",
@@ -196,6 +200,9 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 "DELETE FROM access_links WHERE subject_id = ?",
                 "DELETE FROM invoices WHERE buyer_subject_id = ?",
                 "DELETE FROM waiting_list WHERE subject_id = ?",
+                "DELETE FROM disclosures WHERE subject_id = ?",
+                "DELETE FROM certification_messages WHERE subject_id = ?",
+                "DELETE FROM participations WHERE subject_id = ?",
                 "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
                 "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
                 "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = ?)",
@@ -514,6 +521,9 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::JoinWaitingList(entry) => orders::join_waiting_list(tx, entry).await?,
         Op::WaitingNotified { id, at } => orders::waiting_notified(tx, *id, *at).await?,
         Op::CancelEnrolment { id, activity, at } => orders::cancel_enrolment(tx, *id, *activity, *at).await?,
+        Op::RecordDisclosures(entries) => ledger::record_disclosures(tx, entries).await?,
+        Op::PutCertificationMessage(m) => ledger::put_certification_message(tx, m).await?,
+        Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES (?, ?, ?, ?)")
                 .bind(&a.version)
@@ -1454,6 +1464,35 @@ impl Backend for SqliteBackend {
 
     async fn invoices_of_buyer(&self, buyer: SubjectId) -> Result<Vec<Invoice>, StoreError> {
         orders::invoices_of(&self.reader, orders::InvoicesOf::Buyer(buyer)).await
+    }
+
+    async fn disclosures_of(&self, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
+        ledger::disclosures_of(&self.reader, subject).await
+    }
+
+    async fn certification_messages_of_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<CertificationMessage>, StoreError> {
+        ledger::certification_messages(&self.reader, ledger::MessagesOf::Session(session)).await
+    }
+
+    async fn certification_messages_of_subject(
+        &self,
+        subject: SubjectId,
+    ) -> Result<Vec<CertificationMessage>, StoreError> {
+        ledger::certification_messages(&self.reader, ledger::MessagesOf::Subject(subject)).await
+    }
+
+    async fn certification_message(
+        &self,
+        id: CertificationMessageId,
+    ) -> Result<Option<CertificationMessage>, StoreError> {
+        Ok(ledger::certification_messages(&self.reader, ledger::MessagesOf::One(id)).await?.pop())
+    }
+
+    async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
+        ledger::participations_of(&self.reader, subject).await
     }
 
     async fn waiting_list(&self, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {

@@ -194,6 +194,30 @@ pub trait Backend: Clone + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// The disclosure ledger's entries about a subject, oldest first.
+    fn disclosures_of(&self, subject: SubjectId) -> impl Future<Output = Result<Vec<Disclosure>, StoreError>> + Send;
+
+    /// The certification partner's messages for a session, oldest first.
+    fn certification_messages_of_session(
+        &self,
+        session: SessionId,
+    ) -> impl Future<Output = Result<Vec<CertificationMessage>, StoreError>> + Send;
+
+    /// The certification partner's messages about a subject, oldest first.
+    fn certification_messages_of_subject(
+        &self,
+        subject: SubjectId,
+    ) -> impl Future<Output = Result<Vec<CertificationMessage>, StoreError>> + Send;
+
+    fn certification_message(
+        &self,
+        id: CertificationMessageId,
+    ) -> impl Future<Output = Result<Option<CertificationMessage>, StoreError>> + Send;
+
+    /// A subject's participation records, by course end.
+    fn participations_of(&self, subject: SubjectId)
+    -> impl Future<Output = Result<Vec<Participation>, StoreError>> + Send;
+
     /// A session's waiting list, in the order people joined.
     fn waiting_list(&self, session: SessionId) -> impl Future<Output = Result<Vec<WaitingEntry>, StoreError>> + Send;
 

@@ -105,6 +105,14 @@ id_type!(
     /// A place on a full session's waiting list.
     WaitingId
 );
+id_type!(
+    /// One entry of the disclosure ledger: one person's data to one recipient (P08–P12).
+    DisclosureId
+);
+id_type!(
+    /// One message from the certification partner to a session's exam proctor (P15).
+    CertificationMessageId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -519,6 +527,62 @@ pub struct PaymentEvent {
     pub at: Micros,
 }
 
+/// One person's data disclosed to one recipient (P08–P12, L4): who received which categories,
+/// for which purpose, on which basis, and when. Every subject of one export shares its `batch`.
+/// It holds no personal value itself; the entry goes with the purpose instance it was made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disclosure {
+    pub id: DisclosureId,
+    pub batch: Uuid,
+    /// The policy key of the recipient.
+    pub recipient: String,
+    pub purpose: String,
+    pub basis: String,
+    /// The categories disclosed, in policy order.
+    pub categories: Vec<String>,
+    pub subject: SubjectId,
+    /// The purpose instance the data was disclosed under.
+    pub instance: PurposeInstanceId,
+    /// The session or event the export was for.
+    pub activity: Option<Uuid>,
+    /// For a disclosure under a legal obligation: the statute the request cites (P12).
+    pub statute: Option<String>,
+    /// Who made it: a staff account (`staff:…`) or an API token (`token:…`).
+    pub actor: String,
+    pub at: Micros,
+}
+
+/// A message from the certification partner to the exam proctor of one session (P15): the
+/// registration notice before the exam, or the result after it. Its content (subject line and
+/// body) is sealed under the participant's key and bound to this row. It is held by the
+/// participant's `exam_proctoring` purpose instance and goes when that instance does (P16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificationMessage {
+    pub id: CertificationMessageId,
+    pub session: SessionId,
+    pub enrolment: EnrolmentId,
+    pub subject: SubjectId,
+    pub instance: PurposeInstanceId,
+    /// `registration` or `result`.
+    pub kind: String,
+    pub sealed: Vec<u8>,
+    pub received_at: Micros,
+}
+
+/// The participation record (P17): the course attended, its end date and whether the person passed
+/// the certification, and nothing else. `passed` is sealed under the subject's key. It is held by
+/// the `certification_record` purpose instance for five years after the course end (P18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participation {
+    pub enrolment: EnrolmentId,
+    pub subject: SubjectId,
+    pub instance: PurposeInstanceId,
+    pub course: CourseId,
+    pub ends_on: Date,
+    pub passed: Vec<u8>,
+    pub recorded_at: Micros,
+}
+
 /// The one series invoices and credit notes are numbered in.
 pub const INVOICE_SERIES: &str = "invoice";
 
@@ -743,6 +807,11 @@ pub enum Op {
         activity: Uuid,
         at: Micros,
     },
+    /// Writes entries into the disclosure ledger.
+    RecordDisclosures(Vec<Disclosure>),
+    PutCertificationMessage(CertificationMessage),
+    /// Records a participation, or replaces the result of the one recorded for that enrolment.
+    PutParticipation(Participation),
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

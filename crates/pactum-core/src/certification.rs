@@ -1,0 +1,358 @@
+//! Certification with the partner (P13–P18).
+//!
+//! The partner sends two messages per participant to the session's exam proctor: the registration
+//! notice before the exam and the result after it. Each is sealed under the participant's key, held
+//! by an `exam_proctoring` purpose instance that ends with the course, so the retention sweep deletes
+//! it, with a deletion proof, on the first run after the course end (P16). Only the session's
+//! assigned instructor can read them (P15). The result also becomes the participation record: the
+//! course, its end date and passed yes/no, and nothing else (P17), held by a
+//! `certification_record` instance for five years after the course end (P18). Only a participant
+//! who chose certification, and has not objected to it, can receive messages (P13, P14).
+
+use pactum_store::{
+    AuditEvent, Backend, CertificationMessage, CertificationMessageId, Change, CourseSession, DeletionProof, Enrolment,
+    EnrolmentId, Op, Participation, ProofId, PurposeInstanceId, SessionId, SubjectId,
+};
+use pactum_vault::Binding;
+use serde::Serialize;
+
+use crate::staff::{Role, Staff};
+use crate::values::{FieldError, Problem};
+use crate::{Clock, CoreError, Pactum};
+
+pub const PROCTORING_PURPOSE: &str = "exam_proctoring";
+pub const RECORD_PURPOSE: &str = "certification_record";
+const MESSAGES_TABLE: &str = "certification_messages";
+const PARTICIPATIONS_TABLE: &str = "participations";
+/// The longest subject line and body Pactum keeps of a partner's message.
+pub const MAX_SUBJECT_CHARS: u32 = 300;
+pub const MAX_BODY_CHARS: u32 = 20_000;
+
+/// What the partner sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Before the exam: the participant is registered.
+    Registration,
+    /// After the exam: the participant passed, or did not.
+    Result { passed: bool },
+}
+
+impl MessageKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            MessageKind::Registration => "registration",
+            MessageKind::Result { .. } => "result",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PartnerMessage {
+    pub session: SessionId,
+    /// The participant, by the reference the certification export gave the partner.
+    pub enrolment: EnrolmentId,
+    pub kind: MessageKind,
+    pub subject_line: String,
+    pub body: String,
+    /// `token:…` for the partner's API token, or `staff:…` for an upload.
+    pub actor: String,
+}
+
+/// A message opened for the proctor.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenedMessage {
+    pub id: CertificationMessageId,
+    pub enrolment: EnrolmentId,
+    pub participant: String,
+    pub kind: String,
+    pub subject_line: String,
+    pub body: String,
+    pub received_at: i64,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct SealedContent {
+    subject: String,
+    body: String,
+}
+
+fn message_binding(id: &CertificationMessageId) -> Binding<'_> {
+    Binding { table: MESSAGES_TABLE, column: "sealed", row_id: id.as_bytes() }
+}
+
+pub(crate) fn participation_binding(enrolment: &EnrolmentId) -> Binding<'_> {
+    Binding { table: PARTICIPATIONS_TABLE, column: "passed", row_id: enrolment.as_bytes() }
+}
+
+/// A partner's free text: trimmed, not empty, at most `max` characters, and no control characters
+/// other than line breaks and tabs.
+fn checked_text(field: &str, value: &str, max: u32, errors: &mut Vec<FieldError>) -> String {
+    let value = value.trim();
+    let problem = if value.is_empty() {
+        Some(Problem::Missing)
+    } else if value.chars().count() > max as usize {
+        Some(Problem::TooLong(max))
+    } else if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        Some(Problem::ControlCharacters)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        errors.push(FieldError { field: field.into(), problem });
+    }
+    value.to_string()
+}
+
+impl<B: Backend, C: Clock> Pactum<B, C> {
+    async fn session_and_enrolment(
+        &self,
+        session: SessionId,
+        enrolment: EnrolmentId,
+    ) -> Result<(CourseSession, Enrolment), CoreError> {
+        let backend = self.store.backend();
+        let session = backend.sessions().await?.into_iter().find(|s| s.id == session).ok_or(CoreError::UnknownActivity)?;
+        let enrolment = backend
+            .enrolments_of(session.id.0)
+            .await?
+            .into_iter()
+            .find(|e| e.id == enrolment && e.cancelled_at.is_none())
+            .ok_or(CoreError::UnknownParticipant)?;
+        Ok((session, enrolment))
+    }
+
+    /// Stores a message from the certification partner for the session's proctor and, for a result,
+    /// records the participation. Refused for a participant who did not choose certification or
+    /// objected to it.
+    pub async fn receive_certification_message(
+        &self,
+        message: PartnerMessage,
+    ) -> Result<CertificationMessageId, CoreError> {
+        let mut errors = Vec::new();
+        let subject_line = checked_text("subject", &message.subject_line, MAX_SUBJECT_CHARS, &mut errors);
+        let body = checked_text("body", &message.body, MAX_BODY_CHARS, &mut errors);
+        if !errors.is_empty() {
+            return Err(CoreError::Invalid(errors));
+        }
+        let (session, enrolment) = self.session_and_enrolment(message.session, message.enrolment).await?;
+        let backend = self.store.backend();
+        let today = self.clock.today();
+        let purposes = backend.purposes_of(enrolment.subject).await?;
+        let chose_certification = enrolment
+            .certification
+            .is_some_and(|c| purposes.iter().any(|p| p.id == c && p.ended_at.is_none() && p.is_live(today)));
+        if !chose_certification {
+            return Err(CoreError::CertificationNotChosen);
+        }
+        let wrapped = backend.subject_key(enrolment.subject).await?.ok_or(CoreError::SubjectGone)?;
+        let key = self.keys.subject_key(enrolment.subject, &wrapped)?;
+        let mut ops = Vec::new();
+        let proctoring = backend
+            .certification_messages_of_subject(enrolment.subject)
+            .await?
+            .into_iter()
+            .find(|m| m.enrolment == enrolment.id)
+            .map(|m| m.instance);
+        let instance = match proctoring {
+            Some(instance) => instance,
+            None => {
+                let purpose = self.purpose(PROCTORING_PURPOSE)?;
+                let instance = self.start_purpose(enrolment.subject, purpose, Some(session.ends_on));
+                let id = instance.id;
+                ops.push(Op::StartPurpose(instance));
+                id
+            }
+        };
+        let id = CertificationMessageId::new();
+        let content = serde_json::to_vec(&SealedContent { subject: subject_line, body })
+            .map_err(|e| CoreError::Vault(e.to_string()))?;
+        let sealed = key.seal(message_binding(&id), &content).map_err(|e| CoreError::Vault(e.to_string()))?;
+        let now = self.clock.now_micros();
+        ops.push(Op::PutCertificationMessage(CertificationMessage {
+            id,
+            session: session.id,
+            enrolment: enrolment.id,
+            subject: enrolment.subject,
+            instance,
+            kind: message.kind.key().into(),
+            sealed,
+            received_at: now,
+        }));
+        let mut audit = vec![AuditEvent::new(
+            &message.actor,
+            "certification.message_received",
+            Some(enrolment.subject),
+            serde_json::json!({"message": id.to_string(), "session": session.id.to_string(), "kind": message.kind.key()}),
+        )];
+        if let MessageKind::Result { passed } = message.kind {
+            let existing = backend
+                .participations_of(enrolment.subject)
+                .await?
+                .into_iter()
+                .find(|p| p.enrolment == enrolment.id)
+                .map(|p| p.instance);
+            let record = match existing {
+                Some(instance) => instance,
+                None => {
+                    let purpose = self.purpose(RECORD_PURPOSE)?;
+                    let instance = self.start_purpose(enrolment.subject, purpose, Some(session.ends_on));
+                    let id = instance.id;
+                    ops.push(Op::StartPurpose(instance));
+                    id
+                }
+            };
+            let passed = key
+                .seal(participation_binding(&enrolment.id), if passed { b"yes" } else { b"no" })
+                .map_err(|e| CoreError::Vault(e.to_string()))?;
+            ops.push(Op::PutParticipation(Participation {
+                enrolment: enrolment.id,
+                subject: enrolment.subject,
+                instance: record,
+                course: session.course,
+                ends_on: session.ends_on,
+                passed,
+                recorded_at: now,
+            }));
+            audit.push(AuditEvent::new(
+                &message.actor,
+                "certification.result_recorded",
+                Some(enrolment.subject),
+                serde_json::json!({"enrolment": enrolment.id.to_string(), "session": session.id.to_string()}),
+            ));
+        }
+        self.store.commit(Change { at: now, ops, audit }).await?;
+        Ok(id)
+    }
+
+    /// Whether `staff` is the session's proctor: its assigned instructor, and nobody else (P15).
+    async fn is_proctor(&self, staff: &Staff, session: SessionId) -> Result<bool, CoreError> {
+        let session = self
+            .store
+            .backend()
+            .sessions()
+            .await?
+            .into_iter()
+            .find(|s| s.id == session)
+            .ok_or(CoreError::UnknownActivity)?;
+        Ok(staff.role == Role::Instructor && session.instructor.as_deref() == Some(staff.username.as_str()))
+    }
+
+    /// The partner's messages for a session, opened for its proctor; every read is audited.
+    pub async fn certification_messages_for(
+        &self,
+        staff: &Staff,
+        session: SessionId,
+    ) -> Result<Vec<OpenedMessage>, CoreError> {
+        if !self.is_proctor(staff, session).await? {
+            return Err(CoreError::Forbidden);
+        }
+        let messages = self.store.backend().certification_messages_of_session(session).await?;
+        self.open_messages(staff, messages).await
+    }
+
+    /// One message, for its session's proctor; [`CoreError::UnknownMessage`] once it is deleted.
+    pub async fn certification_message_for(
+        &self,
+        staff: &Staff,
+        id: CertificationMessageId,
+    ) -> Result<OpenedMessage, CoreError> {
+        let message = self.store.backend().certification_message(id).await?.ok_or(CoreError::UnknownMessage)?;
+        if !self.is_proctor(staff, message.session).await? {
+            return Err(CoreError::Forbidden);
+        }
+        self.open_messages(staff, vec![message]).await?.pop().ok_or(CoreError::UnknownMessage)
+    }
+
+    async fn open_messages(
+        &self,
+        staff: &Staff,
+        messages: Vec<CertificationMessage>,
+    ) -> Result<Vec<OpenedMessage>, CoreError> {
+        let backend = self.store.backend();
+        let mut opened = Vec::new();
+        let mut audit = Vec::new();
+        for m in messages {
+            let Some(wrapped) = backend.subject_key(m.subject).await? else { continue };
+            let key = self.keys.subject_key(m.subject, &wrapped)?;
+            let content = key.open(message_binding(&m.id), &m.sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let content: SealedContent =
+                serde_json::from_slice(&content).map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
+            let participant = self
+                .open_values(m.subject, &["name"])
+                .await?
+                .and_then(|v| v.into_iter().next())
+                .map(|(_, name)| name)
+                .unwrap_or_default();
+            audit.push(AuditEvent::new(
+                &staff.actor(),
+                "staff.read",
+                Some(m.subject),
+                serde_json::json!({"what": "certification_message", "message": m.id.to_string()}),
+            ));
+            opened.push(OpenedMessage {
+                id: m.id,
+                enrolment: m.enrolment,
+                participant,
+                kind: m.kind,
+                subject_line: content.subject,
+                body: content.body,
+                received_at: m.received_at,
+            });
+        }
+        if !audit.is_empty() {
+            self.store.commit(Change { at: self.clock.now_micros(), ops: Vec::new(), audit }).await?;
+        }
+        Ok(opened)
+    }
+
+    /// Deletion proofs for the certification rows that go with `ending` purpose instances (every
+    /// one of the subject's when `ending` is `None`): one proof per message and per participation
+    /// record, so each deletion can be shown on its own (P16, P18).
+    pub(crate) async fn certification_proofs(
+        &self,
+        subject: SubjectId,
+        ending: Option<&[PurposeInstanceId]>,
+        rule: &str,
+    ) -> Result<Vec<Op>, CoreError> {
+        let backend = self.store.backend();
+        let goes = |instance: &PurposeInstanceId| ending.is_none_or(|e| e.contains(instance));
+        let now = self.clock.now_micros();
+        let proof = |record_class: &str, row: &[u8], content: &[u8]| {
+            Op::RecordDeletion(DeletionProof {
+                id: ProofId::new(),
+                at: now,
+                record_class: record_class.into(),
+                subject_ref: subject.to_string(),
+                rule: rule.to_string(),
+                content_hash: pactum_vault::digest(&[subject.as_bytes(), row, content]),
+            })
+        };
+        let mut ops = Vec::new();
+        for m in backend.certification_messages_of_subject(subject).await? {
+            if goes(&m.instance) {
+                ops.push(proof("certification_message", m.id.as_bytes(), &m.sealed));
+            }
+        }
+        for p in backend.participations_of(subject).await? {
+            if goes(&p.instance) {
+                ops.push(proof("participation", p.enrolment.as_bytes(), &p.passed));
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A subject's participation records, opened: course, end date, passed.
+    pub async fn participations(&self, subject: SubjectId) -> Result<Vec<(Participation, bool)>, CoreError> {
+        let backend = self.store.backend();
+        let Some(wrapped) = backend.subject_key(subject).await? else { return Ok(Vec::new()) };
+        let key = self.keys.subject_key(subject, &wrapped)?;
+        let mut out = Vec::new();
+        for p in backend.participations_of(subject).await? {
+            let passed =
+                key.open(participation_binding(&p.enrolment), &p.passed).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let passed = passed.as_slice() == b"yes";
+            out.push((p, passed));
+        }
+        Ok(out)
+    }
+}
+
