@@ -11,7 +11,7 @@ dir=$(mktemp -d)
 mkdir -p "$dir/data"
 out="$dir/stdout"
 # A token for the write endpoints, so they are fuzzed past authentication too.
-token=$("$bin" token create --data-dir "$dir/data" --name api-fuzz --scope catalogue:write 2>/dev/null)
+token=$("$bin" token create --data-dir "$dir/data" --name api-fuzz --scope catalogue:write --scope certification 2>/dev/null)
 "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir/data" --consent-rate-limit 100000 >"$out" 2>"$dir/stderr" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT

@@ -15,14 +15,18 @@ use crate::{Clock, CoreError, Pactum};
 pub enum Scope {
     /// Replace the catalogue of courses, sessions and events.
     CatalogueWrite,
+    /// The certification partner: fetch a session's certification participants (a recorded
+    /// disclosure) and deliver its messages to the exam proctor.
+    Certification,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 1] = [Scope::CatalogueWrite];
+    pub const ALL: [Scope; 2] = [Scope::CatalogueWrite, Scope::Certification];
 
     pub fn key(self) -> &'static str {
         match self {
             Scope::CatalogueWrite => "catalogue:write",
+            Scope::Certification => "certification",
         }
     }
 

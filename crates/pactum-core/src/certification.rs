@@ -110,7 +110,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         enrolment: EnrolmentId,
     ) -> Result<(CourseSession, Enrolment), CoreError> {
         let backend = self.store.backend();
-        let session = backend.sessions().await?.into_iter().find(|s| s.id == session).ok_or(CoreError::UnknownActivity)?;
+        let session =
+            backend.sessions().await?.into_iter().find(|s| s.id == session).ok_or(CoreError::UnknownActivity)?;
         let enrolment = backend
             .enrolments_of(session.id.0)
             .await?
@@ -274,8 +275,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let Some(wrapped) = backend.subject_key(m.subject).await? else { continue };
             let key = self.keys.subject_key(m.subject, &wrapped)?;
             let content = key.open(message_binding(&m.id), &m.sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
-            let content: SealedContent =
-                serde_json::from_slice(&content).map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
+            let content: SealedContent = serde_json::from_slice(&content)
+                .map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
             let participant = self
                 .open_values(m.subject, &["name"])
                 .await?
@@ -347,12 +348,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let key = self.keys.subject_key(subject, &wrapped)?;
         let mut out = Vec::new();
         for p in backend.participations_of(subject).await? {
-            let passed =
-                key.open(participation_binding(&p.enrolment), &p.passed).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let passed = key
+                .open(participation_binding(&p.enrolment), &p.passed)
+                .map_err(|e| CoreError::Vault(e.to_string()))?;
             let passed = passed.as_slice() == b"yes";
             out.push((p, passed));
         }
         Ok(out)
     }
 }
-

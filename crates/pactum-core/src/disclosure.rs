@@ -125,7 +125,8 @@ impl DisclosureExport {
     /// RFC 4180 CSV: a header of `reference` and the categories, then one line per person.
     pub fn to_csv(&self) -> String {
         let mut out = String::new();
-        let header: Vec<&str> = std::iter::once("reference").chain(self.categories.iter().map(String::as_str)).collect();
+        let header: Vec<&str> =
+            std::iter::once("reference").chain(self.categories.iter().map(String::as_str)).collect();
         out.push_str(&header.iter().map(|h| csv_cell(h)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
         for row in &self.rows {
@@ -237,7 +238,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             return refuse(Refusal::ConsentRequired(purpose.key.clone()));
         }
         if !recipient.in_eea() && recipient.safeguard.is_none() {
-            return refuse(Refusal::NoSafeguard { recipient: recipient.key.clone(), country: recipient.country.clone() });
+            return refuse(Refusal::NoSafeguard {
+                recipient: recipient.key.clone(),
+                country: recipient.country.clone(),
+            });
         }
         let statute = request.statute.as_deref().map(str::trim).unwrap_or("");
         if purpose.basis == LegalBasis::LegalObligation && statute.is_empty() {
@@ -292,7 +296,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 }
             }
             Scope::Event(id) => {
-                let event = backend.events().await?.into_iter().find(|e| e.id == id).ok_or(CoreError::UnknownActivity)?;
+                let event =
+                    backend.events().await?.into_iter().find(|e| e.id == id).ok_or(CoreError::UnknownActivity)?;
                 let role = match purpose {
                     "event_signup" => event.co_organiser.as_deref(),
                     "event_sponsor_sharing" => event.sponsor.as_deref(),
@@ -328,20 +333,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Scope::Invoice(id) => {
                 let invoice = backend.invoice(id).await?.ok_or(CoreError::UnknownActivity)?;
                 let held_by = backend.purposes_of(invoice.buyer).await?.into_iter().find(|p| p.id == invoice.instance);
+                // A legal obligation reaches data that an erasure request restricted (Art. 18(2)).
                 match held_by {
-                    Some(p) if p.purpose == purpose => {
-                        // A legal obligation reaches data that an erasure request restricted (Art. 18(2)).
-                        if p.is_live(today) {
-                            covered.push(Covered {
-                                subject: invoice.buyer,
-                                instance: p.id,
-                                reference: invoice.number.to_string(),
-                                activity: None,
-                            });
-                        }
-                    }
-                    Some(_) => return Err(wrong_scope("invoice")),
-                    None => {}
+                    Some(p) if p.purpose != purpose => return Err(wrong_scope("invoice")),
+                    Some(p) if p.is_live(today) => covered.push(Covered {
+                        subject: invoice.buyer,
+                        instance: p.id,
+                        reference: invoice.number.to_string(),
+                        activity: None,
+                    }),
+                    _ => {}
                 }
             }
         }
@@ -367,12 +368,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         covered: Vec<Covered>,
     ) -> Result<DisclosureExport, CoreError> {
         let purpose = self.purpose(&request.purpose)?;
-        let categories: Vec<String> = purpose
-            .fields
-            .iter()
-            .map(|f| f.category.clone())
-            .filter(|c| recipient.categories.contains(c))
-            .collect();
+        let categories: Vec<String> =
+            purpose.fields.iter().map(|f| f.category.clone()).filter(|c| recipient.categories.contains(c)).collect();
         let wanted: Vec<&str> = categories.iter().map(String::as_str).collect();
         let statute = request.statute.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let batch = Uuid::now_v7();

@@ -122,7 +122,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let rule = self.rule_of(&expired);
         let ending: Vec<_> = expired.iter().map(|p| p.id).collect();
-        let records = self.certification_proofs(subject, (!live.is_empty()).then_some(ending.as_slice()), &rule).await?;
+        let records =
+            self.certification_proofs(subject, (!live.is_empty()).then_some(ending.as_slice()), &rule).await?;
         for op in &records {
             if let Op::RecordDeletion(proof) = op {
                 *report.records_deleted.entry(proof.record_class.clone()).or_default() += 1;

@@ -3,13 +3,15 @@
 //! participant takes the certification; coordinators and admins also see contact details. Every
 //! read of personal data is written to the audit chain, one entry per person read (P22).
 
-use pactum_store::{AuditEvent, Backend, Change, Micros, SessionId, SubjectId};
+use pactum_store::{AuditEvent, Backend, Change, EnrolmentId, Micros, SessionId, SubjectId};
 
 use crate::staff::{Role, Staff};
 use crate::{Clock, CoreError, Pactum};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterEntry {
+    /// The participant's reference, as exports to partners give it.
+    pub enrolment: EnrolmentId,
     pub subject: SubjectId,
     pub name: String,
     /// Shown to coordinators and admins only.
@@ -68,6 +70,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let Some(values) = self.open_values(enrolment.subject, fields).await? else { continue };
             let take = |c: &str| values.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone());
             entries.push(RosterEntry {
+                enrolment: enrolment.id,
                 subject: enrolment.subject,
                 name: take("name").unwrap_or_default(),
                 email: take("email"),

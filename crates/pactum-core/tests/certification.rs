@@ -106,7 +106,13 @@ fn staff(username: &str, role: Role) -> Staff {
     Staff { id: StaffId::new(), username: username.into(), role, session_hash: vec![0; 32] }
 }
 
-async fn enrol<B: Backend>(w: &World<B>, session: SessionId, name: &str, email: &str, certification: bool) -> EnrolmentId {
+async fn enrol<B: Backend>(
+    w: &World<B>,
+    session: SessionId,
+    name: &str,
+    email: &str,
+    certification: bool,
+) -> EnrolmentId {
     w.p.enrol(EnrolmentRequest {
         session,
         values: vec![("name".into(), name.into()), ("email".into(), email.into()), ("title".into(), "Leder".into())],
@@ -156,7 +162,10 @@ async fn disclosures_deny_by_default<B: Backend>(w: World<B>) {
     assert_eq!(export.rows[0].reference, anna.to_string());
     let csv = export.to_csv();
     assert!(csv.starts_with("\"reference\",\"name\",\"email\",\"phone\",\"title\",\"company\"\r\n"), "{csv}");
-    assert!(csv.contains(&format!("\"{anna}\",\"Anna Andersen\",\"anna@eksempel.dk\",\"\",\"Leder\",\"\"\r\n")), "{csv}");
+    assert!(
+        csv.contains(&format!("\"{anna}\",\"Anna Andersen\",\"anna@eksempel.dk\",\"\",\"Leder\",\"\"\r\n")),
+        "{csv}"
+    );
     let subject = w.p.store.backend().enrolments_of(w.agile.0).await.unwrap()[0].subject;
     let ledger = w.p.store.backend().disclosures_of(subject).await.unwrap();
     assert_eq!(ledger.len(), 1);
@@ -166,7 +175,10 @@ async fn disclosures_deny_by_default<B: Backend>(w: World<B>) {
     // P10: a partner that does not deliver this course, an unregistered recipient, and a recipient
     // registered for another purpose are refused, audited, and leave no ledger entry.
     let cases = [
-        (disclosure("course_partner", "course_enrolment", Scope::Session(w.prince)), "has no part in this course session"),
+        (
+            disclosure("course_partner", "course_enrolment", Scope::Session(w.prince)),
+            "has no part in this course session",
+        ),
         (disclosure("unknown_partner", "course_enrolment", Scope::Session(w.agile)), "registers no recipient"),
         (disclosure("sponsor", "course_enrolment", Scope::Session(w.agile)), "does not register `sponsor`"),
         (disclosure("marketing_partner", "marketing_cookies", Scope::Session(w.agile)), "does not disclose data"),
@@ -201,7 +213,8 @@ async fn disclosures_deny_by_default<B: Backend>(w: World<B>) {
     assert_eq!(sponsor.basis, "consent");
 
     // P13: the certification partner gets nobody who did not opt in (Bo did not).
-    let cert = w.p.disclose(disclosure("certification_partner", "certification", Scope::Session(w.prince))).await.unwrap();
+    let cert =
+        w.p.disclose(disclosure("certification_partner", "certification", Scope::Session(w.prince))).await.unwrap();
     assert!(cert.rows.is_empty());
 }
 
@@ -232,7 +245,8 @@ async fn l10_a_transfer_outside_the_eea_needs_a_safeguard() {
     partner.country = "IN".into();
     partner.safeguard = None;
     let dir = tempfile::tempdir().unwrap();
-    let backend = SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    let backend =
+        SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
     let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
     let clock = ManualClock::at(datetime!(2028-02-01 10:00 UTC));
     let p = Pactum::start(backend, ring, policy, clock, Settings::default()).await.unwrap();
@@ -249,9 +263,8 @@ async fn l10_a_transfer_outside_the_eea_needs_a_safeguard() {
 }
 
 async fn authority_needs_statute<B: Backend>(w: World<B>) {
-    let placed = w
-        .p
-        .place_order(pactum_core::orders::OrderRequest {
+    let placed =
+        w.p.place_order(pactum_core::orders::OrderRequest {
             session: w.prince,
             buyer_kind: pactum_core::orders::BuyerKind::Person,
             buyer: vec![
@@ -322,7 +335,8 @@ async fn certification_lifecycle<B: Backend>(w: World<B>) {
     assert_eq!(export.rows[0].reference, karen.to_string());
 
     // The partner cannot send messages about someone who did not choose certification.
-    let refused = w.p.receive_certification_message(message(w.prince, lars, MessageKind::Registration, "Registrering")).await;
+    let refused =
+        w.p.receive_certification_message(message(w.prince, lars, MessageKind::Registration, "Registrering")).await;
     assert!(matches!(refused, Err(CoreError::CertificationNotChosen)), "{refused:?}");
     // Bad input is named, and nothing is stored.
     let mut bad = message(w.prince, karen, MessageKind::Registration, " ");
@@ -330,17 +344,15 @@ async fn certification_lifecycle<B: Backend>(w: World<B>) {
     let Err(CoreError::Invalid(errors)) = w.p.receive_certification_message(bad).await else { panic!("invalid") };
     assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["subject", "body"]);
 
-    let registration = w
-        .p
-        .receive_certification_message(message(w.prince, karen, MessageKind::Registration, "Registrering: PRINCE2"))
-        .await
-        .unwrap();
+    let registration =
+        w.p.receive_certification_message(message(w.prince, karen, MessageKind::Registration, "Registrering: PRINCE2"))
+            .await
+            .unwrap();
     w.clock.set(datetime!(2028-02-29 16:00 UTC));
-    let result = w
-        .p
-        .receive_certification_message(message(w.prince, karen, MessageKind::Result { passed: true }, "Resultat"))
-        .await
-        .unwrap();
+    let result =
+        w.p.receive_certification_message(message(w.prince, karen, MessageKind::Result { passed: true }, "Resultat"))
+            .await
+            .unwrap();
 
     // P15: only the session's assigned instructor reads them; everyone else is refused.
     let ida = staff("ida", Role::Instructor);
@@ -348,7 +360,12 @@ async fn certification_lifecycle<B: Backend>(w: World<B>) {
     assert_eq!(opened.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), vec!["registration", "result"]);
     assert_eq!(opened[0].subject_line, "Registrering: PRINCE2");
     assert_eq!(opened[0].participant, "Karen Kjær");
-    for other in [staff("ole", Role::Instructor), staff("root", Role::Admin), staff("kim", Role::Coordinator), staff("d", Role::Dpo)] {
+    for other in [
+        staff("ole", Role::Instructor),
+        staff("root", Role::Admin),
+        staff("kim", Role::Coordinator),
+        staff("d", Role::Dpo),
+    ] {
         assert!(matches!(w.p.certification_messages_for(&other, w.prince).await, Err(CoreError::Forbidden)));
         assert!(matches!(w.p.certification_message_for(&other, registration).await, Err(CoreError::Forbidden)));
     }

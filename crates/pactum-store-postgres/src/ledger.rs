@@ -123,15 +123,14 @@ pub(crate) async fn certification_messages(
     pool: &PgPool,
     of: MessagesOf,
 ) -> Result<Vec<CertificationMessage>, StoreError> {
-    let query = match &of {
-        MessagesOf::Session(s) => {
-            sqlx::query(message_select!("WHERE session_id = $1 ORDER BY received_at, id")).bind(s.as_bytes().to_vec())
-        }
-        MessagesOf::Subject(s) => {
-            sqlx::query(message_select!("WHERE subject_id = $1 ORDER BY received_at, id")).bind(s.as_bytes().to_vec())
-        }
-        MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = $1")).bind(id.as_bytes().to_vec()),
-    };
+    let query =
+        match &of {
+            MessagesOf::Session(s) => sqlx::query(message_select!("WHERE session_id = $1 ORDER BY received_at, id"))
+                .bind(s.as_bytes().to_vec()),
+            MessagesOf::Subject(s) => sqlx::query(message_select!("WHERE subject_id = $1 ORDER BY received_at, id"))
+                .bind(s.as_bytes().to_vec()),
+            MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = $1")).bind(id.as_bytes().to_vec()),
+        };
     let rows = query.fetch_all(pool).await.map_err(error)?;
     rows.iter()
         .map(|r: &PgRow| {

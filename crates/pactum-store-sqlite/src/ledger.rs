@@ -123,15 +123,14 @@ pub(crate) async fn certification_messages(
     pool: &SqlitePool,
     of: MessagesOf,
 ) -> Result<Vec<CertificationMessage>, StoreError> {
-    let query = match &of {
-        MessagesOf::Session(s) => {
-            sqlx::query(message_select!("WHERE session_id = ? ORDER BY received_at, id")).bind(s.as_bytes().to_vec())
-        }
-        MessagesOf::Subject(s) => {
-            sqlx::query(message_select!("WHERE subject_id = ? ORDER BY received_at, id")).bind(s.as_bytes().to_vec())
-        }
-        MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = ?")).bind(id.as_bytes().to_vec()),
-    };
+    let query =
+        match &of {
+            MessagesOf::Session(s) => sqlx::query(message_select!("WHERE session_id = ? ORDER BY received_at, id"))
+                .bind(s.as_bytes().to_vec()),
+            MessagesOf::Subject(s) => sqlx::query(message_select!("WHERE subject_id = ? ORDER BY received_at, id"))
+                .bind(s.as_bytes().to_vec()),
+            MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = ?")).bind(id.as_bytes().to_vec()),
+        };
     let rows = query.fetch_all(pool).await.map_err(error)?;
     rows.iter()
         .map(|r: &SqliteRow| {

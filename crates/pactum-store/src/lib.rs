@@ -215,8 +215,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<CertificationMessage>, StoreError>> + Send;
 
     /// A subject's participation records, by course end.
-    fn participations_of(&self, subject: SubjectId)
-    -> impl Future<Output = Result<Vec<Participation>, StoreError>> + Send;
+    fn participations_of(
+        &self,
+        subject: SubjectId,
+    ) -> impl Future<Output = Result<Vec<Participation>, StoreError>> + Send;
 
     /// A session's waiting list, in the order people joined.
     fn waiting_list(&self, session: SessionId) -> impl Future<Output = Result<Vec<WaitingEntry>, StoreError>> + Send;

@@ -31,6 +31,10 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/catalogue", get(catalogue::<B, C>).post(import_catalogue::<B, C>))
         .route("/admin/sessions", get(sessions::<B, C>))
         .route("/admin/sessions/{session}/roster", get(roster::<B, C>))
+        .route("/admin/sessions/{session}/certification", get(crate::certification::session_messages::<B, C>))
+        .route("/admin/sessions/{session}/certification/messages", post(crate::certification::upload_message::<B, C>))
+        .route("/admin/certification/messages/{message}", get(crate::certification::one_message::<B, C>))
+        .route("/admin/disclosures", get(crate::disclosures::page::<B, C>).post(crate::disclosures::disclose::<B, C>))
         .route("/admin/staff", get(staff_list::<B, C>).post(invite::<B, C>))
         .route("/admin/staff/{staff}/disable", post(disable::<B, C>))
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))
@@ -56,10 +60,11 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/audit", "Revisionsspor"),
     ("/admin/retention", "Sletning"),
     ("/admin/invoices", "Fakturaer"),
+    ("/admin/disclosures", "Videregivelser"),
 ];
 
 /// What every staff page's frame shows.
-pub struct AdminChrome {
+pub(crate) struct AdminChrome {
     pub org: String,
     pub me: Option<String>,
     pub nav: Vec<(&'static str, &'static str)>,
@@ -71,7 +76,7 @@ impl AdminChrome {
         AdminChrome { org: state.pactum.policy.controller.name.clone(), me: None, nav: Vec::new(), csrf: String::new() }
     }
 
-    fn for_staff<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff) -> AdminChrome {
+    pub(crate) fn for_staff<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff) -> AdminChrome {
         AdminChrome {
             org: state.pactum.policy.controller.name.clone(),
             me: Some(staff.username.clone()),
@@ -109,7 +114,7 @@ struct MessagePage {
     link: Option<(String, String)>,
 }
 
-fn message(a: AdminChrome, status: StatusCode, title: &str, paragraphs: Vec<String>) -> Response {
+pub(crate) fn message(a: AdminChrome, status: StatusCode, title: &str, paragraphs: Vec<String>) -> Response {
     let page = MessagePage { a, title: title.into(), paragraphs, secret: None, link: None };
     with_status(html(page.render()), status)
 }
@@ -119,10 +124,21 @@ fn with_status(mut response: Response, status: StatusCode) -> Response {
     response
 }
 
-fn failure(a: AdminChrome, e: CoreError) -> Response {
+pub(crate) fn failure(a: AdminChrome, e: CoreError) -> Response {
     let (status, title) = match e {
         CoreError::Forbidden => (StatusCode::FORBIDDEN, "Din rolle giver ikke adgang til dette"),
-        CoreError::UnknownActivity | CoreError::UnknownStaff => (StatusCode::NOT_FOUND, "Findes ikke"),
+        CoreError::UnknownActivity | CoreError::UnknownStaff | CoreError::UnknownParticipant => {
+            (StatusCode::NOT_FOUND, "Findes ikke")
+        }
+        CoreError::UnknownMessage => {
+            (StatusCode::NOT_FOUND, "Beskeden findes ikke; beskeder slettes, når kurset er slut")
+        }
+        CoreError::CertificationNotChosen => {
+            (StatusCode::CONFLICT, "Deltageren har ikke valgt certificering eller har gjort indsigelse")
+        }
+        CoreError::Refused(refusal) => {
+            return message(a, StatusCode::FORBIDDEN, &refusal.describe(Lang::Da), Vec::new());
+        }
         CoreError::Invalid(problems) => {
             let lines = problems.iter().map(|p| p.message(Lang::Da)).collect();
             return message(a, StatusCode::BAD_REQUEST, "Ret venligst følgende", lines);
@@ -135,7 +151,7 @@ fn failure(a: AdminChrome, e: CoreError) -> Response {
     message(a, status, title, Vec::new())
 }
 
-fn undeclared(a: AdminChrome, field: &str) -> Response {
+pub(crate) fn undeclared(a: AdminChrome, field: &str) -> Response {
     message(
         a,
         StatusCode::BAD_REQUEST,
@@ -144,7 +160,7 @@ fn undeclared(a: AdminChrome, field: &str) -> Response {
     )
 }
 
-fn dates(starts: time::Date, ends: time::Date) -> String {
+pub(crate) fn dates(starts: time::Date, ends: time::Date) -> String {
     let f = |d: time::Date| crate::notice::format_date(d, Lang::Da);
     if starts == ends { f(starts) } else { format!("{} – {}", f(starts), f(ends)) }
 }
@@ -358,6 +374,8 @@ struct SessionRow {
     seats: u32,
     instructor: String,
     roster_href: String,
+    /// The proctor's page of the certification partner's messages, where the course offers certification.
+    messages_href: Option<String>,
 }
 
 struct EventRow {
@@ -389,6 +407,9 @@ async fn session_rows<B: Backend, C: Clock>(
             seats: session.seats,
             instructor: session.instructor.clone().unwrap_or_else(|| "–".into()),
             roster_href: format!("/admin/sessions/{}/roster", session.id),
+            messages_href: course
+                .is_some_and(|c| c.certification)
+                .then(|| format!("/admin/sessions/{}/certification", session.id)),
         });
     }
     Ok(rows)
@@ -473,6 +494,8 @@ struct SessionsPage {
     a: AdminChrome,
     sessions: Vec<SessionRow>,
     empty: &'static str,
+    /// An instructor is the exam proctor of their sessions and reads the partner's messages.
+    proctor: bool,
 }
 
 async fn sessions<B: Backend, C: Clock>(
@@ -485,7 +508,7 @@ async fn sessions<B: Backend, C: Clock>(
     };
     let a = AdminChrome::for_staff(&state, &staff);
     match session_rows(&state, only).await {
-        Ok(sessions) => html(SessionsPage { a, sessions, empty }.render()),
+        Ok(sessions) => html(SessionsPage { a, sessions, empty, proctor: staff.role == Role::Instructor }.render()),
         Err(e) => failure(a, e),
     }
 }
@@ -494,10 +517,14 @@ async fn sessions<B: Backend, C: Clock>(
 #[template(path = "admin_roster.html")]
 struct RosterPage {
     a: AdminChrome,
+    session: String,
     course: String,
     dates: String,
     contact: bool,
     entries: Vec<pactum_core::roster::RosterEntry>,
+    /// For coordinators and admins: the participants who chose certification, by reference and
+    /// name, for registering a message from the partner that arrived another way.
+    upload_for: Vec<(String, String)>,
 }
 
 async fn roster<B: Backend, C: Clock>(
@@ -520,9 +547,20 @@ async fn roster<B: Backend, C: Clock>(
         Ok((session, course, roster)) => html(
             RosterPage {
                 a,
+                session: session.id.to_string(),
                 course: course.map(|c| c.title_da).unwrap_or_default(),
                 dates: dates(session.starts_on, session.ends_on),
                 contact: matches!(staff.role, Role::Admin | Role::Coordinator),
+                upload_for: if matches!(staff.role, Role::Admin | Role::Coordinator) {
+                    roster
+                        .entries
+                        .iter()
+                        .filter(|e| e.certification)
+                        .map(|e| (e.enrolment.to_string(), e.name.clone()))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 entries: roster.entries,
             }
             .render(),
@@ -664,6 +702,9 @@ struct TokensPage {
 fn scope_label(scope: Scope) -> &'static str {
     match scope {
         Scope::CatalogueWrite => "Opdatere kataloget (catalogue:write)",
+        Scope::Certification => {
+            "Certificeringspartneren: hente deltagere og sende beskeder til eksamensvagten (certification)"
+        }
     }
 }
 

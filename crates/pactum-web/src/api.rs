@@ -45,6 +45,8 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/newsletter/confirmations", post(confirm::<B, C>))
         .route("/api/v1/newsletter/unsubscriptions", post(unsubscribe::<B, C>))
         .route("/api/v1/catalogue", axum::routing::put(put_catalogue::<B, C>))
+        .route("/api/v1/certification/participants", post(crate::certification::participants::<B, C>))
+        .route("/api/v1/certification/messages", post(crate::certification::deliver_message::<B, C>))
         .layer(cors)
 }
 
@@ -639,7 +641,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The API token of a request when it is valid and holds `scope`; otherwise the 401 or 403.
-async fn authorise<B: Backend, C: Clock>(
+pub(crate) async fn authorise<B: Backend, C: Clock>(
     state: &AppState<B, C>,
     headers: &HeaderMap,
     scope: Scope,

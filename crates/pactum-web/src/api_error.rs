@@ -62,6 +62,36 @@ impl ApiError {
                     "The order changed at the same time. Fetch it again and retry.",
                 ),
             ),
+            CoreError::UnknownParticipant => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_participant",
+                text(
+                    lang,
+                    "Deltageren findes ikke på holdet. Brug referencen fra deltagerlisten.",
+                    "No such participant on this session. Use the reference from the participant list.",
+                ),
+            ),
+            CoreError::UnknownMessage => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                text(
+                    lang,
+                    "Beskeden findes ikke. Beskeder slettes, når kurset er slut.",
+                    "No such message. Messages are deleted when the course ends.",
+                ),
+            ),
+            CoreError::CertificationNotChosen => ApiError::new(
+                StatusCode::CONFLICT,
+                "certification_not_chosen",
+                text(
+                    lang,
+                    "Deltageren har ikke valgt certificering eller har gjort indsigelse. Send ikke beskeder om personen.",
+                    "The participant has not chosen certification, or has objected to it. Send no messages about them.",
+                ),
+            ),
+            CoreError::Refused(refusal) => {
+                ApiError::new(StatusCode::FORBIDDEN, "disclosure_refused", refusal.describe(lang))
+            }
             CoreError::StaleCookieVersion => ApiError::new(
                 StatusCode::CONFLICT,
                 "stale_cookie_version",

@@ -34,6 +34,13 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("POST", "/admin/catalogue", &[Admin, Coordinator]),
     ("GET", "/admin/sessions", &[Admin, Coordinator, Instructor]),
     ("GET", "/admin/sessions/{session}/roster", &[Admin, Coordinator, Instructor]),
+    // The partner's messages to the exam proctor: only instructors, and in pactum-core only the
+    // session's own (P15).
+    ("GET", "/admin/sessions/{session}/certification", &[Instructor]),
+    ("GET", "/admin/certification/messages/{message}", &[Instructor]),
+    ("POST", "/admin/sessions/{session}/certification/messages", &[Admin, Coordinator]),
+    ("GET", "/admin/disclosures", &[Admin, Coordinator]),
+    ("POST", "/admin/disclosures", &[Admin, Coordinator]),
     ("GET", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff/{staff}/disable", &[Admin]),

@@ -7,8 +7,8 @@
 
 mod common;
 
+use common::staff::*;
 use common::*;
-use pactum_core::Clock;
 use pactum_core::staff::Role;
 use reqwest::StatusCode;
 
@@ -23,116 +23,6 @@ on_both_backends!(
     p16_the_dpo_sees_what_retention_will_delete_and_why,
     l6_staff_list_invoices_download_peppol_documents_audited_and_cancel_with_a_credit_note,
 );
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// The text between `start` and the next `end`.
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let rest = html.split_once(start).unwrap_or_else(|| panic!("no {start} in {html}")).1;
-    rest.split_once(end).unwrap().0
-}
-
-fn code_at(secret: &str, unix: i64) -> String {
-    let seed = totp_rs::Secret::try_from_base32(secret).unwrap();
-    let totp = totp_rs::Builder::new().with_secret(seed).build().unwrap();
-    totp.generate(unix as u64).to_string()
-}
-
-const PASSWORD: &str = "korrekt hest batteri hæfteklamme";
-
-struct Account {
-    username: String,
-    secret: String,
-}
-
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn now(server: &Server) -> i64 {
-    server.clock.now().unix_timestamp()
-}
-
-/// Invites an account and completes its set-up page the way a person would.
-async fn set_up(server: &Server, username: &str, role: Role) -> Account {
-    let link = (server.invite)(username, role).await;
-    let path = link.split_once("/admin/").map(|(_, p)| format!("/admin/{p}")).unwrap();
-    let page = client().get(format!("{}{path}", server.base)).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert_eq!(page.headers()["cache-control"], "no-store");
-    let html = page.text().await.unwrap();
-    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
-    assert!(html.contains(&format!("<strong>{username}</strong>")));
-    let done = client()
-        .post(format!("{}{path}", server.base))
-        .form(&[("password", PASSWORD), ("code", &code_at(&secret, now(server)))])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
-    assert!(done.text().await.unwrap().contains("Din adgang er klar"));
-    Account { username: username.into(), secret }
-}
-
-async fn login_form_token(server: &Server) -> String {
-    let html = client().get(format!("{}/admin/login", server.base)).send().await.unwrap().text().await.unwrap();
-    between(&html, "name=\"form_token\" value=\"", "\"").to_string()
-}
-
-async fn try_login(server: &Server, username: &str, password: &str, code: &str) -> reqwest::Response {
-    let token = login_form_token(server).await;
-    client()
-        .post(format!("{}/admin/login", server.base))
-        .form(&[("form_token", token.as_str()), ("username", username), ("password", password), ("code", code)])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn sign_in(server: &Server, account: &Account) -> Session {
-    // A code works once (RFC 6238 §5.2), so each sign-in waits for the authenticator's next code.
-    server.clock.advance(time::Duration::seconds(30));
-    let response = try_login(server, &account.username, PASSWORD, &code_at(&account.secret, now(server))).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()["location"], "/admin");
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set_cookie.starts_with("__Host-pactum_session="), "{set_cookie}");
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
-        assert!(set_cookie.contains(attribute), "{set_cookie} lacks {attribute}");
-    }
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    let home = client().get(format!("{}/admin", server.base)).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(home.status(), 200);
-    let html = home.text().await.unwrap();
-    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").to_string();
-    Session { cookie, csrf }
-}
-
-async fn staff_get(server: &Server, session: Option<&Session>, path: &str) -> reqwest::Response {
-    let mut request = client().get(format!("{}{path}", server.base));
-    if let Some(s) = session {
-        request = request.header("cookie", &s.cookie);
-    }
-    request.send().await.unwrap()
-}
-
-async fn staff_post(
-    server: &Server,
-    session: Option<&Session>,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form: Vec<(&str, &str)> = fields.to_vec();
-    let mut request = client().post(format!("{}{path}", server.base));
-    if let Some(s) = session {
-        request = request.header("cookie", &s.cookie);
-        form.push(("csrf", &s.csrf));
-    }
-    request.form(&form).send().await.unwrap()
-}
 
 const REFUSED: &str = "Brugernavn, adgangskode eller kode passer ikke";
 
@@ -242,19 +132,13 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("GET", "/admin/invoices", [true, true, false, false]),
     ("GET", "/admin/invoices/{invoice}/peppol.xml", [true, true, false, false]),
     ("POST", "/admin/orders/{order}/cancel", [true, true, false, false]),
+    ("GET", "/admin/sessions/{session}/certification", [false, false, true, false]),
+    ("GET", "/admin/certification/messages/{message}", [false, false, true, false]),
+    ("POST", "/admin/sessions/{session}/certification/messages", [true, true, false, false]),
+    ("GET", "/admin/disclosures", [true, true, false, false]),
+    ("POST", "/admin/disclosures", [true, true, false, false]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
-
-fn with_instructor(catalogue: &str, instructor: &str) -> String {
-    catalogue.replacen("seats = 16\n", &format!("seats = 16\ninstructor = \"{instructor}\"\n"), 1)
-}
-
-async fn first_session_id(server: &Server) -> String {
-    let courses: serde_json::Value =
-        client().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
-    let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap();
-    course["sessions"][0]["id"].as_str().unwrap().to_string()
-}
 
 async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
     let server_routes: Vec<(String, String)> =
@@ -285,6 +169,22 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
     let invoices = staff_get(&server, Some(&sessions[0]), "/admin/invoices").await.text().await.unwrap();
     let invoice_id = between(&invoices, "href=\"/admin/invoices/", "/peppol.xml").to_string();
     let order_id = between(&invoices, "action=\"/admin/orders/", "/cancel").to_string();
+    // A certification participant and one message from the partner to the instructor (P15).
+    enrol_by_api(&server, &session_id, "Mia Munk", "mia@eksempel.dk", true).await;
+    let partner = issue_token(&server, &sessions[0], "partner", &["certification"]).await;
+    let people: serde_json::Value =
+        certification_participants(&server, &partner, &session_id).await.json().await.unwrap();
+    let participant = people["people"][0]["reference"].as_str().unwrap().to_string();
+    let delivered = deliver_message(
+        &server,
+        &partner,
+        serde_json::json!({"session_id": session_id, "participant": participant, "kind": "registration",
+                           "subject": "Registrering", "body": "Eksamen kl. 13."}),
+    )
+    .await;
+    assert_eq!(delivered.status(), 201);
+    let message_id = delivered.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let session_scope = format!("session:{session_id}");
 
     for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
         let path = route
@@ -292,11 +192,23 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
             .replace("{staff}", &pending_id)
             .replace("{invoice}", &invoice_id)
             .replace("{order}", &order_id)
+            .replace("{message}", &message_id)
             .replace("{token}", "0199a000-0000-7000-8000-000000000000");
         let fields: Vec<(&str, &str)> = match *route {
             "/admin/catalogue" => vec![("catalogue", catalogue.as_str())],
             "/admin/staff" => vec![("username", "new.person"), ("role", "coordinator")],
             "/admin/api-tokens" => vec![("name", "website"), ("scope", "catalogue:write")],
+            "/admin/sessions/{session}/certification/messages" => vec![
+                ("participant", participant.as_str()),
+                ("kind", "registration"),
+                ("subject", "Registrering"),
+                ("body", "Eksamen kl. 13."),
+            ],
+            "/admin/disclosures" => vec![
+                ("recipient", "certification_partner"),
+                ("purpose", "certification"),
+                ("scope", session_scope.as_str()),
+            ],
             _ => vec![],
         };
         let anonymous = if *method == "GET" {

@@ -20,6 +20,8 @@ use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
 use time::macros::datetime;
 
+pub mod staff;
+
 pub struct Server {
     pub base: String,
     pub smtp: pactum_testkit::SmtpServer,
@@ -27,10 +29,13 @@ pub struct Server {
     pub clock: ManualClock,
     /// Creates a staff account the way `pactum admin create` does, and returns its setup link.
     pub invite: Invite,
+    /// Runs the retention sweep for the clock's day, as `serve` does every hour.
+    pub sweep: Sweep,
     _dir: tempfile::TempDir,
 }
 
 pub type Invite = Arc<dyn Fn(&str, Role) -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+pub type Sweep = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 pub async fn serve<B: Backend>(backend: B, policy: Policy, dir: tempfile::TempDir) -> Server {
     serve_with(
@@ -88,9 +93,17 @@ pub async fn serve_with_settings<B: Backend>(
         let (pactum, username) = (inviter.clone(), username.to_string());
         Box::pin(async move { pactum.invite_staff("test", &username, role).await.unwrap().setup_url })
     });
+    let sweeper = pactum.clone();
+    let sweep: Sweep = Arc::new(move || {
+        let pactum = sweeper.clone();
+        Box::pin(async move {
+            let today = pactum_core::Clock::today(&pactum.clock);
+            pactum.run_retention(today, false).await.unwrap();
+        })
+    });
     let app = pactum_web::Application::with_listener(pactum, listener, options).unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
-    Server { base, smtp, clock, invite, _dir: dir }
+    Server { base, smtp, clock, invite, sweep, _dir: dir }
 }
 
 pub async fn sqlite_server(policy: Policy) -> Server {

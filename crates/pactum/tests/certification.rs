@@ -1,0 +1,203 @@
+//! Certification and disclosures over real HTTP: the partner's API, the proctor's pages and the
+//! staff's exports. P08, P09, P10, P12, P13, P15, P16, C3. SQLite always; PostgreSQL where
+//! PACTUM_TEST_PG_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::staff::*;
+use common::*;
+use pactum_core::staff::Role;
+use reqwest::StatusCode;
+
+on_both_backends!(
+    p15_p16_partner_messages_reach_only_the_proctor_and_are_gone_after_the_course,
+    p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else,
+);
+
+async fn session_of(server: &Server, slug: &str) -> String {
+    let courses: serde_json::Value =
+        client().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == slug).unwrap();
+    course["sessions"][0]["id"].as_str().unwrap().to_string()
+}
+
+async fn p15_p16_partner_messages_reach_only_the_proctor_and_are_gone_after_the_course(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let ida_account = set_up(&server, "ida", Role::Instructor).await;
+    let ida = sign_in(&server, &ida_account).await;
+    let ole = sign_in(&server, &set_up(&server, "ole", Role::Instructor).await).await;
+    let kim = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let catalogue = with_instructor(pactum_policy::EXAMPLE_CATALOGUE, "ida");
+    assert_eq!(staff_post(&server, Some(&admin), "/admin/catalogue", &[("catalogue", &catalogue)]).await.status(), 200);
+    let session = first_session_id(&server).await;
+    enrol_by_api(&server, &session, "Karen Kjær", "karen@eksempel.dk", true).await;
+    enrol_by_api(&server, &session, "Lars Lund", "lars@eksempel.dk", false).await;
+    let website = issue_token(&server, &admin, "website", &["catalogue:write"]).await;
+    let partner = issue_token(&server, &admin, "partner", &["certification"]).await;
+
+    // P13: the partner gets only the participant who chose certification, name and e-mail only.
+    let refused = certification_participants(&server, &website, &session).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"], "insufficient_scope");
+    let export = certification_participants(&server, &partner, &session).await;
+    assert_eq!(export.status(), 200);
+    let export: serde_json::Value = export.json().await.unwrap();
+    assert_eq!(export["recipient"], "certification_partner");
+    assert_eq!(export["categories"], serde_json::json!(["name", "email"]));
+    let people = export["people"].as_array().unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!(
+        (people[0]["name"].as_str(), people[0]["email"].as_str()),
+        (Some("Karen Kjær"), Some("karen@eksempel.dk"))
+    );
+    let karen = people[0]["reference"].as_str().unwrap().to_string();
+
+    // Bad input is named; someone who did not choose certification is refused.
+    let message = |kind: &str, passed: Option<bool>, subject: &str| {
+        let mut body = serde_json::json!({"session_id": session, "participant": karen, "kind": kind,
+                                          "subject": subject, "body": "Eksamen kl. 13.00 i lokale 2."});
+        if let Some(passed) = passed {
+            body["passed"] = passed.into();
+        }
+        body
+    };
+    let no_result = deliver_message(&server, &partner, message("result", None, "Resultat")).await;
+    assert_eq!(no_result.status(), 400);
+    assert_eq!(no_result.json::<serde_json::Value>().await.unwrap()["fields"][0]["field"], "passed");
+    let roster =
+        staff_get(&server, Some(&kim), &format!("/admin/sessions/{session}/roster")).await.text().await.unwrap();
+    assert!(roster.contains("Registrér en besked fra certificeringspartneren"), "coordinators may upload");
+    let offered = between(&roster, "<select id=\"participant\" name=\"participant\">", "</select>");
+    assert!(offered.contains(&karen) && offered.contains("Karen Kjær") && !offered.contains("Lars Lund"), "{offered}");
+    let mut unknown = message("registration", None, "Registrering");
+    unknown["participant"] = "0199a000-0000-7000-8000-000000000000".into();
+    assert_eq!(deliver_message(&server, &partner, unknown).await.status(), 404);
+
+    let registration = deliver_message(&server, &partner, message("registration", None, "Registrering: PRINCE2")).await;
+    assert_eq!(registration.status(), 201);
+    let registration = registration.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let result = deliver_message(&server, &partner, message("result", Some(true), "Resultat: bestået")).await;
+    assert_eq!(result.status(), 201);
+    let result = result.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    // P15: the assigned instructor reads them; every other role and instructor gets 403.
+    let page = staff_get(&server, Some(&ida), &format!("/admin/sessions/{session}/certification")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Registrering: Registrering: PRINCE2") && html.contains("Resultat: Resultat: bestået"),
+        "{html}"
+    );
+    assert!(html.contains("Deltager: Karen Kjær") && html.contains("Eksamen kl. 13.00 i lokale 2."));
+    let list = staff_get(&server, Some(&ida), "/admin/sessions").await.text().await.unwrap();
+    assert!(list.contains(&format!("/admin/sessions/{session}/certification")));
+    for id in [&registration, &result] {
+        let one = staff_get(&server, Some(&ida), &format!("/admin/certification/messages/{id}")).await;
+        assert_eq!(one.status(), 200);
+        for other in [&ole, &admin, &kim] {
+            let refused = staff_get(&server, Some(other), &format!("/admin/certification/messages/{id}")).await;
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        }
+    }
+    let other_list = staff_get(&server, Some(&ole), &format!("/admin/sessions/{session}/certification")).await;
+    assert_eq!(other_list.status(), StatusCode::FORBIDDEN);
+
+    // P16: the session ends 12 March 2027. On that day they are still there; the sweep on the
+    // night after deletes both, and their pages answer 404.
+    server.clock.set(time::macros::datetime!(2027-03-12 20:00 UTC));
+    (server.sweep)().await;
+    let ida = sign_in(&server, &ida_account).await;
+    let still = staff_get(&server, Some(&ida), &format!("/admin/certification/messages/{registration}")).await;
+    assert_eq!(still.status(), 200, "kept through the course's last day");
+    server.clock.set(time::macros::datetime!(2027-03-13 00:30 UTC));
+    (server.sweep)().await;
+    let ida = sign_in(&server, &ida_account).await;
+    for id in [&registration, &result] {
+        let gone = staff_get(&server, Some(&ida), &format!("/admin/certification/messages/{id}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+async fn p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else(server: Server) {
+    let kim = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let agile = session_of(&server, "agil-projektledelse").await;
+    let prince = session_of(&server, "prince2-foundation").await;
+    enrol_by_api(&server, &agile, "=Anna Andersen", "anna@eksempel.dk", false).await;
+
+    let page = staff_get(&server, Some(&kim), "/admin/disclosures").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("til Eksempel Kursuspartner ApS"), "the course partner's roster is offered: {html}");
+    assert!(html.contains("til sponsoren Eksempel Sponsor A/S"));
+    assert!(html.contains("Skatteforvaltningen"));
+
+    // P08: the partner that delivers the course gets the roster as CSV, formula-safe.
+    let export = staff_post(
+        &server,
+        Some(&kim),
+        "/admin/disclosures",
+        &[("recipient", "course_partner"), ("purpose", "course_enrolment"), ("scope", &format!("session:{agile}"))],
+    )
+    .await;
+    assert_eq!(export.status(), 200);
+    assert_eq!(export.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = export.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment; filename=\"videregivelse-course_partner-"), "{disposition}");
+    let csv = export.text().await.unwrap();
+    assert!(csv.starts_with("\"reference\",\"name\",\"email\",\"phone\",\"title\",\"company\"\r\n"), "{csv}");
+    assert!(csv.contains("\"'=Anna Andersen\",\"anna@eksempel.dk\""), "a leading = is defused: {csv}");
+
+    // P10: the same roster to a partner that does not deliver that course is refused, 403.
+    let refused = staff_post(
+        &server,
+        Some(&kim),
+        "/admin/disclosures",
+        &[("recipient", "course_partner"), ("purpose", "course_enrolment"), ("scope", &format!("session:{prince}"))],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Afvist: «course_partner» har ingen rolle i dette hold. Intet er videregivet."), "{html}");
+
+    // P12: an authority's request needs its statute; with it, the invoice's buyer goes as JSON.
+    place_order(&server, "indkob@eksempel.dk").await;
+    let authority = |statute: &'static str| {
+        let kim = &kim;
+        let server = &server;
+        async move {
+            staff_post(
+                server,
+                Some(kim),
+                "/admin/disclosures",
+                &[
+                    ("recipient", "tax_authority"),
+                    ("purpose", "bookkeeping"),
+                    ("scope", "invoice"),
+                    ("invoice", "1"),
+                    ("statute", statute),
+                    ("format", "json"),
+                ],
+            )
+            .await
+        }
+    };
+    let no_statute = authority("").await;
+    assert_eq!(no_statute.status(), StatusCode::FORBIDDEN);
+    assert!(no_statute.text().await.unwrap().contains("skal angive den lovhjemmel"));
+    let given = authority("Skattekontrolloven § 50, j.nr. 26-1234567").await;
+    assert_eq!(given.status(), 200);
+    let body: serde_json::Value = given.json().await.unwrap();
+    assert_eq!(body["statute"], "Skattekontrolloven § 50, j.nr. 26-1234567");
+    assert_eq!(body["basis"], "legal_obligation");
+    assert_eq!(body["people"][0]["reference"], "1");
+    assert_eq!(body["people"][0]["name"], "Karin Kontakt");
+
+    // Bad input gets a 400 that names it, never a 500.
+    let bad = staff_post(&server, Some(&kim), "/admin/disclosures", &[("scope", "session:not-an-id")]).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let undeclared = staff_post(&server, Some(&kim), "/admin/disclosures", &[("cpr", "010101-1234")]).await;
+    assert_eq!(undeclared.status(), StatusCode::BAD_REQUEST);
+    assert!(undeclared.text().await.unwrap().contains("«cpr»"));
+}
