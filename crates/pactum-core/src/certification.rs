@@ -70,6 +70,31 @@ pub struct OpenedMessage {
     pub received_at: i64,
 }
 
+/// A participation record as the person's access report shows it (P17, P18).
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipationReport {
+    pub course: String,
+    pub course_ends_on: time::Date,
+    pub passed: bool,
+    pub source: &'static str,
+    pub retain_until: Option<time::Date>,
+    pub rule: String,
+}
+
+/// A message from the certification partner as the person's access report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageReport {
+    pub kind: String,
+    pub subject_line: String,
+    pub body: String,
+    pub received_at: i64,
+    pub source: &'static str,
+    pub retain_until: Option<time::Date>,
+}
+
+/// Where certification data comes from (L2: the person is told the source).
+const PARTNER_SOURCE: &str = "partner:certification_partner";
+
 #[derive(Serialize, serde::Deserialize)]
 struct SealedContent {
     subject: String,
@@ -339,6 +364,52 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }
         }
         Ok(ops)
+    }
+
+    /// The person's participation records and the partner's messages, opened for their access
+    /// report, each with the date its purpose holds it until.
+    pub(crate) async fn certification_report(
+        &self,
+        subject: SubjectId,
+        purposes: &[pactum_store::PurposeInstance],
+        lang: pactum_policy::Lang,
+    ) -> Result<(Vec<ParticipationReport>, Vec<MessageReport>), CoreError> {
+        let backend = self.store.backend();
+        let Some(wrapped) = backend.subject_key(subject).await? else { return Ok((Vec::new(), Vec::new())) };
+        let key = self.keys.subject_key(subject, &wrapped)?;
+        let until =
+            |instance: PurposeInstanceId| purposes.iter().find(|p| p.id == instance).and_then(|p| p.retain_until);
+        let courses = backend.courses().await?;
+        let rule = self.policy.purpose(RECORD_PURPOSE).map(|p| p.retention.describe(lang)).unwrap_or_default();
+        let mut participations = Vec::new();
+        for (p, passed) in self.participations(subject).await? {
+            let course = courses.iter().find(|c| c.id == p.course);
+            participations.push(ParticipationReport {
+                course: course
+                    .map(|c| if lang == pactum_policy::Lang::Da { c.title_da.clone() } else { c.title_en.clone() })
+                    .unwrap_or_default(),
+                course_ends_on: p.ends_on,
+                passed,
+                source: PARTNER_SOURCE,
+                retain_until: until(p.instance),
+                rule: rule.clone(),
+            });
+        }
+        let mut messages = Vec::new();
+        for m in backend.certification_messages_of_subject(subject).await? {
+            let content = key.open(message_binding(&m.id), &m.sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
+            let content: SealedContent = serde_json::from_slice(&content)
+                .map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
+            messages.push(MessageReport {
+                kind: m.kind,
+                subject_line: content.subject,
+                body: content.body,
+                received_at: m.received_at,
+                source: PARTNER_SOURCE,
+                retain_until: until(m.instance),
+            });
+        }
+        Ok((participations, messages))
     }
 
     /// A subject's participation records, opened: course, end date, passed.

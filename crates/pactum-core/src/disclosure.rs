@@ -99,6 +99,45 @@ impl Refusal {
     }
 }
 
+/// One disclosure as the person's access report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisclosureReport {
+    pub recipient: String,
+    pub recipient_name: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// The transfer safeguard outside the EEA (L10), in the reader's language.
+    pub safeguard: Option<String>,
+    pub purpose: String,
+    pub purpose_label: String,
+    pub basis: String,
+    pub basis_label: String,
+    pub categories: Vec<String>,
+    pub category_labels: Vec<String>,
+    pub statute: Option<String>,
+    pub at: Micros,
+}
+
+/// A recipient of one item, with when it received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    pub recipient_name: String,
+    pub country: String,
+    pub safeguard: Option<String>,
+    pub at: Micros,
+}
+
+impl DisclosureReport {
+    pub fn received(&self) -> Received {
+        Received {
+            recipient_name: self.recipient_name.clone(),
+            country: self.country.clone(),
+            safeguard: self.safeguard.clone(),
+            at: self.at,
+        }
+    }
+}
+
 /// One person in an export: a reference the recipient can answer with (the enrolment id, or the
 /// invoice number) and the disclosed values in the export's category order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,6 +230,36 @@ fn may_disclose_without_consent(purpose: &str, basis: LegalBasis) -> bool {
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// The disclosure ledger's entries about a person, labelled for their access report.
+    pub async fn disclosure_report(&self, subject: SubjectId, lang: Lang) -> Result<Vec<DisclosureReport>, CoreError> {
+        let entries = self.store.backend().disclosures_of(subject).await?;
+        Ok(entries
+            .into_iter()
+            .map(|d| {
+                let recipient = self.policy.recipient(&d.recipient);
+                let purpose = self.policy.purpose(&d.purpose);
+                DisclosureReport {
+                    recipient_name: recipient.map(|r| r.name.clone()).unwrap_or_else(|| d.recipient.clone()),
+                    country: recipient.map(|r| r.country.clone()).unwrap_or_default(),
+                    safeguard: recipient.and_then(|r| r.safeguard).map(|s| s.label(lang).to_string()),
+                    purpose_label: purpose.map(|p| p.label.get(lang).to_string()).unwrap_or_else(|| d.purpose.clone()),
+                    basis_label: purpose.map(|p| p.basis.label(lang).to_string()).unwrap_or_else(|| d.basis.clone()),
+                    category_labels: d
+                        .categories
+                        .iter()
+                        .map(|c| self.policy.category(c).map(|x| x.label.get(lang).to_string()).unwrap_or(c.clone()))
+                        .collect(),
+                    recipient: d.recipient,
+                    purpose: d.purpose,
+                    basis: d.basis,
+                    categories: d.categories,
+                    statute: d.statute,
+                    at: d.at,
+                }
+            })
+            .collect())
+    }
+
     /// Checks a disclosure against the policy and the activity, and on success records it in the
     /// ledger and returns the export. A refusal is audited and nothing is disclosed.
     pub async fn disclose(&self, request: DisclosureRequest) -> Result<DisclosureExport, CoreError> {

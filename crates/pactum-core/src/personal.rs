@@ -81,12 +81,20 @@ pub struct ItemReport {
     pub source: String,
     pub collected_at: i64,
     pub held_by: Vec<Hold>,
+    /// Who received this item, from the disclosure ledger (P08, P30).
+    pub received_by: Vec<crate::disclosure::Received>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SubjectReport {
     pub subject: SubjectId,
     pub items: Vec<ItemReport>,
+    /// Every disclosure of the person's data, oldest first (P08–P12, L4).
+    pub disclosures: Vec<crate::disclosure::DisclosureReport>,
+    /// Course participation and certification results (P17, P18).
+    pub participations: Vec<crate::certification::ParticipationReport>,
+    /// The certification partner's messages about the person, until the course ends (P15, P16).
+    pub certification_messages: Vec<crate::certification::MessageReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,6 +372,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let key = self.keys.subject_key(subject, &wrapped)?;
         let purposes = backend.purposes_of(subject).await?;
         let today = self.clock.today();
+        let disclosures = self.disclosure_report(subject, lang).await?;
         let mut items = Vec::new();
         for item in backend.items_of(subject).await? {
             let value = key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
@@ -387,6 +396,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     }
                 })
                 .collect();
+            let received_by = disclosures
+                .iter()
+                .filter(|d| d.categories.contains(&item.category))
+                .map(crate::disclosure::DisclosureReport::received)
+                .collect();
             items.push(ItemReport {
                 category_label: self
                     .policy
@@ -398,9 +412,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 source: item.source,
                 collected_at: item.collected_at,
                 held_by,
+                received_by,
             });
         }
-        Ok(SubjectReport { subject, items })
+        let (participations, certification_messages) = self.certification_report(subject, &purposes, lang).await?;
+        Ok(SubjectReport { subject, items, disclosures, participations, certification_messages })
     }
 
     /// The newest value of each of `categories` that a subject has, opened with its key, in the order

@@ -96,6 +96,16 @@ pub struct PortalWords {
     withdrawn: &'static str,
     kept: &'static str,
     confirm_missing: &'static str,
+    col_recipients: &'static str,
+    disclosures_heading: &'static str,
+    no_disclosures: &'static str,
+    statute: &'static str,
+    participations_heading: &'static str,
+    passed: &'static str,
+    not_passed: &'static str,
+    course_ended: &'static str,
+    from_partner: &'static str,
+    messages_heading: &'static str,
 }
 
 const DA: PortalWords = PortalWords {
@@ -139,6 +149,16 @@ const DA: PortalWords = PortalWords {
     withdrawn: "Dit samtykke er trukket tilbage med virkning fra nu.",
     kept: "Dette beholder vi på et andet grundlag:",
     confirm_missing: "Sæt kryds for at bekræfte, at alt skal slettes.",
+    col_recipients: "Givet videre til",
+    disclosures_heading: "Hvem har fået dine oplysninger",
+    no_disclosures: "Vi har ikke givet dine oplysninger videre til nogen.",
+    statute: "lovhjemmel",
+    participations_heading: "Kursusdeltagelse og certificering",
+    passed: "bestået",
+    not_passed: "ikke bestået",
+    course_ended: "kurset sluttede",
+    from_partner: "oplyst af vores certificeringspartner",
+    messages_heading: "Certificeringspartnerens beskeder til eksamensvagten",
 };
 
 const EN: PortalWords = PortalWords {
@@ -182,6 +202,16 @@ const EN: PortalWords = PortalWords {
     withdrawn: "Your consent is withdrawn with effect from now.",
     kept: "We keep this on another basis:",
     confirm_missing: "Tick the box to confirm that everything is to be erased.",
+    col_recipients: "Passed on to",
+    disclosures_heading: "Who has received your data",
+    no_disclosures: "We have not passed your data on to anyone.",
+    statute: "legal basis in law",
+    participations_heading: "Course participation and certification",
+    passed: "passed",
+    not_passed: "not passed",
+    course_ended: "the course ended",
+    from_partner: "reported by our certification partner",
+    messages_heading: "The certification partner's messages to the exam proctor",
 };
 
 fn words(lang: Lang) -> &'static PortalWords {
@@ -333,6 +363,7 @@ struct ItemRow {
     source: String,
     collected: String,
     held_by: Vec<String>,
+    received_by: Vec<String>,
 }
 
 struct ConsentRow {
@@ -350,6 +381,9 @@ struct PortalPage<'a> {
     w: &'static PortalWords,
     notice: Option<String>,
     items: Vec<ItemRow>,
+    disclosures: Vec<String>,
+    participations: Vec<String>,
+    messages: Vec<String>,
     consents: Vec<ConsentRow>,
     form_token: String,
     json_href: String,
@@ -391,6 +425,51 @@ async fn portal_page<B: Backend, C: Clock>(
         Ok(c) => c,
         Err(e) => return link_failure(state, lang, e.into()),
     };
+    let recipient = |name: &str, country: &str, safeguard: &Option<String>| match safeguard {
+        Some(safeguard) => format!("{name} ({country}, {safeguard})"),
+        None => format!("{name} ({country})"),
+    };
+    let disclosures = report
+        .disclosures
+        .iter()
+        .map(|d| {
+            let mut line = format!(
+                "{}: {} – {} – {} ({})",
+                micros_date(d.at, lang),
+                recipient(&d.recipient_name, &d.country, &d.safeguard),
+                d.category_labels.join(", "),
+                d.purpose_label,
+                d.basis_label
+            );
+            if let Some(statute) = &d.statute {
+                line.push_str(&format!(", {}: {statute}", w.statute));
+            }
+            line
+        })
+        .collect();
+    let participations = report
+        .participations
+        .iter()
+        .map(|p| {
+            let until = p.retain_until.map(|d| format!("; {} {}", w.until, format_date(d, lang))).unwrap_or_default();
+            format!(
+                "{}, {} {}: {} ({}{until})",
+                p.course,
+                w.course_ended,
+                format_date(p.course_ends_on, lang),
+                if p.passed { w.passed } else { w.not_passed },
+                w.from_partner
+            )
+        })
+        .collect();
+    let messages = report
+        .certification_messages
+        .iter()
+        .map(|m| {
+            let until = m.retain_until.map(|d| format!("; {} {}", w.until, format_date(d, lang))).unwrap_or_default();
+            format!("{}: «{}» ({}{until})", micros_date(m.received_at, lang), m.subject_line, w.from_partner)
+        })
+        .collect();
     let items = report
         .items
         .into_iter()
@@ -408,6 +487,13 @@ async fn portal_page<B: Backend, C: Clock>(
                         format!("{} ({}): {} {}", h.purpose_label, h.basis_label, w.until, format_date(until, lang))
                     }
                     None => format!("{} ({}): {} {}", h.purpose_label, h.basis_label, w.no_end, h.rule),
+                })
+                .collect(),
+            received_by: i
+                .received_by
+                .iter()
+                .map(|r| {
+                    format!("{}, {}", recipient(&r.recipient_name, &r.country, &r.safeguard), micros_date(r.at, lang))
                 })
                 .collect(),
         })
@@ -432,6 +518,9 @@ async fn portal_page<B: Backend, C: Clock>(
         w,
         notice,
         items,
+        disclosures,
+        participations,
+        messages,
         consents,
         form_token: form_token(&pactum.keys.blind_index, pactum.clock.now().unix_timestamp()),
         json_href: format!("{}/data.json", portal_path(lang, portal)),

@@ -504,6 +504,9 @@ async fn retention_on<B: Backend>(
     for (purpose, count) in &report.purposes_ended {
         println!("  {purpose}: {count} ended");
     }
+    for (class, count) in &report.records_deleted {
+        println!("  {class}: {count} {}", if dry_run { "would be deleted" } else { "deleted, each with a proof" });
+    }
     Ok(0)
 }
 

@@ -104,6 +104,34 @@ async fn p15_p16_partner_messages_reach_only_the_proctor_and_are_gone_after_the_
     let other_list = staff_get(&server, Some(&ole), &format!("/admin/sessions/{session}/certification")).await;
     assert_eq!(other_list.status(), StatusCode::FORBIDDEN);
 
+    // P08, P18, P30: Karen's access report lists the disclosure with recipient, country and
+    // safeguard, the record kept until five years after the course end, and the messages.
+    let before = server.smtp.messages().len();
+    assert_eq!(ask_for_link(&server, "karen@eksempel.dk").await.status(), 200);
+    let link = mailed_link(&server, before + 1).await;
+    let portal = open(&server, &link).await;
+    let report = no_redirects().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    let disclosures = between(&report, "<ul id=\"disclosures\">", "</ul>");
+    assert!(
+        disclosures.contains("Eksempel Certificeringspartner Ltd (eksempelværdi) (GB, EU-Kommissionens tilstrækkelighedsafgørelse (art. 45))")
+            && disclosures.contains("Navn, E-mailadresse"),
+        "{disclosures}"
+    );
+    let records = between(&report, "<ul id=\"participations\">", "</ul>");
+    assert!(records.contains("kurset sluttede 12. marts 2027: bestået"), "{records}");
+    assert!(records.contains("slettes efter 12. marts 2032"), "P18: {records}");
+    let messages = between(&report, "<ul id=\"certification-messages\">", "</ul>");
+    assert!(
+        messages.contains("«Registrering: PRINCE2»") && messages.contains("slettes efter 12. marts 2027"),
+        "{messages}"
+    );
+    let copy: serde_json::Value =
+        no_redirects().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(copy["disclosures"][0]["recipient"], "certification_partner");
+    assert_eq!(copy["participations"][0]["retain_until"], "2032-03-12");
+    let name = copy["items"].as_array().unwrap().iter().find(|i| i["category"] == "name").unwrap();
+    assert_eq!(name["received_by"][0]["country"], "GB");
+
     // P16: the session ends 12 March 2027. On that day they are still there; the sweep on the
     // night after deletes both, and their pages answer 404.
     server.clock.set(time::macros::datetime!(2027-03-12 20:00 UTC));
