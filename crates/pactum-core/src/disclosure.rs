@@ -458,6 +458,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 subject: person.subject,
                 instance: person.instance,
                 activity: person.activity,
+                reference: person.reference.clone(),
                 statute: statute.clone(),
                 actor: request.actor.clone(),
                 at,

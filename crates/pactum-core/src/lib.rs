@@ -13,10 +13,12 @@ pub mod clock;
 pub mod cookie_consent;
 pub mod disclosure;
 pub mod enrolment;
+pub mod http_client;
 pub mod keyfile;
 pub mod keys;
 pub mod mail;
 pub mod newsletter;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod personal;
@@ -130,6 +132,25 @@ pub struct Settings {
     pub password_cost: staff::PasswordCost,
     /// The card payment provider; without one, orders are paid by invoice only.
     pub card_payments: Option<payments::StripeSettings>,
+    /// The keys that sign recipients' notification webhooks, by the environment variable the
+    /// policy names for each (L4).
+    pub notify_secrets: NotifySecrets,
+}
+
+/// Webhook signing keys by environment variable name; never printed.
+#[derive(Clone, Default)]
+pub struct NotifySecrets(pub std::collections::BTreeMap<String, String>);
+
+impl NotifySecrets {
+    pub fn get(&self, env: &str) -> Option<&str> {
+        self.0.get(env).map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for NotifySecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys().map(|k| format!("{k}=[redacted]"))).finish()
+    }
 }
 
 impl Default for Settings {
@@ -140,6 +161,7 @@ impl Default for Settings {
             mail_from: None,
             password_cost: staff::PasswordCost::RECOMMENDED,
             card_payments: None,
+            notify_secrets: NotifySecrets::default(),
         }
     }
 }

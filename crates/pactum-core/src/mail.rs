@@ -269,7 +269,8 @@ async fn open_sealed<B: Backend, C: Clock>(pactum: &Pactum<B, C>, mail: &OutboxM
     serde_json::from_slice(&bytes).map_err(|e| CoreError::Vault(format!("a sealed message is unreadable: {e}")))
 }
 
-/// Runs delivery rounds until `stop` resolves: immediately when woken, else every few seconds.
+/// Runs delivery rounds of the outbox and of recipient notifications until `stop` resolves:
+/// immediately when woken, else every few seconds.
 pub async fn run_mail_worker<B: Backend, C: Clock, M: Mailer>(
     pactum: Pactum<B, C>,
     mailer: M,
@@ -277,7 +278,18 @@ pub async fn run_mail_worker<B: Backend, C: Clock, M: Mailer>(
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    let http = crate::http_client::HttpsClient::new();
+    if let Err(e) = &http {
+        tracing::error!(error = %e, "no HTTPS client: recipient webhooks cannot be notified");
+    }
     loop {
+        if let Ok(http) = &http {
+            match crate::notifications::deliver_due_notifications(&pactum, &mailer, http).await {
+                Ok(0) => {}
+                Ok(delivered) => tracing::info!(delivered, "recipient notifications delivered"),
+                Err(e) => tracing::error!(error = %e, "recipient notification round failed"),
+            }
+        }
         match deliver_due_mail(&pactum, &mailer).await {
             Ok(round) if round.delivered + round.failed + round.given_up > 0 => {
                 tracing::info!(

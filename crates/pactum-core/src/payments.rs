@@ -13,7 +13,6 @@
 //! at once, and a late "expired" never undoes a payment.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use pactum_store::{AuditEvent, Backend, Change, Op, OrderId, PaymentEvent, StoreError};
@@ -136,106 +135,7 @@ impl std::fmt::Debug for StripeSettings {
 #[derive(Clone)]
 pub struct StripeCheckout {
     settings: StripeSettings,
-    http: HttpsClient,
-}
-
-/// A minimal HTTP/1.1 client for the provider's API: one connection per request, TLS through
-/// rustls with the ring provider and the Mozilla roots (the one TLS stack Pactum uses), plain HTTP
-/// only for a provider on this machine (a local test server).
-#[derive(Clone)]
-struct HttpsClient {
-    tls: tokio_rustls::TlsConnector,
-}
-
-/// The longest a call to the provider may take, connection included.
-const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-/// The largest answer read from the provider.
-const MAX_ANSWER: usize = 1024 * 1024;
-
-impl HttpsClient {
-    fn new() -> Result<HttpsClient, PaymentError> {
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| PaymentError::Unavailable(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(HttpsClient { tls: tokio_rustls::TlsConnector::from(Arc::new(config)) })
-    }
-
-    /// POSTs a form and returns the status and body.
-    async fn post_form(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-        form: &[(String, String)],
-    ) -> Result<(u16, Vec<u8>), PaymentError> {
-        tokio::time::timeout(PROVIDER_TIMEOUT, self.exchange(url, headers, form))
-            .await
-            .map_err(|_| PaymentError::Unavailable("no answer in time".into()))?
-    }
-
-    async fn exchange(
-        &self,
-        url: &str,
-        headers: &[(&str, String)],
-        form: &[(String, String)],
-    ) -> Result<(u16, Vec<u8>), PaymentError> {
-        use http_body_util::BodyExt;
-        let unavailable = |e: &dyn std::fmt::Display| PaymentError::Unavailable(e.to_string());
-        let uri: hyper::Uri =
-            url.parse().map_err(|_| PaymentError::Unavailable("the provider's address is not a URL".into()))?;
-        let host = uri
-            .host()
-            .ok_or_else(|| PaymentError::Unavailable("the provider's address has no host".into()))?
-            .to_string();
-        let tls = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if is_local(&host) => false,
-            _ => return Err(PaymentError::Unavailable("the provider must be reached over https://".into())),
-        };
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let body = serde_urlencoded::to_string(form).map_err(|e| unavailable(&e))?;
-        let mut request = hyper::Request::post(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-            .header(hyper::header::HOST, &host)
-            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(hyper::header::USER_AGENT, concat!("Pactum/", env!("CARGO_PKG_VERSION")));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let request =
-            request.body(http_body_util::Full::new(hyper::body::Bytes::from(body))).map_err(|e| unavailable(&e))?;
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| unavailable(&e))?;
-        let response = if tls {
-            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| unavailable(&e))?;
-            let stream = self.tls.connect(name, tcp).await.map_err(|e| unavailable(&e))?;
-            send(hyper_util::rt::TokioIo::new(stream), request).await?
-        } else {
-            send(hyper_util::rt::TokioIo::new(tcp), request).await?
-        };
-        let status = response.status().as_u16();
-        let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
-        let bytes = limited.collect().await.map_err(|e| unavailable(&e))?.to_bytes();
-        Ok((status, bytes.to_vec()))
-    }
-}
-
-async fn send<T>(
-    io: T,
-    request: hyper::Request<http_body_util::Full<hyper::body::Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, PaymentError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-    tokio::spawn(connection);
-    sender.send_request(request).await.map_err(|e| PaymentError::Unavailable(e.to_string()))
-}
-
-fn is_local(host: &str) -> bool {
-    host == "localhost" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    http: crate::http_client::HttpsClient,
 }
 
 #[derive(Deserialize)]
@@ -277,7 +177,10 @@ struct WebhookData {
 
 impl StripeCheckout {
     pub fn new(settings: StripeSettings) -> Result<StripeCheckout, PaymentError> {
-        Ok(StripeCheckout { settings, http: HttpsClient::new()? })
+        Ok(StripeCheckout {
+            settings,
+            http: crate::http_client::HttpsClient::new().map_err(PaymentError::Unavailable)?,
+        })
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
@@ -291,7 +194,12 @@ impl StripeCheckout {
             ("authorization", format!("Bearer {}", self.settings.secret_key.expose_secret())),
             ("idempotency-key", idempotency_key.to_string()),
         ];
-        let (status, body) = self.http.post_form(&url, &headers, form).await?;
+        let body = serde_urlencoded::to_string(form).map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let (status, body) = self
+            .http
+            .post(&url, &headers, "application/x-www-form-urlencoded", body.into_bytes())
+            .await
+            .map_err(PaymentError::Unavailable)?;
         if !(200..300).contains(&status) {
             // Only the provider's error code and type: its message may quote what was sent.
             let detail = serde_json::from_slice::<ApiErrorBody>(&body)
@@ -354,11 +262,7 @@ pub fn verify_stripe_signature(
 
 /// The `Stripe-Signature` header for `body` at `timestamp` (what the provider sends; tests use it).
 pub fn stripe_signature(secret: &str, body: &[u8], timestamp: i64) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    crate::notifications::signature_header(secret, body, timestamp)
 }
 
 impl PaymentProvider for StripeCheckout {

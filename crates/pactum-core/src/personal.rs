@@ -471,13 +471,24 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 })
             })
             .collect();
+        // Every recipient that received the data is told, in the same transaction (Art. 19, L4).
+        let kept_ids: Vec<PurposeInstanceId> =
+            if kept.is_empty() { Vec::new() } else { legal.iter().map(|p| p.id).collect() };
+        let notify = self.notifications_for(&backend.disclosures_of(subject).await?, &kept_ids);
+        let notifying = !notify.is_empty();
+        let notify: Vec<Op> = if notifying { vec![Op::QueueNotifications(notify)] } else { Vec::new() };
         if kept.is_empty() {
-            return self.erase_subject(subject, rule, actor).await;
+            let erased = self.erase_subject_with(subject, rule, actor, notify).await?;
+            if notifying {
+                self.mail_ready.notify_one();
+            }
+            return Ok(erased);
         }
         let items = backend.items_of(subject).await?;
         let doomed = crate::retention_sweep::unheld(&items, &legal);
         let now = self.clock.now_micros();
         let mut also = vec![Op::DeleteMailOf(subject)];
+        also.extend(notify);
         for hold in &legal {
             let retain_until = hold.retain_until.unwrap_or(today);
             also.push(Op::EndPurpose {
@@ -489,6 +500,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let proof =
             self.delete_unheld(subject, &doomed, &ending, rule, actor, "subject.erase_restricted", also).await?;
+        if notifying {
+            self.mail_ready.notify_one();
+        }
         Ok(Erasure { subject, items_deleted: doomed.len(), proof, kept })
     }
 

@@ -351,6 +351,19 @@ pub struct Recipient {
     pub categories: Vec<String>,
     pub statute: Option<String>,
     pub description: Option<Text>,
+    /// How the recipient is told of a rectification, erasure or restriction of data it received (L4).
+    pub notify: Option<Notify>,
+}
+
+/// Where a recipient receives Art. 19 notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    /// An e-mail to this address.
+    Email(String),
+    /// An HMAC-SHA256-signed JSON POST to `url`; the key is read from the environment variable
+    /// `secret_env` when Pactum starts, never from the policy file.
+    Webhook { url: String, secret_env: String },
 }
 
 impl Recipient {

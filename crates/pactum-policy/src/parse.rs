@@ -136,7 +136,7 @@ const PURPOSE_KEYS: &[&str] =
     &["label", "description", "basis", "fields", "retention", "consent", "interest", "requirement", "statute", "art9"];
 const RETENTION_KEYS: &[&str] = &["after", "years", "months", "days"];
 const RECIPIENT_KEYS: &[&str] =
-    &["name", "role", "country", "safeguard", "basis", "purposes", "categories", "statute", "description"];
+    &["name", "role", "country", "safeguard", "basis", "purposes", "categories", "statute", "description", "notify"];
 const COOKIE_KEYS: &[&str] = &["provider", "category", "purpose", "lifetime"];
 
 const CATEGORY_CLASSES: [(&str, CategoryClass); 3] = [
@@ -461,6 +461,7 @@ impl<'s> Reader<'s> {
         let description = self.text(t, "description", false);
         let purpose_keys = self.string_list(t, "purposes");
         let category_keys = self.string_list(t, "categories");
+        let notify = self.notify(t);
 
         if let (Some(c), Some(v)) = (&country, t.get("country")) {
             if !is_country_code(c) {
@@ -557,6 +558,7 @@ impl<'s> Reader<'s> {
             categories: category_keys?.into_iter().map(|(k, _)| k).collect(),
             statute,
             description,
+            notify,
         })
     }
 
@@ -727,6 +729,50 @@ impl<'s> Reader<'s> {
             return None;
         }
         Some(value)
+    }
+
+    /// A recipient's `notify = { email = "…" }` or `notify = { webhook = "https://…", secret_env = "…" }`.
+    fn notify(&mut self, t: &Table<'_, '_>) -> Option<Notify> {
+        let nt = self.sub_table_opt(t, "notify")?;
+        self.allow_keys(&nt, &["email", "webhook", "secret_env"]);
+        match (nt.get("email").is_some(), nt.get("webhook").is_some()) {
+            (true, false) => self.email(&nt, "email", true).map(Notify::Email),
+            (false, true) => {
+                let url = self.string(&nt, "webhook", true);
+                let secret_env = self.string(&nt, "secret_env", true);
+                if let (Some(u), Some(v)) = (&url, nt.get("webhook")) {
+                    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                        .iter()
+                        .any(|p| u.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])));
+                    let https = u.strip_prefix("https://").is_some_and(|rest| !rest.is_empty());
+                    if !https && !local {
+                        self.error(
+                            v.span(),
+                            format!("the webhook of {} must be an https:// address", t.name),
+                            "notifications carry references to people: write \"https://…\" (plain http only to this machine)",
+                        );
+                    }
+                }
+                if let (Some(name), Some(v)) = (&secret_env, nt.get("secret_env"))
+                    && !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    self.error(
+                        v.span(),
+                        format!("`secret_env` in {} is not an environment variable name", t.name),
+                        "use capital letters, digits and _, e.g. \"PACTUM_NOTIFY_SECRET_PARTNER\"; the secret itself never goes in the policy",
+                    );
+                }
+                Some(Notify::Webhook { url: url?, secret_env: secret_env? })
+            }
+            _ => {
+                self.error(
+                    nt.span.clone(),
+                    format!("{} must name either `email` or `webhook`", nt.name),
+                    "write `notify = { email = \"privacy@partner.dk\" }` or `notify = { webhook = \"https://…\", secret_env = \"…\" }`",
+                );
+                None
+            }
+        }
     }
 
     fn boolean(&mut self, t: &Table<'_, '_>, key: &str) -> Option<bool> {

@@ -280,3 +280,39 @@ fn c5_the_consent_cookie_must_be_listed_as_necessary() {
     let errors = parse_policy("p.toml", &src).expect_err("refused");
     assert!(errors.to_string().contains("lacks `pactum_consent` as a necessary cookie"), "{errors}");
 }
+
+#[test]
+fn l4_a_recipients_notify_is_an_address_or_a_signed_https_webhook() {
+    let p = bundled();
+    let partner = p.recipient("course_partner").unwrap();
+    assert_eq!(partner.notify, Some(Notify::Email("privacy@kursuspartner.example".into())));
+    let with = |notify: &str| {
+        BUNDLED_POLICY.replace("notify = { email = \"privacy@kursuspartner.example\" }", &format!("notify = {notify}"))
+    };
+    let webhook =
+        with("{ webhook = \"https://partner.example/pactum\", secret_env = \"PACTUM_NOTIFY_SECRET_PARTNER\" }");
+    let parsed = parse_policy("metier.toml", &webhook).unwrap();
+    assert_eq!(
+        parsed.recipient("course_partner").unwrap().notify,
+        Some(Notify::Webhook {
+            url: "https://partner.example/pactum".into(),
+            secret_env: "PACTUM_NOTIFY_SECRET_PARTNER".into()
+        })
+    );
+    for (notify, expected) in [
+        ("{ webhook = \"http://partner.example/\", secret_env = \"KEY\" }", "must be an https:// address"),
+        ("{ webhook = \"https://partner.example/\", secret_env = \"my key\" }", "is not an environment variable name"),
+        ("{ webhook = \"https://partner.example/\" }", "is missing `secret_env`"),
+        ("{ email = \"not an address\" }", "is not an e-mail address"),
+        ("{ }", "must name either `email` or `webhook`"),
+        ("{ email = \"a@b.dk\", webhook = \"https://b.dk\" }", "must name either `email` or `webhook`"),
+        ("{ mail = \"a@b.dk\" }", "unknown key `mail`"),
+    ] {
+        let errors = parse_policy("metier.toml", &with(notify)).unwrap_err();
+        let text = errors.to_string();
+        assert!(text.contains(expected), "{notify}: {text}");
+        assert!(text.starts_with("metier.toml:"), "located: {text}");
+    }
+    let local = with("{ webhook = \"http://127.0.0.1:9000/hook\", secret_env = \"KEY\" }");
+    assert!(parse_policy("metier.toml", &local).is_ok(), "plain http only to this machine");
+}

@@ -11,6 +11,7 @@ CREATE TABLE disclosures (
     subject_id BYTEA NOT NULL,
     instance_id BYTEA NOT NULL,
     activity_id BYTEA,
+    reference TEXT NOT NULL,
     statute TEXT,
     actor TEXT NOT NULL,
     at BIGINT NOT NULL

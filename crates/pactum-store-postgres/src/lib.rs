@@ -564,6 +564,11 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::RecordDisclosures(entries) => ledger::record_disclosures(tx, entries).await?,
         Op::PutCertificationMessage(m) => ledger::put_certification_message(tx, m).await?,
         Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
+        Op::QueueNotifications(n) => ledger::queue_notifications(tx, n).await?,
+        Op::NotificationDelivered { id, at } => ledger::notification_delivered(tx, *id, *at).await?,
+        Op::NotificationFailed { id, attempts, next_attempt_at, give_up, error } => {
+            ledger::notification_failed(tx, *id, *attempts, *next_attempt_at, *give_up, error).await?
+        }
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -1529,6 +1534,19 @@ impl Backend for PgBackend {
         id: CertificationMessageId,
     ) -> Result<Option<CertificationMessage>, StoreError> {
         Ok(ledger::certification_messages(&self.pool, ledger::MessagesOf::One(id)).await?.pop())
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> Result<Vec<RecipientNotification>, StoreError> {
+        ledger::claim_notifications(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn notifications(&self, limit: u32) -> Result<Vec<RecipientNotification>, StoreError> {
+        ledger::notifications(&self.pool, limit).await
     }
 
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {

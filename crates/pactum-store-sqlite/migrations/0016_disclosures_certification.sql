@@ -11,6 +11,7 @@ CREATE TABLE disclosures (
     subject_id BLOB NOT NULL,
     instance_id BLOB NOT NULL,
     activity_id BLOB,
+    reference TEXT NOT NULL,
     statute TEXT,
     actor TEXT NOT NULL,
     at INTEGER NOT NULL

@@ -12,7 +12,7 @@ pub(crate) async fn record_disclosures(tx: &mut SqliteConnection, entries: &[Dis
     for d in entries {
         sqlx::query(
             "INSERT INTO disclosures (id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, \
-             activity_id, statute, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             activity_id, reference, statute, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(d.id.as_bytes().as_slice())
         .bind(d.batch.as_bytes().as_slice())
@@ -23,6 +23,7 @@ pub(crate) async fn record_disclosures(tx: &mut SqliteConnection, entries: &[Dis
         .bind(d.subject.as_bytes().as_slice())
         .bind(d.instance.as_bytes().as_slice())
         .bind(d.activity.map(|a| a.as_bytes().to_vec()))
+        .bind(&d.reference)
         .bind(&d.statute)
         .bind(&d.actor)
         .bind(d.at)
@@ -84,6 +85,7 @@ fn disclosure_from_row(r: &SqliteRow) -> Result<Disclosure, StoreError> {
         subject: id_from(r, "subject_id", SubjectId::from_slice)?,
         instance: id_from(r, "instance_id", PurposeInstanceId::from_slice)?,
         activity: activity.map(|a| Uuid::from_slice(&a).map_err(|_| corrupt("activity_id"))).transpose()?,
+        reference: get(r, "reference")?,
         statute: get(r, "statute")?,
         actor: get(r, "actor")?,
         at: get(r, "at")?,
@@ -92,8 +94,8 @@ fn disclosure_from_row(r: &SqliteRow) -> Result<Disclosure, StoreError> {
 
 pub(crate) async fn disclosures_of(pool: &SqlitePool, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, statute, \
-         actor, at FROM disclosures WHERE subject_id = ? ORDER BY at, id",
+        "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \
+         statute, actor, at FROM disclosures WHERE subject_id = ? ORDER BY at, id",
     )
     .bind(subject.as_bytes().as_slice())
     .fetch_all(pool)
@@ -170,4 +172,139 @@ pub(crate) async fn participations_of(pool: &SqlitePool, subject: SubjectId) -> 
             })
         })
         .collect()
+}
+
+// ---- Art. 19 notifications to recipients (L4) ---------------------------------------------------
+
+pub(crate) async fn queue_notifications(
+    tx: &mut SqliteConnection,
+    notifications: &[RecipientNotification],
+) -> Result<(), ApplyError> {
+    for n in notifications {
+        sqlx::query(
+            "INSERT INTO recipient_notifications (id, recipient, channel, kind, reference, disclosed_at, subject_ref, \
+             status, attempts, created_at, next_attempt_at, delivered_at, last_error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(n.id.as_bytes().as_slice())
+        .bind(&n.recipient)
+        .bind(&n.channel)
+        .bind(&n.kind)
+        .bind(&n.reference)
+        .bind(n.disclosed_at)
+        .bind(&n.subject_ref)
+        .bind(&n.status)
+        .bind(i64::from(n.attempts))
+        .bind(n.created_at)
+        .bind(n.next_attempt_at)
+        .bind(n.delivered_at)
+        .bind(&n.last_error)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn notification_delivered(
+    tx: &mut SqliteConnection,
+    id: NotificationId,
+    at: Micros,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "UPDATE recipient_notifications SET status = 'delivered', delivered_at = ?, attempts = attempts + 1, \
+         last_error = NULL WHERE id = ?",
+    )
+    .bind(at)
+    .bind(id.as_bytes().as_slice())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn notification_failed(
+    tx: &mut SqliteConnection,
+    id: NotificationId,
+    attempts: u32,
+    next_attempt_at: Micros,
+    give_up: bool,
+    error: &str,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "UPDATE recipient_notifications SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+    )
+    .bind(if give_up { "failed" } else { "pending" })
+    .bind(i64::from(attempts))
+    .bind(next_attempt_at)
+    .bind(error)
+    .bind(id.as_bytes().as_slice())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+macro_rules! notification_columns {
+    () => {
+        "id, recipient, channel, kind, reference, disclosed_at, subject_ref, status, attempts, created_at, \
+         next_attempt_at, delivered_at, last_error"
+    };
+}
+
+fn notification_from_row(r: &SqliteRow) -> Result<RecipientNotification, StoreError> {
+    let attempts: i64 = get(r, "attempts")?;
+    Ok(RecipientNotification {
+        id: id_from(r, "id", NotificationId::from_slice)?,
+        recipient: get(r, "recipient")?,
+        channel: get(r, "channel")?,
+        kind: get(r, "kind")?,
+        reference: get(r, "reference")?,
+        disclosed_at: get(r, "disclosed_at")?,
+        subject_ref: get(r, "subject_ref")?,
+        status: get(r, "status")?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts"))?,
+        created_at: get(r, "created_at")?,
+        next_attempt_at: get(r, "next_attempt_at")?,
+        delivered_at: get(r, "delivered_at")?,
+        last_error: get(r, "last_error")?,
+    })
+}
+
+/// Leases up to `limit` due notifications until `lease_until` (by moving their next attempt), so
+/// that only one worker on any node sends each.
+pub(crate) async fn claim_notifications(
+    pool: &SqlitePool,
+    now: Micros,
+    lease_until: Micros,
+    limit: u32,
+) -> Result<Vec<RecipientNotification>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(error)?;
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(error)?;
+    let rows = sqlx::query(concat!(
+        "UPDATE recipient_notifications SET next_attempt_at = ? WHERE id IN (SELECT id FROM recipient_notifications \
+         WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING ",
+        notification_columns!()
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(error)?;
+    tx.commit().await.map_err(error)?;
+    let mut claimed = rows.iter().map(notification_from_row).collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|n| (n.created_at, n.id));
+    Ok(claimed)
+}
+
+/// The newest notifications first, at most `limit`.
+pub(crate) async fn notifications(pool: &SqlitePool, limit: u32) -> Result<Vec<RecipientNotification>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        notification_columns!(),
+        " FROM recipient_notifications ORDER BY created_at DESC, id DESC LIMIT ?"
+    ))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter().map(notification_from_row).collect()
 }

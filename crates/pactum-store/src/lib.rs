@@ -214,6 +214,17 @@ pub trait Backend: Clone + Send + Sync + 'static {
         id: CertificationMessageId,
     ) -> impl Future<Output = Result<Option<CertificationMessage>, StoreError>> + Send;
 
+    /// Leases up to `limit` pending recipient notifications due at `now` until `lease_until`.
+    fn claim_notifications(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecipientNotification>, StoreError>> + Send;
+
+    /// Recipient notifications, newest first, at most `limit`: the DPO's delivery log.
+    fn notifications(&self, limit: u32) -> impl Future<Output = Result<Vec<RecipientNotification>, StoreError>> + Send;
+
     /// A subject's participation records, by course end.
     fn participations_of(
         &self,

@@ -113,6 +113,10 @@ id_type!(
     /// One message from the certification partner to a session's exam proctor (P15).
     CertificationMessageId
 );
+id_type!(
+    /// One Art. 19 notification to a recipient (L4).
+    NotificationId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -545,6 +549,9 @@ pub struct Disclosure {
     pub instance: PurposeInstanceId,
     /// The session or event the export was for.
     pub activity: Option<Uuid>,
+    /// How the export named the person to the recipient (an enrolment id, an invoice number), so
+    /// that a later notification can name them the same way without personal data (L4).
+    pub reference: String,
     /// For a disclosure under a legal obligation: the statute the request cites (P12).
     pub statute: Option<String>,
     /// Who made it: a staff account (`staff:…`) or an API token (`token:…`).
@@ -581,6 +588,31 @@ pub struct Participation {
     pub ends_on: Date,
     pub passed: Vec<u8>,
     pub recorded_at: Micros,
+}
+
+/// An Art. 19 notification to a recipient (L4): that data it received under `reference` was erased
+/// or restricted. It holds no personal value: the recipient, the pseudonymous reference from its
+/// export and the delivery record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientNotification {
+    pub id: NotificationId,
+    pub recipient: String,
+    /// `email`, `webhook`, or `manual` for a recipient the policy gives no `notify` for.
+    pub channel: String,
+    /// `erasure` or `restriction`.
+    pub kind: String,
+    pub reference: String,
+    pub disclosed_at: Micros,
+    /// The person, by pseudonymous id, for the DPO's log.
+    pub subject_ref: String,
+    /// `pending`, `delivered`, `failed` (given up) or `manual`.
+    pub status: String,
+    pub attempts: u32,
+    pub created_at: Micros,
+    pub next_attempt_at: Micros,
+    pub delivered_at: Option<Micros>,
+    /// Why the last attempt failed, without personal data.
+    pub last_error: Option<String>,
 }
 
 /// The one series invoices and credit notes are numbered in.
@@ -812,6 +844,19 @@ pub enum Op {
     PutCertificationMessage(CertificationMessage),
     /// Records a participation, or replaces the result of the one recorded for that enrolment.
     PutParticipation(Participation),
+    QueueNotifications(Vec<RecipientNotification>),
+    NotificationDelivered {
+        id: NotificationId,
+        at: Micros,
+    },
+    /// A delivery attempt failed; retry at `next_attempt_at`, or give up.
+    NotificationFailed {
+        id: NotificationId,
+        attempts: u32,
+        next_attempt_at: Micros,
+        give_up: bool,
+        error: String,
+    },
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

@@ -4,6 +4,7 @@
 //! hosted payment page and signed webhooks, following Stripe's documented Checkout API.
 
 pub mod psp;
+pub mod webhook;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

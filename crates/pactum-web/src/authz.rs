@@ -41,6 +41,7 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("POST", "/admin/sessions/{session}/certification/messages", &[Admin, Coordinator]),
     ("GET", "/admin/disclosures", &[Admin, Coordinator]),
     ("POST", "/admin/disclosures", &[Admin, Coordinator]),
+    ("GET", "/admin/notifications", &[Admin, Dpo]),
     ("GET", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff/{staff}/disable", &[Admin]),

@@ -2,7 +2,8 @@
 //! certification participants to the certification partner, an attendee list to an event's
 //! co-organiser or (only those who ticked the box) its sponsor, and an invoice to an authority with
 //! the statute the request cites. The page offers only what the policy and the catalogue allow, and
-//! `pactum-core` checks every request again: a refusal is audited and nothing leaves.
+//! `pactum-core` checks every request again: a refusal is audited and nothing leaves. Also the
+//! DPO's delivery log of the Art. 19 notifications sent to recipients afterwards (L4).
 
 use std::sync::Arc;
 
@@ -210,4 +211,63 @@ fn download(export: &DisclosureExport, json: bool) -> Response {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+struct NotificationRow {
+    created: String,
+    recipient: String,
+    kind: &'static str,
+    reference: String,
+    channel: &'static str,
+    status: String,
+    attempts: u32,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_notifications.html")]
+struct NotificationsPage {
+    a: AdminChrome,
+    rows: Vec<NotificationRow>,
+}
+
+fn when(micros: i64) -> String {
+    pactum_core::clock::from_micros(micros)
+        .format(time::macros::format_description!("[day].[month].[year] [hour]:[minute] UTC"))
+        .unwrap_or_default()
+}
+
+/// The delivery log of Art. 19 notifications to recipients (L4), for the DPO.
+pub async fn notifications<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let log = match state.pactum.store.backend().notifications(500).await {
+        Ok(log) => log,
+        Err(e) => return failure(a, e.into()),
+    };
+    let rows = log
+        .into_iter()
+        .map(|n| NotificationRow {
+            created: when(n.created_at),
+            recipient: recipient_name(&state, &n.recipient),
+            kind: if n.kind == "restriction" { "Begrænsning" } else { "Sletning" },
+            reference: n.reference,
+            channel: match n.channel.as_str() {
+                "email" => "E-mail",
+                "webhook" => "Webhook",
+                _ => "Manuel",
+            },
+            status: match n.status.as_str() {
+                "delivered" => format!("Leveret {}", n.delivered_at.map(when).unwrap_or_default()),
+                "failed" => "Opgivet efter gentagne forsøg".into(),
+                "manual" => "Manuel: giv den videre selv".into(),
+                _ => "Venter".into(),
+            },
+            attempts: n.attempts,
+            error: n.last_error.unwrap_or_default(),
+        })
+        .collect();
+    html(NotificationsPage { a, rows }.render())
 }

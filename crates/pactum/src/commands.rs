@@ -139,6 +139,7 @@ async fn serve_on<B: Backend>(
     if !settings.public_url_given {
         core.public_url = format!("{scheme}://{}", listener.local_addr()?);
     }
+    core.notify_secrets = notify_secrets(&policy);
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;
     let version = pactum.policy.version.clone();
@@ -508,6 +509,28 @@ async fn retention_on<B: Backend>(
         println!("  {class}: {count} {}", if dry_run { "would be deleted" } else { "deleted, each with a proof" });
     }
     Ok(0)
+}
+
+/// The keys of the recipients' notification webhooks, from the environment variables the policy
+/// names. A missing one is reported now; its notifications wait in the DPO's log until it is set.
+fn notify_secrets(policy: &Policy) -> pactum_core::NotifySecrets {
+    let mut secrets = std::collections::BTreeMap::new();
+    for recipient in &policy.recipients {
+        if let Some(pactum_policy::Notify::Webhook { secret_env, .. }) = &recipient.notify {
+            match std::env::var(secret_env) {
+                Ok(secret) if !secret.is_empty() => {
+                    secrets.insert(secret_env.clone(), secret);
+                }
+                _ => tracing::warn!(
+                    recipient = %recipient.key,
+                    variable = %secret_env,
+                    "the webhook key of a recipient is not set; set the environment variable and restart, \
+                     or its Art. 19 notifications cannot be delivered"
+                ),
+            }
+        }
+    }
+    pactum_core::NotifySecrets(secrets)
 }
 
 /// How often `serve` runs the retention sweep.

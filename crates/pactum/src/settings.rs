@@ -230,6 +230,7 @@ impl Settings {
             mail_from: self.mail_from.clone(),
             password_cost: pactum_core::staff::PasswordCost::RECOMMENDED,
             card_payments: self.card_payments.clone(),
+            notify_secrets: pactum_core::NotifySecrets::default(),
         }
     }
 

@@ -8,10 +8,8 @@
 mod common;
 
 use common::*;
-use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
 use pactum_testkit::psp::TestPsp;
-use std::str::FromStr;
 
 const SECRET_KEY: &str = "sk_test_pactum";
 const WEBHOOK_SECRET: &str = "whsec_pactum";
@@ -48,16 +46,8 @@ async fn sqlite_backend() {
 
 #[tokio::test]
 async fn postgres_backend() {
-    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
-        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
-        return;
-    };
+    let Some(backend) = fresh_postgres().await else { return };
     let psp = TestPsp::start(SECRET_KEY, WEBHOOK_SECRET).await.unwrap();
-    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
-    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
     let server =
         serve_with_settings(backend, bundled(), tempfile::tempdir().unwrap(), Default::default(), settings(&psp)).await;
     with_psp(server, psp, Vec::new()).await;

@@ -137,6 +137,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/sessions/{session}/certification/messages", [true, true, false, false]),
     ("GET", "/admin/disclosures", [true, true, false, false]),
     ("POST", "/admin/disclosures", [true, true, false, false]),
+    ("GET", "/admin/notifications", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 

@@ -114,6 +114,11 @@ pub async fn sqlite_server(policy: Policy) -> Server {
 }
 
 pub async fn postgres_server(policy: Policy) -> Option<Server> {
+    Some(serve(fresh_postgres().await?, policy, tempfile::tempdir().unwrap()).await)
+}
+
+/// A PostgreSQL backend in a schema of its own; `None` where no server is configured.
+pub async fn fresh_postgres() -> Option<PgBackend> {
     let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
         eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
         return None;
@@ -122,8 +127,7 @@ pub async fn postgres_server(policy: Policy) -> Option<Server> {
     let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
     let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
-    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
-    Some(serve(backend, policy, tempfile::tempdir().unwrap()).await)
+    Some(PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap())
 }
 
 pub fn bundled() -> Policy {
