@@ -34,6 +34,41 @@ pub struct SweepReport {
     /// Records other than personal values that went with those purposes (the certification
     /// partner's messages, participation records), per record class; each has its own proof.
     pub records_deleted: BTreeMap<String, usize>,
+    /// What was (or would be) deleted of each person, by pseudonymous id, in subject order.
+    pub subjects: Vec<SweptSubject>,
+}
+
+/// What the sweep deletes of one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptSubject {
+    pub subject: SubjectId,
+    /// Erased completely: key shredded, every row deleted.
+    pub erased: bool,
+    /// The categories of the personal values deleted, one per value, sorted.
+    pub values: Vec<String>,
+    /// The purposes whose retention ran out, sorted.
+    pub purposes: Vec<String>,
+    /// The record classes deleted with them, one per record, sorted.
+    pub records: Vec<String>,
+}
+
+impl std::fmt::Display for SweptSubject {
+    /// One line per person, the same for a dry run and the real one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "subject {}: ", self.subject)?;
+        if self.erased {
+            write!(f, "erased completely ({} values)", self.values.len())?;
+        } else if self.values.is_empty() {
+            write!(f, "no values")?;
+        } else {
+            write!(f, "values {}", self.values.join(", "))?;
+        }
+        write!(f, "; purposes ended {}", self.purposes.join(", "))?;
+        if !self.records.is_empty() {
+            write!(f, "; records {}", self.records.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
@@ -130,7 +165,25 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }
         }
         let items = backend.items_of(subject).await?;
+        let mut swept = SweptSubject {
+            subject,
+            erased: live.is_empty(),
+            values: Vec::new(),
+            purposes: expired.iter().map(|p| p.purpose.clone()).collect(),
+            records: records
+                .iter()
+                .filter_map(|op| match op {
+                    Op::RecordDeletion(proof) => Some(proof.record_class.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        swept.purposes.sort();
+        swept.records.sort();
         if live.is_empty() {
+            swept.values = items.iter().map(|i| i.category.clone()).collect();
+            swept.values.sort();
+            report.subjects.push(swept);
             report.subjects_erased += 1;
             report.items_deleted += items.len();
             if !dry_run {
@@ -144,6 +197,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let doomed = unheld(&items, &live);
         report.items_deleted += doomed.len();
+        swept.values = doomed.iter().map(|i| i.category.clone()).collect();
+        swept.values.sort();
+        report.subjects.push(swept);
         if dry_run {
             return Ok(());
         }

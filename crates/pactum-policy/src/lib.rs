@@ -8,6 +8,7 @@ mod countries;
 pub mod model;
 mod parse;
 pub mod retention;
+pub mod ropa;
 
 pub use countries::is_eea;
 pub use model::*;

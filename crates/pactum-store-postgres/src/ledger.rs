@@ -308,3 +308,25 @@ pub(crate) async fn notifications(pool: &PgPool, limit: u32) -> Result<Vec<Recip
     .map_err(error)?;
     rows.iter().map(notification_from_row).collect()
 }
+
+/// Entries in the ledger per recipient and purpose: how many, and the newest.
+pub(crate) async fn disclosure_counts(pool: &PgPool) -> Result<Vec<DisclosureCount>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT recipient, purpose, COUNT(*) AS entries, MAX(at) AS newest FROM disclosures \
+         GROUP BY recipient, purpose ORDER BY recipient, purpose",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter()
+        .map(|r| {
+            let entries: i64 = get(r, "entries")?;
+            Ok(DisclosureCount {
+                recipient: get(r, "recipient")?,
+                purpose: get(r, "purpose")?,
+                entries: u64::try_from(entries).map_err(|_| corrupt("entries"))?,
+                newest: get(r, "newest")?,
+            })
+        })
+        .collect()
+}

@@ -1549,6 +1549,10 @@ impl Backend for PgBackend {
         ledger::notifications(&self.pool, limit).await
     }
 
+    async fn disclosure_counts(&self) -> Result<Vec<DisclosureCount>, StoreError> {
+        ledger::disclosure_counts(&self.pool).await
+    }
+
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
         ledger::participations_of(&self.pool, subject).await
     }

@@ -1509,6 +1509,10 @@ impl Backend for SqliteBackend {
         ledger::notifications(&self.reader, limit).await
     }
 
+    async fn disclosure_counts(&self) -> Result<Vec<DisclosureCount>, StoreError> {
+        ledger::disclosure_counts(&self.reader).await
+    }
+
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
         ledger::participations_of(&self.reader, subject).await
     }

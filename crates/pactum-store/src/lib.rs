@@ -225,6 +225,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Recipient notifications, newest first, at most `limit`: the DPO's delivery log.
     fn notifications(&self, limit: u32) -> impl Future<Output = Result<Vec<RecipientNotification>, StoreError>> + Send;
 
+    /// The disclosure ledger summed per recipient and purpose, for the record of processing (L7).
+    fn disclosure_counts(&self) -> impl Future<Output = Result<Vec<DisclosureCount>, StoreError>> + Send;
+
     /// A subject's participation records, by course end.
     fn participations_of(
         &self,

@@ -559,6 +559,15 @@ pub struct Disclosure {
     pub at: Micros,
 }
 
+/// How many ledger entries one recipient has for one purpose, and when the newest was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureCount {
+    pub recipient: String,
+    pub purpose: String,
+    pub entries: u64,
+    pub newest: Micros,
+}
+
 /// A message from the certification partner to the exam proctor of one session (P15): the
 /// registration notice before the exam, or the result after it. Its content (subject line and
 /// body) is sealed under the participant's key and bound to this row. It is held by the

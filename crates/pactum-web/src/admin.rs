@@ -36,6 +36,7 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/certification/messages/{message}", get(crate::certification::one_message::<B, C>))
         .route("/admin/disclosures", get(crate::disclosures::page::<B, C>).post(crate::disclosures::disclose::<B, C>))
         .route("/admin/notifications", get(crate::disclosures::notifications::<B, C>))
+        .route("/admin/ropa", get(crate::disclosures::ropa::<B, C>))
         .route("/admin/staff", get(staff_list::<B, C>).post(invite::<B, C>))
         .route("/admin/staff/{staff}/disable", post(disable::<B, C>))
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))
@@ -63,6 +64,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/invoices", "Fakturaer"),
     ("/admin/disclosures", "Videregivelser"),
     ("/admin/notifications", "Underretning af modtagere"),
+    ("/admin/ropa", "Fortegnelse (art. 30)"),
 ];
 
 /// What every staff page's frame shows.

@@ -42,6 +42,7 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("GET", "/admin/disclosures", &[Admin, Coordinator]),
     ("POST", "/admin/disclosures", &[Admin, Coordinator]),
     ("GET", "/admin/notifications", &[Admin, Dpo]),
+    ("GET", "/admin/ropa", &[Admin, Dpo]),
     ("GET", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff/{staff}/disable", &[Admin]),

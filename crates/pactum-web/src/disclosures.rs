@@ -3,7 +3,8 @@
 //! co-organiser or (only those who ticked the box) its sponsor, and an invoice to an authority with
 //! the statute the request cites. The page offers only what the policy and the catalogue allow, and
 //! `pactum-core` checks every request again: a refusal is audited and nothing leaves. Also the
-//! DPO's delivery log of the Art. 19 notifications sent to recipients afterwards (L4).
+//! DPO's delivery log of the Art. 19 notifications sent to recipients afterwards (L4), and the
+//! record of processing activities built from the policy and the ledger (L7).
 
 use std::sync::Arc;
 
@@ -270,4 +271,52 @@ pub async fn notifications<B: Backend, C: Clock>(
         })
         .collect();
     html(NotificationsPage { a, rows }.render())
+}
+
+#[derive(Template)]
+#[template(path = "admin_ropa.html")]
+struct RopaPage {
+    a: AdminChrome,
+    r: pactum_policy::ropa::Ropa,
+    /// Each activity with its recipients described, including what the ledger holds for them.
+    activities: Vec<(pactum_policy::ropa::Activity, Vec<String>)>,
+}
+
+/// The record of processing activities (Art. 30, L7), from the policy and the disclosure ledger.
+pub async fn ropa<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let counts = match state.pactum.store.backend().disclosure_counts().await {
+        Ok(counts) => counts,
+        Err(e) => return failure(a, e.into()),
+    };
+    let r = pactum_policy::ropa::record(&state.pactum.policy, pactum_policy::Lang::Da);
+    let activities = r
+        .activities
+        .iter()
+        .map(|activity| {
+            let lines = activity
+                .recipients
+                .iter()
+                .map(|x| {
+                    let transfer =
+                        x.transfer.as_ref().map(|t| format!("; overførsel til tredjeland: {t}")).unwrap_or_default();
+                    let ledger = match counts.iter().find(|c| c.recipient == x.key && c.purpose == activity.purpose) {
+                        Some(c) => format!(
+                            "; i videregivelsesloggen: {} {}, senest {}",
+                            c.entries,
+                            if c.entries == 1 { "person" } else { "personer" },
+                            when(c.newest)
+                        ),
+                        None => "; ingen i videregivelsesloggen".into(),
+                    };
+                    format!("{} ({}, {}{transfer}{ledger})", x.name, x.role, x.country)
+                })
+                .collect();
+            (activity.clone(), lines)
+        })
+        .collect();
+    html(RopaPage { a, r, activities }.render())
 }

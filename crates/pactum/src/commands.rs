@@ -60,20 +60,36 @@ pub fn policy_check(file: &Path) -> anyhow::Result<i32> {
     }
 }
 
-pub fn policy_render(file: &Path, lang: NoticeLang) -> anyhow::Result<i32> {
+/// A policy file parsed, or `None` when it has errors (printed to stderr).
+fn parsed_policy(file: &Path) -> anyhow::Result<Option<Policy>> {
     let text = read_policy_file(file)?;
-    let policy = match parse_policy(&file.display().to_string(), &text) {
-        Ok(p) => p,
+    match parse_policy(&file.display().to_string(), &text) {
+        Ok(p) => Ok(Some(p)),
         Err(errors) => {
             eprintln!("{errors}");
-            return Ok(1);
+            Ok(None)
         }
-    };
-    let lang = match lang {
+    }
+}
+
+fn lang_of(lang: NoticeLang) -> Lang {
+    match lang {
         NoticeLang::Da => Lang::Da,
         NoticeLang::En => Lang::En,
-    };
-    println!("{}", pactum_web::notice::render(&policy, lang)?);
+    }
+}
+
+pub fn policy_render(file: &Path, lang: NoticeLang) -> anyhow::Result<i32> {
+    let Some(policy) = parsed_policy(file)? else { return Ok(1) };
+    println!("{}", pactum_web::notice::render(&policy, lang_of(lang))?);
+    Ok(0)
+}
+
+/// The Art. 30 record of a policy file (L7). The disclosures actually made are on /admin/ropa.
+pub fn policy_ropa(file: &Path, lang: NoticeLang) -> anyhow::Result<i32> {
+    let Some(policy) = parsed_policy(file)? else { return Ok(1) };
+    let lang = lang_of(lang);
+    print!("{}", pactum_policy::ropa::record(&policy, lang).to_markdown(lang));
     Ok(0)
 }
 
@@ -507,6 +523,9 @@ async fn retention_on<B: Backend>(
     }
     for (class, count) in &report.records_deleted {
         println!("  {class}: {count} {}", if dry_run { "would be deleted" } else { "deleted, each with a proof" });
+    }
+    for swept in &report.subjects {
+        println!("  {swept}");
     }
     Ok(0)
 }

@@ -96,6 +96,12 @@ pub enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = NoticeLang::Da)]
         lang: NoticeLang,
     },
+    /// Print the record of processing activities (GDPR Art. 30) a policy file produces, as Markdown
+    Ropa {
+        file: std::path::PathBuf,
+        #[arg(long, value_enum, default_value_t = NoticeLang::Da)]
+        lang: NoticeLang,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -230,6 +236,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Migrate { store } => commands::migrate(&store).await,
         Command::Policy { command: PolicyCommand::Check { file } } => commands::policy_check(&file),
         Command::Policy { command: PolicyCommand::Render { file, lang } } => commands::policy_render(&file, lang),
+        Command::Policy { command: PolicyCommand::Ropa { file, lang } } => commands::policy_ropa(&file, lang),
         Command::Audit { command: AuditCommand::Verify { store } } => commands::audit_verify(&store).await,
         Command::Admin { command: AdminCommand::Create { username, role, store } } => {
             commands::admin_create(&store, &username, role.into()).await

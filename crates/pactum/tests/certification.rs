@@ -177,6 +177,25 @@ async fn p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else(server
     assert!(csv.starts_with("\"reference\",\"name\",\"email\",\"phone\",\"title\",\"company\"\r\n"), "{csv}");
     assert!(csv.contains("\"'=Anna Andersen\",\"anna@eksempel.dk\""), "a leading = is defused: {csv}");
 
+    // L7: the record of processing shows the recipient with what the ledger holds.
+    let dpo = sign_in(&server, &set_up(&server, "dpo", Role::Dpo).await).await;
+    let ropa = staff_get(&server, Some(&dpo), "/admin/ropa").await;
+    assert_eq!(ropa.status(), 200);
+    let ropa = ropa.text().await.unwrap();
+    let enrolment = between(&ropa, "id=\"activity-course_enrolment\"", "</section>");
+    assert!(enrolment.contains("Kontrakt (art. 6, stk. 1, litra b)") || enrolment.contains("art. 6"), "{enrolment}");
+    assert!(
+        enrolment.contains("Eksempel Kursuspartner ApS (eksempelværdi) (")
+            && enrolment.contains("i videregivelsesloggen: 1 person"),
+        "{enrolment}"
+    );
+    let certification = between(&ropa, "id=\"activity-certification\"", "</section>");
+    assert!(
+        certification.contains("overførsel til tredjeland: EU-Kommissionens tilstrækkelighedsafgørelse (art. 45)"),
+        "{certification}"
+    );
+    assert!(ropa.contains("Ingen databeskyttelsesrådgiver er udpeget."));
+
     // P10: the same roster to a partner that does not deliver that course is refused, 403.
     let refused = staff_post(
         &server,

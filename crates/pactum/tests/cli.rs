@@ -393,3 +393,87 @@ async fn retention_run_reports_and_refuses_a_malformed_date() {
     assert!(text(&run.stdout).contains("deleted 0 personal values"));
     assert_eq!(pactum(&["audit", "verify"], dir.path()).status.code(), Some(0));
 }
+
+/// Enrolments whose course ended 12 March 2027 (kept until 11 April), one of them also subscribed to
+/// the newsletter, and one on a later course.
+async fn data_dir_with_ended_courses(dir: &Path) {
+    let data = dir.join("pactum-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let backend = SqliteBackend::connect(&format!("sqlite://{}", data.join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: data.join("master.key"), may_create: true }).unwrap();
+    let clock = ManualClock::at(datetime!(2026-11-25 10:00 UTC));
+    let p = Pactum::start(backend, ring, policy, clock, pactum_core::Settings::default()).await.unwrap();
+    let enrol = |name: &str, email: &str, phone: Option<&str>, ends: time::Date| {
+        let mut values = vec![("name".to_string(), name.to_string()), ("email".to_string(), email.to_string())];
+        values.extend(phone.map(|ph| ("phone".to_string(), ph.to_string())));
+        Collection {
+            purpose: "course_enrolment".into(),
+            values,
+            source: "form:course_enrolment".into(),
+            anchor_date: Some(ends),
+            actor: "subject".into(),
+        }
+    };
+    let ended = time::macros::date!(2027 - 03 - 12);
+    p.collect(enrol("Anna Andersen", "anna@eksempel.dk", None, ended)).await.unwrap();
+    p.collect(enrol("Bent Bach", "bent@eksempel.dk", Some("+45 20 30 40 50"), ended)).await.unwrap();
+    p.collect(Collection {
+        purpose: "newsletter".into(),
+        values: vec![("email".into(), "bent@eksempel.dk".into()), ("name".into(), "Bent Bach".into())],
+        source: "form:newsletter".into(),
+        anchor_date: None,
+        actor: "subject".into(),
+    })
+    .await
+    .unwrap();
+    p.collect(enrol("Carla Crone", "carla@eksempel.dk", None, time::macros::date!(2027 - 06 - 01))).await.unwrap();
+}
+
+#[tokio::test]
+async fn p20_a_dry_run_lists_exactly_what_the_real_run_then_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    data_dir_with_ended_courses(dir.path()).await;
+    let listed = |args: &[&str]| {
+        let out = pactum(args, dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let lines: Vec<String> = text(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("subject "))
+            .map(str::to_string)
+            .collect();
+        lines
+    };
+    assert!(listed(&["retention", "run", "--now", "2027-04-11", "--dry-run"]).is_empty(), "kept through 11 April");
+    let forecast = listed(&["retention", "run", "--now", "2027-04-12", "--dry-run"]);
+    assert_eq!(forecast.len(), 2, "{forecast:?}");
+    assert!(forecast.iter().any(|l| l.ends_with("erased completely (2 values); purposes ended course_enrolment")));
+    assert!(forecast.iter().any(|l| l.ends_with(": values phone; purposes ended course_enrolment")), "{forecast:?}");
+    let run = listed(&["retention", "run", "--now", "2027-04-12"]);
+    assert_eq!(run, forecast, "the run deletes exactly what the dry run listed");
+    assert!(listed(&["retention", "run", "--now", "2027-04-12", "--dry-run"]).is_empty(), "nothing is left to do");
+    assert_eq!(pactum(&["audit", "verify"], dir.path()).status.code(), Some(0));
+}
+
+#[test]
+fn l7_policy_ropa_prints_the_record_of_processing_from_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metier.toml");
+    std::fs::write(&file, BUNDLED_POLICY).unwrap();
+    let out = pactum(&["policy", "ropa", file.to_str().unwrap(), "--lang", "en"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    assert!(md.starts_with("# Record of processing activities (Art. 30)\n"), "{md}");
+    assert!(md.contains("- Controller: Metier (eksempelværdi – udskift før drift) (CVR 12345678)"));
+    assert!(md.contains("## Record of course participation and certification"));
+    assert!(md.contains("- Erasure: 5 years after the course ends"), "{md}");
+    assert!(md.contains("transfer to a third country: EU Commission standard contractual clauses (Art. 46)"), "{md}");
+    assert!(md.contains("## Technical and organisational security measures (Art. 32)"));
+    // Every purpose of the policy is an activity in the record.
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    assert_eq!(md.matches("\n## ").count(), policy.purposes.len() + 1);
+    std::fs::write(&file, "version = 1\n").unwrap();
+    let broken = pactum(&["policy", "ropa", file.to_str().unwrap()], dir.path());
+    assert_eq!(broken.status.code(), Some(1), "a broken policy gives no record");
+}

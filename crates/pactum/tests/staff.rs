@@ -138,6 +138,7 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("GET", "/admin/disclosures", [true, true, false, false]),
     ("POST", "/admin/disclosures", [true, true, false, false]),
     ("GET", "/admin/notifications", [true, false, false, true]),
+    ("GET", "/admin/ropa", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 
