@@ -249,6 +249,88 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(id)
     }
 
+    /// The person's certifications they can still object to: enrolments whose certification
+    /// purpose is live, with the course title and its end.
+    pub async fn objectable_certifications(
+        &self,
+        subject: SubjectId,
+        lang: pactum_policy::Lang,
+    ) -> Result<Vec<(EnrolmentId, String, time::Date)>, CoreError> {
+        let backend = self.store.backend();
+        let today = self.clock.today();
+        let purposes = backend.purposes_of(subject).await?;
+        let catalogue = self.catalogue().await?;
+        let mut out = Vec::new();
+        for e in backend.enrolments_of_subject(subject).await? {
+            let live = e
+                .certification
+                .is_some_and(|c| purposes.iter().any(|p| p.id == c && p.ended_at.is_none() && p.is_live(today)));
+            let session = catalogue.sessions.iter().find(|s| s.id.0 == e.activity);
+            let course = session.and_then(|s| catalogue.courses.iter().find(|c| c.id == s.course));
+            if let (true, Some(session), Some(course)) = (live && e.cancelled_at.is_none(), session, course) {
+                let title = if lang == pactum_policy::Lang::Da { &course.title_da } else { &course.title_en };
+                out.push((e.id, title.clone(), session.ends_on));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The person objects to the disclosure to the certification partner (P14, C4): the
+    /// certification is cancelled at once, so nothing more is disclosed or received about them,
+    /// and every recipient that had their data for it is told, in the same transaction. The
+    /// course enrolment itself goes on.
+    pub async fn object_to_certification(&self, subject: SubjectId, enrolment: EnrolmentId) -> Result<(), CoreError> {
+        let backend = self.store.backend();
+        let today = self.clock.today();
+        let found = backend.enrolments_of_subject(subject).await?.into_iter().find(|e| e.id == enrolment);
+        let certification = found.and_then(|e| e.certification).ok_or(CoreError::CertificationNotChosen)?;
+        let purposes = backend.purposes_of(subject).await?;
+        let instance = purposes
+            .iter()
+            .find(|p| p.id == certification && p.ended_at.is_none() && p.is_live(today))
+            .ok_or(CoreError::CertificationNotChosen)?;
+        let now = self.clock.now_micros();
+        let mut ops = vec![Op::EndPurpose {
+            instance: instance.id,
+            ended_at: now,
+            reason: "objection".into(),
+            retain_until: today,
+        }];
+        // The partner's messages to the proctor about this certification go with it.
+        let mut proctoring: Vec<PurposeInstanceId> = backend
+            .certification_messages_of_subject(subject)
+            .await?
+            .into_iter()
+            .filter(|m| m.enrolment == enrolment)
+            .map(|m| m.instance)
+            .collect();
+        proctoring.dedup();
+        for p in purposes.iter().filter(|p| proctoring.contains(&p.id) && p.ended_at.is_none()) {
+            ops.push(Op::EndPurpose { instance: p.id, ended_at: now, reason: "objection".into(), retain_until: today });
+        }
+        let entries: Vec<_> =
+            backend.disclosures_of(subject).await?.into_iter().filter(|d| d.instance == instance.id).collect();
+        let mut notify = self.notifications_for(&entries, &[]);
+        for n in &mut notify {
+            n.kind = "objection".into();
+        }
+        let notifying = !notify.is_empty();
+        if notifying {
+            ops.push(Op::QueueNotifications(notify));
+        }
+        let event = AuditEvent::new(
+            "subject",
+            "certification.objection",
+            Some(subject),
+            serde_json::json!({"enrolment": enrolment.to_string(), "instance": instance.id.to_string()}),
+        );
+        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
+        if notifying {
+            self.mail_ready.notify_one();
+        }
+        Ok(())
+    }
+
     /// Whether `staff` is the session's proctor: its assigned instructor, and nobody else (P15).
     async fn is_proctor(&self, staff: &Staff, session: SessionId) -> Result<bool, CoreError> {
         let session = self

@@ -1,4 +1,5 @@
-//! Telling recipients (Art. 19, L4): when a person's data is erased or restricted, every recipient
+//! Telling recipients (Art. 19, L4): when a person's data is erased or restricted (or, P14, they
+//! object to the certification disclosure), every recipient
 //! the disclosure ledger shows received it is notified, by e-mail or by a signed webhook as the
 //! policy's `notify` says. A notification names the person only by the reference the recipient got
 //! in its export, so it holds no personal value and outlives the person's shredded key as the proof
@@ -84,6 +85,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let to: Mailbox = to.parse().map_err(|_| "the recipient's notify address is not valid")?;
         let disclosed = crate::clock::from_micros(n.disclosed_at).date();
         let (da, en) = match n.kind.as_str() {
+            "objection" => (
+                "må ikke længere bruges til certificeringen: personen har gjort indsigelse, og certificeringen er annulleret",
+                "may no longer be used for the certification: the person objected, and the certification is cancelled",
+            ),
             "restriction" => (
                 "er nu begrænset: I må kun opbevare dem, ikke bruge dem",
                 "are now restricted: you may only store them, not use them",

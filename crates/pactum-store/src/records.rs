@@ -608,7 +608,7 @@ pub struct RecipientNotification {
     pub recipient: String,
     /// `email`, `webhook`, or `manual` for a recipient the policy gives no `notify` for.
     pub channel: String,
-    /// `erasure` or `restriction`.
+    /// `erasure`, `restriction`, or `objection` (to the certification disclosure, P14).
     pub kind: String,
     pub reference: String,
     pub disclosed_at: Micros,

@@ -34,6 +34,8 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/my-data/s/{portal}/data.json", get(copy::<B, C>))
         .route("/mine-data/s/{portal}/samtykker/{consent}/tilbagekald", post(withdraw::<B, C>))
         .route("/en/my-data/s/{portal}/consents/{consent}/withdraw", post(withdraw::<B, C>))
+        .route("/mine-data/s/{portal}/certificering/{enrolment}/indsigelse", post(object::<B, C>))
+        .route("/en/my-data/s/{portal}/certification/{enrolment}/object", post(object::<B, C>))
         .route("/mine-data/s/{portal}/slet", post(erase::<B, C>))
         .route("/en/my-data/s/{portal}/erase", post(erase::<B, C>))
 }
@@ -106,6 +108,11 @@ pub struct PortalWords {
     course_ended: &'static str,
     from_partner: &'static str,
     messages_heading: &'static str,
+    objection_heading: &'static str,
+    objection_confirm: &'static str,
+    object: &'static str,
+    objected: &'static str,
+    objection_unconfirmed: &'static str,
 }
 
 const DA: PortalWords = PortalWords {
@@ -159,6 +166,11 @@ const DA: PortalWords = PortalWords {
     course_ended: "kurset sluttede",
     from_partner: "oplyst af vores certificeringspartner",
     messages_heading: "Certificeringspartnerens beskeder til eksamensvagten",
+    objection_heading: "Indsigelse mod videregivelse til certificeringspartneren",
+    objection_confirm: "Ja, jeg gør indsigelse og ved, at jeg så ikke kan tage certificeringen",
+    object: "Gør indsigelse og annullér certificeringen",
+    objection_unconfirmed: "Sæt kryds for at bekræfte, at du gør indsigelse og så ikke kan tage certificeringen. Intet er ændret.",
+    objected: "Din indsigelse er registreret, og certificeringen er annulleret. Vi giver ikke flere oplysninger til certificeringspartneren og har bedt partneren om ikke at bruge dem, partneren har fået. Din tilmelding til kurset gælder stadig.",
 };
 
 const EN: PortalWords = PortalWords {
@@ -212,6 +224,11 @@ const EN: PortalWords = PortalWords {
     course_ended: "the course ended",
     from_partner: "reported by our certification partner",
     messages_heading: "The certification partner's messages to the exam proctor",
+    objection_heading: "Object to the disclosure to the certification partner",
+    objection_confirm: "Yes, I object and understand that I then cannot take the certification",
+    object: "Object and cancel the certification",
+    objection_unconfirmed: "Tick the box to confirm that you object and then cannot take the certification. Nothing has changed.",
+    objected: "Your objection is recorded and the certification is cancelled. We give the certification partner no more of your data and have asked the partner not to use what it has received. Your course enrolment still stands.",
 };
 
 fn words(lang: Lang) -> &'static PortalWords {
@@ -384,6 +401,10 @@ struct PortalPage<'a> {
     disclosures: Vec<String>,
     participations: Vec<String>,
     messages: Vec<String>,
+    /// Certifications the person can object to: (form action, course and date).
+    objectable: Vec<(String, String)>,
+    /// What follows from an objection, as the policy states it (P13, P14).
+    objection_consequence: String,
     consents: Vec<ConsentRow>,
     form_token: String,
     json_href: String,
@@ -498,6 +519,25 @@ async fn portal_page<B: Backend, C: Clock>(
                 .collect(),
         })
         .collect();
+    let objectable = match pactum.objectable_certifications(subject, lang).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|(enrolment, course, ends)| {
+                let action = match lang {
+                    Lang::Da => format!("{}/certificering/{enrolment}/indsigelse", portal_path(lang, portal)),
+                    Lang::En => format!("{}/certification/{enrolment}/object", portal_path(lang, portal)),
+                };
+                (action, format!("{course}, {}", format_date(ends, lang)))
+            })
+            .collect(),
+        Err(e) => return link_failure(state, lang, e),
+    };
+    let objection_consequence = pactum
+        .policy
+        .purpose(pactum_core::enrolment::CERTIFICATION_PURPOSE)
+        .and_then(|p| p.requirement.as_ref())
+        .map(|t| t.get(lang).to_string())
+        .unwrap_or_default();
     let withdraw_base = match lang {
         Lang::Da => format!("{}/samtykker", portal_path(lang, portal)),
         Lang::En => format!("{}/consents", portal_path(lang, portal)),
@@ -521,6 +561,8 @@ async fn portal_page<B: Backend, C: Clock>(
         disclosures,
         participations,
         messages,
+        objectable,
+        objection_consequence,
         consents,
         form_token: form_token(&pactum.keys.blind_index, pactum.clock.now().unix_timestamp()),
         json_href: format!("{}/data.json", portal_path(lang, portal)),
@@ -621,6 +663,37 @@ async fn withdraw<B: Backend, C: Clock>(
             }
             portal_page(&state, lang, &portal, subject, Some(notice)).await
         }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// An objection to the certification disclosure, confirmed with the box that states its
+/// consequence (P14, C4); effective in this request.
+async fn object<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path((portal, enrolment)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &["form_token", "confirm"]).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if submitted.get("confirm") != Some("yes") {
+        let page = portal_page(&state, lang, &portal, subject, Some(w.objection_unconfirmed.into())).await;
+        return with_status(page, StatusCode::BAD_REQUEST);
+    }
+    let Ok(enrolment) = Uuid::parse_str(&enrolment).map(pactum_store::EnrolmentId) else {
+        return link_failure(&state, lang, CoreError::InvalidLink);
+    };
+    match state.pactum.object_to_certification(subject, enrolment).await {
+        Ok(()) => portal_page(&state, lang, &portal, subject, Some(w.objected.into())).await,
+        // Someone else's enrolment, or one already objected to: nothing to do, and nothing told.
+        Err(CoreError::CertificationNotChosen) => link_failure(&state, lang, CoreError::InvalidLink),
         Err(e) => link_failure(&state, lang, e),
     }
 }

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 on_both_backends!(
     p15_p16_partner_messages_reach_only_the_proctor_and_are_gone_after_the_course,
     p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else,
+    p14_c4_an_objection_cancels_the_certification_and_tells_the_partner,
 );
 
 async fn session_of(server: &Server, slug: &str) -> String {
@@ -247,4 +248,75 @@ async fn p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else(server
     let undeclared = staff_post(&server, Some(&kim), "/admin/disclosures", &[("cpr", "010101-1234")]).await;
     assert_eq!(undeclared.status(), StatusCode::BAD_REQUEST);
     assert!(undeclared.text().await.unwrap().contains("«cpr»"));
+}
+
+async fn p14_c4_an_objection_cancels_the_certification_and_tells_the_partner(server: Server) {
+    let admin = sign_in(&server, &set_up(&server, "admin", Role::Admin).await).await;
+    let session = first_session_id(&server).await;
+    enrol_by_api(&server, &session, "Karen Kjær", "karen@eksempel.dk", true).await;
+    let partner = issue_token(&server, &admin, "partner", &["certification"]).await;
+    let export: serde_json::Value = certification_participants(&server, &partner, &session).await.json().await.unwrap();
+    let karen = export["people"][0]["reference"].as_str().unwrap().to_string();
+
+    let before = server.smtp.messages().len();
+    assert_eq!(ask_for_link(&server, "karen@eksempel.dk").await.status(), 200);
+    let portal = open(&server, &mailed_link(&server, before + 1).await).await;
+    let page = no_redirects().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    // The consequence is stated before the person confirms (P13, P14).
+    let section = between(&page, "Indsigelse mod videregivelse til certificeringspartneren</h2>", "<h2>");
+    assert!(
+        section.contains("Du kan gøre indsigelse når som helst, men så kan du ikke tage certificeringen."),
+        "{section}"
+    );
+    let action = between(section, "action=\"", "\"").to_string();
+    let token = hidden_form_token(&page);
+    let unconfirmed = no_redirects()
+        .post(format!("{}{action}", server.base))
+        .form(&[("form_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unconfirmed.status(), 400);
+    assert!(unconfirmed.text().await.unwrap().contains("Intet er ændret."));
+    let objected = no_redirects()
+        .post(format!("{}{action}", server.base))
+        .form(&[("form_token", token.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objected.status(), 200);
+    let html = objected.text().await.unwrap();
+    assert!(html.contains("Din indsigelse er registreret, og certificeringen er annulleret."), "{html}");
+    assert!(
+        !html.contains("Indsigelse mod videregivelse til certificeringspartneren</h2>"),
+        "nothing left to object to"
+    );
+
+    // Effective at once: nothing more goes to the partner or comes from it.
+    let after: serde_json::Value = certification_participants(&server, &partner, &session).await.json().await.unwrap();
+    assert!(after["people"].as_array().unwrap().is_empty(), "{after}");
+    let refused = deliver_message(
+        &server,
+        &partner,
+        serde_json::json!({"session_id": session, "participant": karen, "kind": "registration", "subject": "R", "body": "B"}),
+    )
+    .await;
+    assert_eq!(refused.status(), 409);
+    // The partner is told, by the reference it got.
+    let mails = server.smtp.wait_for(before + 2, std::time::Duration::from_secs(10)).await;
+    let notice = mails
+        .iter()
+        .find(|m| m.to.iter().any(|t| t == "privacy@certificeringspartner.example"))
+        .expect("the certification partner is notified");
+    let body = notice.body();
+    assert!(body.contains(&karen) && body.contains("gjort indsigelse"), "{body}");
+    // A second objection (or one to someone else's enrolment) changes nothing and says so.
+    let again = no_redirects()
+        .post(format!("{}{action}", server.base))
+        .form(&[("form_token", token.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.status(), 200);
+    assert_ne!(again.status(), 500);
 }
