@@ -14,6 +14,7 @@ pub mod cookie_consent;
 pub mod disclosure;
 pub mod enrolment;
 pub mod http_client;
+pub mod incidents;
 pub mod keyfile;
 pub mod keys;
 pub mod mail;

@@ -92,6 +92,26 @@ fn disclosure_from_row(r: &PgRow) -> Result<Disclosure, StoreError> {
     })
 }
 
+/// The ledger's entries for one recipient made between `from` and `to`, oldest first.
+pub(crate) async fn disclosures_to(
+    pool: &PgPool,
+    recipient: &str,
+    from: Micros,
+    to: Micros,
+) -> Result<Vec<Disclosure>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \
+         statute, actor, at FROM disclosures WHERE recipient = $1 AND at >= $2 AND at <= $3 ORDER BY at, id",
+    )
+    .bind(recipient)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter().map(disclosure_from_row).collect()
+}
+
 pub(crate) async fn disclosures_of(pool: &PgPool, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \

@@ -12,6 +12,7 @@ use pactum_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
+mod incidents;
 mod ledger;
 mod orders;
 
@@ -565,6 +566,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::PutCertificationMessage(m) => ledger::put_certification_message(tx, m).await?,
         Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
         Op::QueueNotifications(n) => ledger::queue_notifications(tx, n).await?,
+        Op::PutIncident(i) => incidents::put_incident(tx, i).await?,
         Op::NotificationDelivered { id, at } => ledger::notification_delivered(tx, *id, *at).await?,
         Op::NotificationFailed { id, attempts, next_attempt_at, give_up, error } => {
             ledger::notification_failed(tx, *id, *attempts, *next_attempt_at, *give_up, error).await?
@@ -1551,6 +1553,18 @@ impl Backend for PgBackend {
 
     async fn disclosure_counts(&self) -> Result<Vec<DisclosureCount>, StoreError> {
         ledger::disclosure_counts(&self.pool).await
+    }
+
+    async fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        incidents::incidents(&self.pool).await
+    }
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        incidents::incident(&self.pool, id).await
+    }
+
+    async fn disclosures_to(&self, recipient: &str, from: Micros, to: Micros) -> Result<Vec<Disclosure>, StoreError> {
+        ledger::disclosures_to(&self.pool, recipient, from, to).await
     }
 
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {

@@ -92,6 +92,26 @@ fn disclosure_from_row(r: &SqliteRow) -> Result<Disclosure, StoreError> {
     })
 }
 
+/// The ledger's entries for one recipient made between `from` and `to`, oldest first.
+pub(crate) async fn disclosures_to(
+    pool: &SqlitePool,
+    recipient: &str,
+    from: Micros,
+    to: Micros,
+) -> Result<Vec<Disclosure>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \
+         statute, actor, at FROM disclosures WHERE recipient = ? AND at >= ? AND at <= ? ORDER BY at, id",
+    )
+    .bind(recipient)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter().map(disclosure_from_row).collect()
+}
+
 pub(crate) async fn disclosures_of(pool: &SqlitePool, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \

@@ -12,6 +12,7 @@ use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 
+mod incidents;
 mod ledger;
 mod orders;
 
@@ -525,6 +526,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::PutCertificationMessage(m) => ledger::put_certification_message(tx, m).await?,
         Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
         Op::QueueNotifications(n) => ledger::queue_notifications(tx, n).await?,
+        Op::PutIncident(i) => incidents::put_incident(tx, i).await?,
         Op::NotificationDelivered { id, at } => ledger::notification_delivered(tx, *id, *at).await?,
         Op::NotificationFailed { id, attempts, next_attempt_at, give_up, error } => {
             ledger::notification_failed(tx, *id, *attempts, *next_attempt_at, *give_up, error).await?
@@ -1511,6 +1513,18 @@ impl Backend for SqliteBackend {
 
     async fn disclosure_counts(&self) -> Result<Vec<DisclosureCount>, StoreError> {
         ledger::disclosure_counts(&self.reader).await
+    }
+
+    async fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        incidents::incidents(&self.reader).await
+    }
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        incidents::incident(&self.reader, id).await
+    }
+
+    async fn disclosures_to(&self, recipient: &str, from: Micros, to: Micros) -> Result<Vec<Disclosure>, StoreError> {
+        ledger::disclosures_to(&self.reader, recipient, from, to).await
     }
 
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {

@@ -228,6 +228,19 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// The disclosure ledger summed per recipient and purpose, for the record of processing (L7).
     fn disclosure_counts(&self) -> impl Future<Output = Result<Vec<DisclosureCount>, StoreError>> + Send;
 
+    /// The incident register, newest first.
+    fn incidents(&self) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
+
+    fn incident(&self, id: IncidentId) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    /// The disclosure ledger's entries for `recipient` made between `from` and `to` (inclusive).
+    fn disclosures_to(
+        &self,
+        recipient: &str,
+        from: Micros,
+        to: Micros,
+    ) -> impl Future<Output = Result<Vec<Disclosure>, StoreError>> + Send;
+
     /// A subject's participation records, by course end.
     fn participations_of(
         &self,

@@ -117,6 +117,10 @@ id_type!(
     /// One Art. 19 notification to a recipient (L4).
     NotificationId
 );
+id_type!(
+    /// One personal-data breach in the incident register (L9).
+    IncidentId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -624,6 +628,38 @@ pub struct RecipientNotification {
     pub last_error: Option<String>,
 }
 
+/// A personal-data breach as staff record it (GDPR Art. 33–34, L9). Who is affected is not stored
+/// but derived when read: the people in the audit chain within the window (those an `actor` touched,
+/// if one is named) and those disclosed to `recipient` within it. Staff are asked to write no
+/// names into the texts; the record is about the incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub title: String,
+    /// The nature of the breach (Art. 33(3)(a)).
+    pub description: String,
+    /// When the provider became aware: the 72-hour clock runs from here (Art. 33(1)).
+    pub aware_at: Micros,
+    pub occurred_from: Micros,
+    pub occurred_to: Micros,
+    /// A recipient whose copy of the data was affected.
+    pub recipient: Option<String>,
+    /// A staff account or API token (`staff:…`, `token:…`) whose actions were affected.
+    pub actor: Option<String>,
+    /// The policy categories concerned.
+    pub categories: Vec<String>,
+    /// Likely consequences (Art. 33(3)(c)).
+    pub consequences: String,
+    /// Measures taken or proposed (Art. 33(3)(d)).
+    pub measures: String,
+    /// `unlikely` (no risk: recorded, not reported), `risk` (report to the authority) or `high`
+    /// (report, and tell the people affected, Art. 34).
+    pub risk: String,
+    pub authority_notified_at: Option<Micros>,
+    pub created_by: String,
+    pub created_at: Micros,
+}
+
 /// The one series invoices and credit notes are numbered in.
 pub const INVOICE_SERIES: &str = "invoice";
 
@@ -854,6 +890,8 @@ pub enum Op {
     /// Records a participation, or replaces the result of the one recorded for that enrolment.
     PutParticipation(Participation),
     QueueNotifications(Vec<RecipientNotification>),
+    /// Adds an incident or replaces it whole (e.g. once the authority was notified).
+    PutIncident(Incident),
     NotificationDelivered {
         id: NotificationId,
         at: Micros,

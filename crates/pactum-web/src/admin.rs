@@ -37,6 +37,9 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/disclosures", get(crate::disclosures::page::<B, C>).post(crate::disclosures::disclose::<B, C>))
         .route("/admin/notifications", get(crate::disclosures::notifications::<B, C>))
         .route("/admin/ropa", get(crate::disclosures::ropa::<B, C>))
+        .route("/admin/incidents", get(crate::incidents::list::<B, C>).post(crate::incidents::record::<B, C>))
+        .route("/admin/incidents/{incident}", get(crate::incidents::detail::<B, C>))
+        .route("/admin/incidents/{incident}/reported", post(crate::incidents::reported::<B, C>))
         .route("/admin/staff", get(staff_list::<B, C>).post(invite::<B, C>))
         .route("/admin/staff/{staff}/disable", post(disable::<B, C>))
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))
@@ -65,6 +68,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/disclosures", "Videregivelser"),
     ("/admin/notifications", "Underretning af modtagere"),
     ("/admin/ropa", "Fortegnelse (art. 30)"),
+    ("/admin/incidents", "Sikkerhedsbrud"),
 ];
 
 /// What every staff page's frame shows.

@@ -13,6 +13,7 @@ mod consent;
 mod disclosures;
 pub mod forms;
 mod headers;
+mod incidents;
 pub mod newsletter;
 pub mod notice;
 mod openapi;

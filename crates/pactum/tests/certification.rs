@@ -15,6 +15,7 @@ on_both_backends!(
     p15_p16_partner_messages_reach_only_the_proctor_and_are_gone_after_the_course,
     p08_p10_p12_staff_export_what_the_policy_allows_and_nothing_else,
     p14_c4_an_objection_cancels_the_certification_and_tells_the_partner,
+    l9_an_incident_has_a_72_hour_deadline_the_people_affected_and_a_prefilled_report,
 );
 
 async fn session_of(server: &Server, slug: &str) -> String {
@@ -319,4 +320,76 @@ async fn p14_c4_an_objection_cancels_the_certification_and_tells_the_partner(ser
         .unwrap();
     assert_ne!(again.status(), 200);
     assert_ne!(again.status(), 500);
+}
+
+async fn l9_an_incident_has_a_72_hour_deadline_the_people_affected_and_a_prefilled_report(server: Server) {
+    let kim = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let dpo_account = set_up(&server, "dpo", Role::Dpo).await;
+    let dpo = sign_in(&server, &dpo_account).await;
+    let agile = session_of(&server, "agil-projektledelse").await;
+    enrol_by_api(&server, &agile, "Anna Andersen", "anna@eksempel.dk", false).await;
+    enrol_by_api(&server, &agile, "Bo Bæk", "bo@eksempel.dk", false).await;
+    let export = staff_post(
+        &server,
+        Some(&kim),
+        "/admin/disclosures",
+        &[("recipient", "course_partner"), ("purpose", "course_enrolment"), ("scope", &format!("session:{agile}"))],
+    )
+    .await;
+    assert_eq!(export.status(), 200);
+    // The clock stands at 25 November 2026 10:00 UTC (plus sign-in steps).
+    let fields = |aware: &'static str, risk: &'static str| {
+        vec![
+            ("title", "Kursuspartnerens deltagerliste sendt til forkert modtager"),
+            ("description", "Partneren sendte deltagerlisten til en forkert e-mailadresse."),
+            ("aware_at", aware),
+            ("occurred_from", "2026-11-25T00:00"),
+            ("occurred_to", "2026-11-25T23:59"),
+            ("recipient", "course_partner"),
+            ("category", "name"),
+            ("category", "email"),
+            ("consequences", "Uønskede henvendelser."),
+            ("measures", "Modtageren har slettet mailen."),
+            ("risk", risk),
+        ]
+    };
+    // Bad input is named and nothing is stored.
+    let future = staff_post(&server, Some(&dpo), "/admin/incidents", &fields("2030-01-01T00:00", "high")).await;
+    assert_eq!(future.status(), 400);
+    let bad_risk = staff_post(&server, Some(&dpo), "/admin/incidents", &fields("2026-11-25T08:00", "enorm")).await;
+    assert_eq!(bad_risk.status(), 400);
+    assert!(bad_risk.text().await.unwrap().contains("«risk»"));
+    let recorded = staff_post(&server, Some(&dpo), "/admin/incidents", &fields("2026-11-25T08:00", "high")).await;
+    assert_eq!(recorded.status(), reqwest::StatusCode::SEE_OTHER);
+    let path = recorded.headers()["location"].to_str().unwrap().to_string();
+
+    let page = staff_get(&server, Some(&dpo), &path).await.text().await.unwrap();
+    assert!(page.contains("<dd id=\"deadline\">28.11.2026 08:00 UTC</dd>"), "72 hours after awareness: {page}");
+    assert!(page.contains("<dd id=\"affected-count\">2</dd>"), "both people on the disclosed list");
+    let report = between(&page, "<dl id=\"report\">", "</dl>");
+    assert!(
+        report.contains("Oplysninger: Navn, E-mailadresse. Omtrent 2 registrerede og 2 registreringer."),
+        "{report}"
+    );
+    assert!(report.contains("Metier (eksempelværdi – udskift før drift) &#60;privacy@metier.example&#62;"), "{report}");
+    let notice = between(&page, "<pre id=\"notice\">", "</pre>");
+    assert!(
+        notice.contains("Modtageren har slettet mailen.") && notice.contains("Datatilsynet"),
+        "Art. 34 draft: {notice}"
+    );
+    assert!(!page.contains("Anna") && !page.contains("anna@eksempel.dk"), "pseudonymous ids only");
+
+    assert_eq!(staff_get(&server, Some(&kim), "/admin/incidents").await.status(), 403, "coordinators do not see it");
+
+    // Past the deadline without a report: the page and the list raise the alarm.
+    server.clock.advance(time::Duration::hours(73));
+    let dpo = sign_in(&server, &dpo_account).await;
+    let late = staff_get(&server, Some(&dpo), &path).await.text().await.unwrap();
+    assert!(late.contains("Fristen for anmeldelse til Datatilsynet er overskredet"), "{late}");
+    let list = staff_get(&server, Some(&dpo), "/admin/incidents").await.text().await.unwrap();
+    assert!(list.contains("Fristen er overskredet"));
+    let reported = staff_post(&server, Some(&dpo), &format!("{path}/reported"), &[]).await;
+    assert_eq!(reported.status(), reqwest::StatusCode::SEE_OTHER);
+    let list = staff_get(&server, Some(&dpo), "/admin/incidents").await.text().await.unwrap();
+    assert!(list.contains("Anmeldt") && !list.contains("Fristen er overskredet"), "{list}");
 }

@@ -139,6 +139,10 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/disclosures", [true, true, false, false]),
     ("GET", "/admin/notifications", [true, false, false, true]),
     ("GET", "/admin/ropa", [true, false, false, true]),
+    ("GET", "/admin/incidents", [true, false, false, true]),
+    ("POST", "/admin/incidents", [true, false, false, true]),
+    ("GET", "/admin/incidents/{incident}", [true, false, false, true]),
+    ("POST", "/admin/incidents/{incident}/reported", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 
@@ -187,6 +191,18 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
     assert_eq!(delivered.status(), 201);
     let message_id = delivered.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let session_scope = format!("session:{session_id}");
+    let incident_fields = [
+        ("title", "Bærbar computer stjålet"),
+        ("description", "En ukrypteret eksport lå på en stjålet computer."),
+        ("aware_at", "2026-11-25T09:00"),
+        ("occurred_from", "2026-11-24T00:00"),
+        ("occurred_to", "2026-11-25T09:00"),
+        ("risk", "risk"),
+    ];
+    let recorded = staff_post(&server, Some(&sessions[0]), "/admin/incidents", &incident_fields).await;
+    assert_eq!(recorded.status(), StatusCode::SEE_OTHER);
+    let incident_id =
+        recorded.headers()["location"].to_str().unwrap().trim_start_matches("/admin/incidents/").to_string();
 
     for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
         let path = route
@@ -195,6 +211,7 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
             .replace("{invoice}", &invoice_id)
             .replace("{order}", &order_id)
             .replace("{message}", &message_id)
+            .replace("{incident}", &incident_id)
             .replace("{token}", "0199a000-0000-7000-8000-000000000000");
         let fields: Vec<(&str, &str)> = match *route {
             "/admin/catalogue" => vec![("catalogue", catalogue.as_str())],
@@ -206,6 +223,7 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
                 ("subject", "Registrering"),
                 ("body", "Eksamen kl. 13."),
             ],
+            "/admin/incidents" => incident_fields.to_vec(),
             "/admin/disclosures" => vec![
                 ("recipient", "certification_partner"),
                 ("purpose", "certification"),

@@ -1,0 +1,20 @@
+-- The incident register (L9): personal-data breaches as staff record them, with the fields of
+-- Art. 33(3). Who is affected is derived from the audit chain and the disclosure ledger when read.
+CREATE TABLE incidents (
+    id BYTEA PRIMARY KEY,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    aware_at BIGINT NOT NULL,
+    occurred_from BIGINT NOT NULL,
+    occurred_to BIGINT NOT NULL,
+    recipient TEXT,
+    actor TEXT,
+    categories TEXT NOT NULL,
+    consequences TEXT NOT NULL,
+    measures TEXT NOT NULL,
+    risk TEXT NOT NULL,
+    authority_notified_at BIGINT,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX disclosures_recipient ON disclosures (recipient, at);
