@@ -1,7 +1,11 @@
 //! `pactum-bench`: requests per second and latency of Pactum's durable enrolment API, next to a bare
-//! axum handler that parses the same JSON, measured by the same client in the same run.
+//! axum handler that parses the same JSON, measured by the same client in the same run; and, with
+//! `--sweep VALUES`, the retention sweep's throughput next to a plain SQL DELETE (see `sweep`).
 //!
 //! cargo run --release -p pactum-bench -- [--requests N] [--concurrency C] [--postgres URL]
+//! cargo run --release -p pactum-bench -- --sweep 1000000 [--postgres URL]
+
+mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,10 +40,12 @@ struct Options {
     requests: usize,
     concurrency: usize,
     postgres: Option<String>,
+    /// Expired personal values to sweep; 0 runs the load benchmark instead.
+    sweep_values: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { requests: 20_000, concurrency: 64, postgres: None };
+    let mut o = Options { requests: 20_000, concurrency: 64, postgres: None, sweep_values: 0 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().context("a value is missing");
@@ -47,6 +53,7 @@ fn options() -> anyhow::Result<Options> {
             "--requests" => o.requests = value()?.parse()?,
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--postgres" => o.postgres = Some(value()?),
+            "--sweep" => o.sweep_values = value()?.parse()?,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -201,9 +208,95 @@ fn print(results: &[Measured]) {
     }
 }
 
+async fn start<B: Backend>(backend: B, dir: &std::path::Path) -> anyhow::Result<Pactum<B, SystemClock>> {
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ring = load(KeySource::File { path: dir.join("master.key"), may_create: true })?;
+    Ok(Pactum::start(backend, ring, policy, SystemClock, Settings::default()).await?)
+}
+
+/// The sweep on one store and a plain DELETE of the same rows on a second, seeded alike.
+async fn sweep_pair<B: Backend>(
+    name: &'static str,
+    make: impl AsyncFn(&str) -> anyhow::Result<B>,
+    plain_delete: impl AsyncFn(&B) -> anyhow::Result<u64>,
+    people: usize,
+    dir: &std::path::Path,
+) -> anyhow::Result<sweep::SweepFigures> {
+    let swept = start(make("swept").await?, dir).await?;
+    let seed_seconds = sweep::seed(&swept, people, "swept").await?;
+    let (items, erased, sweep_seconds) = sweep::sweep(&swept).await?;
+    anyhow::ensure!(items == people * sweep::VALUES_PER_PERSON, "the sweep deleted {items} values");
+    let reference_backend = make("plain").await?;
+    let reference = start(reference_backend.clone(), dir).await?;
+    sweep::seed(&reference, people, "plain").await?;
+    let started = Instant::now();
+    let deleted_rows = plain_delete(&reference_backend).await?;
+    let delete_seconds = started.elapsed().as_secs_f64();
+    Ok(sweep::SweepFigures {
+        backend: name,
+        people,
+        items,
+        seed_seconds,
+        sweep_seconds,
+        proofs: erased,
+        delete_seconds,
+        deleted_rows,
+    })
+}
+
+async fn run_sweeps(o: &Options) -> anyhow::Result<()> {
+    let people = o.sweep_values.div_ceil(sweep::VALUES_PER_PERSON);
+    let dir = tempfile::tempdir()?;
+    let mut figures = Vec::new();
+    let sqlite_dir = dir.path().to_path_buf();
+    figures.push(
+        sweep_pair(
+            "SQLite",
+            async |name: &str| {
+                let url = format!("sqlite://{}", sqlite_dir.join(format!("{name}.db")).display());
+                Ok(pactum_store_sqlite::SqliteBackend::connect(&url).await?)
+            },
+            async |b: &pactum_store_sqlite::SqliteBackend| {
+                Ok(sqlx::query("DELETE FROM items").execute(b.raw_pool()).await?.rows_affected())
+            },
+            people,
+            dir.path(),
+        )
+        .await?,
+    );
+    if let Some(pg) = &o.postgres {
+        figures.push(
+            sweep_pair(
+                "PostgreSQL",
+                async |name: &str| {
+                    let schema = format!("pactum_bench_{name}_{}", uuid::Uuid::now_v7().simple());
+                    let options: sqlx::postgres::PgConnectOptions = pg.parse()?;
+                    let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+                    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await?;
+                    Ok(pactum_store_postgres::PgBackend::connect_with(
+                        options.options([("search_path", schema.as_str())]),
+                    )
+                    .await?)
+                },
+                async |b: &pactum_store_postgres::PgBackend| {
+                    Ok(sqlx::query("DELETE FROM items").execute(b.raw_pool()).await?.rows_affected())
+                },
+                people,
+                dir.path(),
+            )
+            .await?,
+        );
+    }
+    sweep::print(&figures);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
+    if o.sweep_values > 0 {
+        return run_sweeps(&o).await;
+    }
     let mut results = Vec::new();
     let bare = bare_axum().await?;
     let dummy = Arc::new(
