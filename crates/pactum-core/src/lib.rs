@@ -80,6 +80,8 @@ pub enum CoreError {
     Payment(String),
     #[error(transparent)]
     Refused(#[from] disclosure::Refusal),
+    #[error("a background task stopped before it finished")]
+    TaskFailed,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

@@ -20,6 +20,35 @@ use crate::{Clock, CoreError, Pactum};
 
 /// Subjects read per page.
 const PAGE: u32 = 500;
+/// People swept at the same time.
+pub const IN_FLIGHT: usize = 64;
+
+/// Adds one person's part of a sweep to the whole.
+fn merge(report: &mut SweepReport, part: SweepReport) {
+    report.subjects_erased += part.subjects_erased;
+    report.items_deleted += part.items_deleted;
+    for (purpose, n) in part.purposes_ended {
+        *report.purposes_ended.entry(purpose).or_default() += n;
+    }
+    for (class, n) in part.records_deleted {
+        *report.records_deleted.entry(class).or_default() += n;
+    }
+    report.subjects.extend(part.subjects);
+}
+
+/// The outcome of a joined sweep task; a task that panicked is reported as a failure, not re-raised.
+fn joined(
+    done: Option<Result<Result<SweepReport, CoreError>, tokio::task::JoinError>>,
+) -> Result<SweepReport, CoreError> {
+    match done {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "a retention sweep task stopped");
+            Err(CoreError::TaskFailed)
+        }
+        None => Ok(SweepReport::default()),
+    }
+}
 
 /// What a sweep did, or with `dry_run`, would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,6 +118,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// Deletes everything whose retention ran out before `today`; with `dry_run`, only reports it.
+    ///
+    /// Up to [`IN_FLIGHT`] people are swept at once: each is still its own change, and the
+    /// group-committing writer commits those that wait together in one transaction.
     pub async fn run_retention(&self, today: Date, dry_run: bool) -> Result<SweepReport, CoreError> {
         let backend = self.store.backend();
         let mut report = SweepReport { dry_run, ..SweepReport::default() };
@@ -97,10 +129,22 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let subjects = backend.subjects_with_expired_purposes(today, after, PAGE).await?;
             let Some(last) = subjects.last() else { break };
             after = Some(*last);
+            let mut tasks = tokio::task::JoinSet::new();
             for subject in subjects {
-                self.sweep_subject(subject, today, dry_run, &mut report).await?;
+                let pactum = self.clone();
+                tasks.spawn(async move {
+                    let mut part = SweepReport::default();
+                    pactum.sweep_subject(subject, today, dry_run, &mut part).await.map(|()| part)
+                });
+                while tasks.len() >= IN_FLIGHT {
+                    merge(&mut report, joined(tasks.join_next().await)?);
+                }
+            }
+            while let Some(done) = tasks.join_next().await {
+                merge(&mut report, joined(Some(done))?);
             }
         }
+        report.subjects.sort_by_key(|s| s.subject);
         if !dry_run {
             tracing::info!(
                 subjects_erased = report.subjects_erased,
