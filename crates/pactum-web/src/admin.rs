@@ -594,6 +594,13 @@ struct StaffPage {
     errors: Vec<String>,
 }
 
+/// A moment as staff pages show it: day, month, year, hours and minutes, in UTC.
+pub(crate) fn staff_time(micros: i64) -> String {
+    pactum_core::clock::from_micros(micros)
+        .format(time::macros::format_description!("[day].[month].[year] [hour]:[minute] UTC"))
+        .unwrap_or_default()
+}
+
 fn micros_date(micros: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000)
         .map(|t| crate::notice::format_date(t.date(), Lang::Da))

@@ -21,7 +21,7 @@ use pactum_store::{Backend, CertificationMessageId, EnrolmentId, SessionId, Uuid
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::admin::{AdminChrome, dates, failure, message, undeclared};
+use crate::admin::{AdminChrome, dates, failure, message, staff_time, undeclared};
 use crate::api::authorise;
 use crate::api_error::{ApiError, Params};
 use crate::pages::html;
@@ -171,9 +171,7 @@ fn view(m: OpenedMessage) -> MessageView {
         kind: if m.kind == "result" { "Resultat" } else { "Registrering" },
         subject: m.subject_line,
         body: m.body,
-        received: pactum_core::clock::from_micros(m.received_at)
-            .format(time::macros::format_description!("[day].[month].[year] [hour]:[minute] UTC"))
-            .unwrap_or_default(),
+        received: staff_time(m.received_at),
     }
 }
 

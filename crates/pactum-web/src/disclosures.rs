@@ -21,7 +21,7 @@ use pactum_policy::LegalBasis;
 use pactum_store::{Backend, EventId, SessionId, Uuid};
 
 use crate::AppState;
-use crate::admin::{AdminChrome, dates, failure, undeclared};
+use crate::admin::{AdminChrome, dates, failure, staff_time, undeclared};
 use crate::pages::html;
 
 /// One export the page offers: to whom, under which purpose, about which activity.
@@ -232,12 +232,6 @@ struct NotificationsPage {
     rows: Vec<NotificationRow>,
 }
 
-fn when(micros: i64) -> String {
-    pactum_core::clock::from_micros(micros)
-        .format(time::macros::format_description!("[day].[month].[year] [hour]:[minute] UTC"))
-        .unwrap_or_default()
-}
-
 /// The delivery log of Art. 19 notifications to recipients (L4), for the DPO.
 pub async fn notifications<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
@@ -251,7 +245,7 @@ pub async fn notifications<B: Backend, C: Clock>(
     let rows = log
         .into_iter()
         .map(|n| NotificationRow {
-            created: when(n.created_at),
+            created: staff_time(n.created_at),
             recipient: recipient_name(&state, &n.recipient),
             kind: if n.kind == "restriction" { "Begrænsning" } else { "Sletning" },
             reference: n.reference,
@@ -261,7 +255,7 @@ pub async fn notifications<B: Backend, C: Clock>(
                 _ => "Manuel",
             },
             status: match n.status.as_str() {
-                "delivered" => format!("Leveret {}", n.delivered_at.map(when).unwrap_or_default()),
+                "delivered" => format!("Leveret {}", n.delivered_at.map(staff_time).unwrap_or_default()),
                 "failed" => "Opgivet efter gentagne forsøg".into(),
                 "manual" => "Manuel: giv den videre selv".into(),
                 _ => "Venter".into(),
@@ -308,7 +302,7 @@ pub async fn ropa<B: Backend, C: Clock>(
                             "; i videregivelsesloggen: {} {}, senest {}",
                             c.entries,
                             if c.entries == 1 { "person" } else { "personer" },
-                            when(c.newest)
+                            staff_time(c.newest)
                         ),
                         None => "; ingen i videregivelsesloggen".into(),
                     };

@@ -17,7 +17,7 @@ use pactum_policy::Lang;
 use pactum_store::{Backend, IncidentId, Micros, Uuid};
 
 use crate::AppState;
-use crate::admin::{AdminChrome, failure, undeclared};
+use crate::admin::{AdminChrome, failure, staff_time, undeclared};
 use crate::pages::html;
 
 const FIELDS: &[&str] = &[
@@ -41,12 +41,6 @@ fn risk_label(risk: &str) -> &'static str {
         "high" => "Høj risiko: anmeldes, og de berørte underrettes (art. 34)",
         _ => "Risiko: anmeldes til Datatilsynet",
     }
-}
-
-fn when(micros: Micros) -> String {
-    pactum_core::clock::from_micros(micros)
-        .format(time::macros::format_description!("[day].[month].[year] [hour]:[minute] UTC"))
-        .unwrap_or_default()
 }
 
 /// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, in UTC) as microseconds.
@@ -97,8 +91,8 @@ async fn list_page<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff, 
             Row {
                 href: format!("/admin/incidents/{}", i.id),
                 title: i.title,
-                aware: when(i.aware_at),
-                deadline: when(deadline),
+                aware: staff_time(i.aware_at),
+                deadline: staff_time(deadline),
                 risk: risk_label(&i.risk),
                 status,
             }
@@ -199,12 +193,12 @@ pub async fn detail<B: Backend, C: Clock>(
                 a,
                 id: v.incident.id.to_string(),
                 title: v.incident.title.clone(),
-                aware: when(v.incident.aware_at),
-                window: format!("{} – {}", when(v.incident.occurred_from), when(v.incident.occurred_to)),
-                deadline: when(v.deadline),
+                aware: staff_time(v.incident.aware_at),
+                window: format!("{} – {}", staff_time(v.incident.occurred_from), staff_time(v.incident.occurred_to)),
+                deadline: staff_time(v.deadline),
                 risk: risk_label(&v.incident.risk),
                 must_report: v.incident.risk != "unlikely",
-                reported: v.incident.authority_notified_at.map(when),
+                reported: v.incident.authority_notified_at.map(staff_time),
                 overdue: v.overdue,
                 affected: v.affected.iter().map(|s| s.to_string()).collect(),
                 report: v.report,
