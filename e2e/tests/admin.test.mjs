@@ -15,7 +15,7 @@ import { config, decision, launch, necessaryCookies, startPactum, watchedContext
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'korrekt hest batteri hæfteklamme';
 const COORDINATOR = 'kirsten.k';
-const NAV = ['/admin/sessions', '/admin/catalogue', '/admin/staff', '/admin/api-tokens', '/admin/audit', '/admin/retention', '/admin/invoices', '/admin/disclosures', '/admin/notifications', '/admin/ropa', '/admin/incidents'];
+const NAV = ['/admin/sessions', '/admin/catalogue', '/admin/staff', '/admin/api-tokens', '/admin/audit', '/admin/retention', '/admin/invoices', '/admin/disclosures', '/admin/notifications', '/admin/ropa', '/admin/incidents', '/admin/requests'];
 
 // ---- RFC 6238 (TOTP: HMAC-SHA1, 30 s, 6 digits) with node:crypto ---------------------------------
 

@@ -324,7 +324,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Some(subject),
             serde_json::json!({"enrolment": enrolment.to_string(), "instance": instance.id.to_string()}),
         );
-        self.store.commit(Change { at: now, ops, audit: vec![event] }).await?;
+        let (record, record_event) = self.self_service_record(
+            subject,
+            crate::rights::RequestKind::Objection,
+            crate::enrolment::CERTIFICATION_PURPOSE,
+            "portal",
+        );
+        ops.push(record);
+        self.store.commit(Change { at: now, ops, audit: vec![event, record_event] }).await?;
         if notifying {
             self.mail_ready.notify_one();
         }

@@ -427,7 +427,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         today: time::Date,
     ) -> Result<bool, CoreError> {
         let purposes = self.store.backend().purposes_of(subject).await?;
-        Ok(purposes.iter().any(|p| p.id == instance && p.ended_at.is_none() && p.is_live(today)))
+        let live = purposes.iter().any(|p| p.id == instance && p.ended_at.is_none() && p.is_live(today));
+        // Restricted data is only stored: not passed on while an objection or dispute is open (L3).
+        Ok(live && !self.is_restricted(subject).await?)
     }
 
     async fn record_disclosure(

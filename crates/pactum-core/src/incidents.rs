@@ -56,7 +56,7 @@ pub struct IncidentView {
     pub notice: Option<String>,
 }
 
-fn text_field(field: &str, value: &str, min: usize, max: u32, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn text_field(field: &str, value: &str, min: usize, max: u32, errors: &mut Vec<FieldError>) -> String {
     let value = value.trim();
     let problem = if value.chars().count() < min {
         Some(Problem::Missing)

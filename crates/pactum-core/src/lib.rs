@@ -24,6 +24,7 @@ pub mod orders;
 pub mod payments;
 pub mod personal;
 pub mod retention_sweep;
+pub mod rights;
 pub mod roster;
 pub mod staff;
 pub mod ubl;
@@ -70,6 +71,12 @@ pub enum CoreError {
     CertificationNotChosen,
     #[error("no such message; messages are deleted when the course ends")]
     UnknownMessage,
+    #[error("no such rights request")]
+    UnknownRequest,
+    #[error("this request is closed already")]
+    RequestClosed,
+    #[error("this request can no longer be extended: only once, and only within its first month")]
+    NotExtendable,
     #[error("no such staff account")]
     UnknownStaff,
     #[error("this role may not do that")]

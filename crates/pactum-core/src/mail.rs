@@ -161,6 +161,26 @@ pub fn backoff_micros(attempts: u32) -> i64 {
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
+    /// Renders a plain-text message to an organisation's address (a recipient, the provider's own
+    /// privacy contact), sent straight through the mailer rather than the outbox: it is about no
+    /// person's data beyond pseudonymous references, so nothing needs sealing.
+    pub(crate) fn direct_message(&self, to: &str, subject: &str, text: String) -> Result<Vec<u8>, String> {
+        let sender = self.settings.mail_from(&self.policy);
+        let from = Mailbox::new(
+            Some(self.policy.controller.name.clone()),
+            sender.parse().map_err(|_| "the sender address is not valid")?,
+        );
+        let to: Mailbox = to.parse().map_err(|_| "the address to notify is not valid")?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|_| "the message could not be built")?;
+        Ok(message.formatted())
+    }
+
     /// Renders `mail` and returns the operation that enqueues it, sealed under the subject's key.
     /// Commit it in the same change as whatever the mail is about.
     pub fn mail_op(
@@ -282,7 +302,18 @@ pub async fn run_mail_worker<B: Backend, C: Clock, M: Mailer>(
     if let Err(e) = &http {
         tracing::error!(error = %e, "no HTTPS client: recipient webhooks cannot be notified");
     }
+    let mut reminded_on = None;
     loop {
+        let today = pactum.clock.today();
+        if reminded_on != Some(today) {
+            // Once a day; a failure is logged and tried again tomorrow.
+            reminded_on = Some(today);
+            match pactum.remind_due_requests(&mailer).await {
+                Ok(0) => {}
+                Ok(due) => tracing::info!(due, "rights requests reminder sent"),
+                Err(e) => tracing::error!(error = %e, "rights requests reminder failed"),
+            }
+        }
         if let Ok(http) = &http {
             match crate::notifications::deliver_due_notifications(&pactum, &mailer, http).await {
                 Ok(0) => {}

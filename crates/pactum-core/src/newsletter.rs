@@ -14,9 +14,13 @@ use time::Date;
 
 use crate::mail::OutgoingMail;
 use crate::personal::Collection;
+use crate::rights::RequestKind;
 use crate::{Clock, CoreError, Pactum};
 
 pub const PURPOSE: &str = "newsletter";
+
+/// The outbox kind of newsletter mail.
+pub const NEWSLETTER_MAIL: &str = "newsletter";
 /// How long an unconfirmed sign-up is kept.
 pub const CONFIRMATION_DAYS: i64 = 7;
 
@@ -279,8 +283,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 Some(consent.subject),
                 serde_json::json!({"consent": consent.id.to_string(), "purpose": consent.purpose, "method": method}),
             );
-            let ops = vec![Op::WithdrawConsent { id: consent.id, at: now, method: method.to_string() }, end];
-            self.store.commit(Change { at: now, ops, audit: vec![event, end_event] }).await?;
+            // The unsubscribe link sits in a mail; the portal is the other way in.
+            let channel = if matches!(method, "portal" | "objection") { "portal" } else { "email" };
+            let (record, record_event) =
+                self.self_service_record(consent.subject, RequestKind::Withdrawal, &consent.purpose, channel);
+            let mut ops =
+                vec![Op::WithdrawConsent { id: consent.id, at: now, method: method.to_string() }, end, record];
+            if consent.purpose == PURPOSE {
+                // A newsletter queued but not yet sent stops too (P21, P35).
+                ops.push(Op::DeletePendingMail { subject: consent.subject, kind: NEWSLETTER_MAIL.into() });
+            }
+            self.store.commit(Change { at: now, ops, audit: vec![event, end_event, record_event] }).await?;
         }
         let today = self.clock.today();
         let purposes = backend.purposes_of(consent.subject).await?;
@@ -304,6 +317,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let backend = self.store.backend();
         let mut queued = 0;
         for consent in backend.active_consents(PURPOSE).await? {
+            // Restricted while an objection or dispute is open: stored, not used (L3, P35).
+            if self.is_restricted(consent.subject).await? {
+                continue;
+            }
             let Some(wrapped) = backend.subject_key(consent.subject).await? else { continue };
             let key = self.keys.subject_key(consent.subject, &wrapped)?;
             let items = backend.items_of(consent.subject).await?;
@@ -346,7 +363,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     expires_at: None,
                     used_at: None,
                 }),
-                self.mail_op(consent.subject, &key, "newsletter", mail)?,
+                self.mail_op(consent.subject, &key, NEWSLETTER_MAIL, mail)?,
             ];
             let event = AuditEvent::new(
                 "system",

@@ -9,8 +9,6 @@
 use std::collections::BTreeMap;
 
 use hmac::{Hmac, KeyInit, Mac};
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
 use pactum_policy::Notify;
 use pactum_store::{
     AuditEvent, Backend, Change, Disclosure, MailId, NotificationId, Op, PurposeInstanceId, RecipientNotification,
@@ -77,12 +75,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// The e-mail that tells a recipient, in Danish and English, what to do with the reference.
     fn notification_mail(&self, n: &RecipientNotification, to: &str) -> Result<Vec<u8>, String> {
-        let sender = self.settings.mail_from(&self.policy);
-        let from = Mailbox::new(
-            Some(self.policy.controller.name.clone()),
-            sender.parse().map_err(|_| "the sender address is not valid")?,
-        );
-        let to: Mailbox = to.parse().map_err(|_| "the recipient's notify address is not valid")?;
         let disclosed = crate::clock::from_micros(n.disclosed_at).date();
         let (da, en) = match n.kind.as_str() {
             "objection" => (
@@ -107,14 +99,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             date = pactum_store::date_to_text(disclosed),
             id = n.id,
         );
-        let message = Message::builder()
-            .from(from)
-            .to(to)
-            .subject(format!("Art. 19: {} – {}", n.kind, n.reference))
-            .header(ContentType::TEXT_PLAIN)
-            .body(text)
-            .map_err(|_| "the message could not be built")?;
-        Ok(message.formatted())
+        self.direct_message(to, &format!("Art. 19: {} – {}", n.kind, n.reference), text)
     }
 
     async fn deliver_notification<M: Mailer>(

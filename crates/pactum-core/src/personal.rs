@@ -95,6 +95,10 @@ pub struct SubjectReport {
     pub participations: Vec<crate::certification::ParticipationReport>,
     /// The certification partner's messages about the person, until the course ends (P15, P16).
     pub certification_messages: Vec<crate::certification::MessageReport>,
+    /// The person's rights requests, open and closed, with deadlines and answers (P30, P34).
+    pub requests: Vec<crate::rights::RequestReport>,
+    /// Whether the person's data is restricted today (L3): stored, not used.
+    pub restricted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,7 +420,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             });
         }
         let (participations, certification_messages) = self.certification_report(subject, &purposes, lang).await?;
-        Ok(SubjectReport { subject, items, disclosures, participations, certification_messages })
+        let requests = self.requests_of(subject, lang).await?;
+        let restricted = requests.iter().any(|r| r.restricts);
+        Ok(SubjectReport { subject, items, disclosures, participations, certification_messages, requests, restricted })
     }
 
     /// The newest value of each of `categories` that a subject has, opened with its key, in the order
@@ -476,7 +482,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             if kept.is_empty() { Vec::new() } else { legal.iter().map(|p| p.id).collect() };
         let notify = self.notifications_for(&backend.disclosures_of(subject).await?, &kept_ids);
         let notifying = !notify.is_empty();
-        let notify: Vec<Op> = if notifying { vec![Op::QueueNotifications(notify)] } else { Vec::new() };
+        let mut notify: Vec<Op> = if notifying { vec![Op::QueueNotifications(notify)] } else { Vec::new() };
+        // The request itself is recorded, closed, in the same change (P34); it names the person
+        // only by pseudonymous id, so it outlives the shredded key.
+        let (record, _) = self.self_service_record(subject, crate::rights::RequestKind::Erasure, "all", "portal");
+        notify.push(record);
         if kept.is_empty() {
             let erased = self.erase_subject_with(subject, rule, actor, notify).await?;
             if notifying {

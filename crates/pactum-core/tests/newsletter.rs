@@ -244,3 +244,50 @@ async fn p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_
     assert_eq!(backend.suppression(&index).await.unwrap().as_deref(), Some("newsletter"), "only the hash remains");
     assert_eq!(backend.deletion_proofs_of(&subject.to_string()).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_already_queued() {
+    let env = env().await;
+    let p = &env.p;
+    for email in ["objects@eksempel.dk", "stays@eksempel.dk"] {
+        p.subscribe_newsletter(subscription(email, Lang::Da)).await.unwrap();
+    }
+    for mail in deliver(&env, 2).await {
+        p.confirm_consent(&link(&mail, "/nyhedsbrev/bekraeft/")).await.unwrap();
+    }
+    assert_eq!(p.send_newsletter("Nye kurser", "Se vores nye kurser.", None).await.unwrap(), 2, "both are queued");
+
+    let objector = p.find_subject_by_email("objects@eksempel.dk").await.unwrap().unwrap();
+    assert_eq!(p.object_to_marketing(objector).await.unwrap(), vec!["newsletter".to_string()]);
+    let consents = p.store.backend().consents_of(objector).await.unwrap();
+    assert_eq!(consents[0].state, ConsentState::Withdrawn, "the objection counts as withdrawal (C2)");
+    assert_eq!(consents[0].withdraw_method.as_deref(), Some("objection"));
+
+    deliver(&env, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = env.smtp.messages();
+    assert_eq!(all.len(), 3, "the queued newsletter to the objector was dropped");
+    assert_eq!(all[2].to, vec!["stays@eksempel.dk".to_string()]);
+
+    let requests = p.requests_of(objector, Lang::Da).await.unwrap();
+    let kinds: Vec<(&str, &str)> = requests.iter().map(|r| (r.kind.as_str(), r.scope.as_str())).collect();
+    assert_eq!(kinds, vec![("withdrawal", "newsletter"), ("objection", "marketing")], "both are on record, closed");
+    assert!(requests.iter().all(|r| r.decided_on.is_some()), "self-service completes within the request (P34)");
+}
+
+#[tokio::test]
+async fn l3_p35_an_open_objection_restricts_marketing_until_decided() {
+    let env = env().await;
+    let p = &env.p;
+    p.subscribe_newsletter(subscription("disputes@eksempel.dk", Lang::Da)).await.unwrap();
+    let mail = deliver(&env, 1).await;
+    p.confirm_consent(&link(&mail[0], "/nyhedsbrev/bekraeft/")).await.unwrap();
+    let subject = p.find_subject_by_email("disputes@eksempel.dk").await.unwrap().unwrap();
+    p.request_from_portal(subject, pactum_core::rights::RequestKind::Objection, "Jeg gør indsigelse.", false, Lang::Da)
+        .await
+        .unwrap();
+    assert!(p.is_restricted(subject).await.unwrap(), "an objection always restricts while open");
+    assert_eq!(p.send_newsletter("Nyt", "Tekst", None).await.unwrap(), 0, "restricted data is only stored (L3)");
+    let receipt = deliver(&env, 2).await;
+    assert!(receipt[1].body().contains("Vi svarer senest 25. december 2026"), "{}", receipt[1].body());
+}

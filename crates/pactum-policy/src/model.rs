@@ -424,3 +424,40 @@ pub struct Cookie {
     pub purpose: Text,
     pub lifetime: CookieLifetime,
 }
+
+/// A date as the notice, pages and mail write it: `31. januar 2027`, `31 January 2027`.
+pub fn format_date(date: Date, lang: Lang) -> String {
+    const DA_MONTHS: [&str; 12] = [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN_MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let m = usize::from(u8::from(date.month())) - 1;
+    match lang {
+        Lang::Da => format!("{}. {} {}", date.day(), DA_MONTHS[m], date.year()),
+        Lang::En => format!("{} {} {}", date.day(), EN_MONTHS[m], date.year()),
+    }
+}

@@ -15,6 +15,7 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 mod incidents;
 mod ledger;
 mod orders;
+mod rights;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -169,6 +170,10 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .await?;
         }
         Op::DeletePurpose(id) => {
+            sqlx::query(pactum_store::sql::rights_requests::DELETE_OF_INSTANCE)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
             for sql in [
                 "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
                 "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
@@ -191,6 +196,10 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             }
         }
         Op::ShredSubject(id) => {
+            sqlx::query(pactum_store::sql::rights_requests::FORGET_SUBJECT)
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
             // The key goes first: from this statement on, nothing left of the subject can be opened.
             for sql in [
                 "DELETE FROM subject_keys WHERE subject_id = ?",
@@ -264,6 +273,13 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::DeleteMailOf(subject) => {
             sqlx::query("DELETE FROM outbox WHERE subject_id = ?")
                 .bind(subject.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::DeletePendingMail { subject, kind } => {
+            sqlx::query("DELETE FROM outbox WHERE subject_id = ? AND kind = ? AND status = 'pending'")
+                .bind(subject.as_bytes().as_slice())
+                .bind(kind)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -527,6 +543,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::PutParticipation(p) => ledger::put_participation(tx, p).await?,
         Op::QueueNotifications(n) => ledger::queue_notifications(tx, n).await?,
         Op::PutIncident(i) => incidents::put_incident(tx, i).await?,
+        Op::PutRightsRequest(r) => rights::put_rights_request(tx, r).await?,
         Op::NotificationDelivered { id, at } => ledger::notification_delivered(tx, *id, *at).await?,
         Op::NotificationFailed { id, attempts, next_attempt_at, give_up, error } => {
             ledger::notification_failed(tx, *id, *attempts, *next_attempt_at, *give_up, error).await?
@@ -1521,6 +1538,18 @@ impl Backend for SqliteBackend {
 
     async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         incidents::incident(&self.reader, id).await
+    }
+
+    async fn rights_requests(&self, open: bool, limit: u32) -> Result<Vec<RightsRequest>, StoreError> {
+        rights::rights_requests(&self.reader, open, limit).await
+    }
+
+    async fn rights_request(&self, id: RightsRequestId) -> Result<Option<RightsRequest>, StoreError> {
+        rights::rights_request(&self.reader, id).await
+    }
+
+    async fn rights_requests_of(&self, subject: SubjectId) -> Result<Vec<RightsRequest>, StoreError> {
+        rights::rights_requests_of(&self.reader, subject).await
     }
 
     async fn disclosures_to(&self, recipient: &str, from: Micros, to: Micros) -> Result<Vec<Disclosure>, StoreError> {

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod conformance;
 mod records;
 pub mod schema;
+pub mod sql;
 mod writer;
 
 pub use records::*;
@@ -232,6 +233,24 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn incidents(&self) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
 
     fn incident(&self, id: IncidentId) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    /// Open rights requests by due date (`open`), or closed ones newest first, at most `limit`.
+    fn rights_requests(
+        &self,
+        open: bool,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RightsRequest>, StoreError>> + Send;
+
+    fn rights_request(
+        &self,
+        id: RightsRequestId,
+    ) -> impl Future<Output = Result<Option<RightsRequest>, StoreError>> + Send;
+
+    /// A subject's rights requests, oldest first.
+    fn rights_requests_of(
+        &self,
+        subject: SubjectId,
+    ) -> impl Future<Output = Result<Vec<RightsRequest>, StoreError>> + Send;
 
     /// The disclosure ledger's entries for `recipient` made between `from` and `to` (inclusive).
     fn disclosures_to(

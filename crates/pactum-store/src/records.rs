@@ -121,6 +121,10 @@ id_type!(
     /// One personal-data breach in the incident register (L9).
     IncidentId
 );
+id_type!(
+    /// One request from a person to exercise a right (P34, L1).
+    RightsRequestId
+);
 
 /// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,6 +664,63 @@ pub struct Incident {
     pub created_at: Micros,
 }
 
+/// A request from a person to exercise a right (GDPR Art. 12–22, P34, L1): received on a channel,
+/// due one calendar month later, perhaps extended by up to two more, and closed `done` or
+/// `rejected` with a reason. Self-service actions in "My data" are recorded closed at once.
+///
+/// A request staff must handle is held by its own `rights_requests` purpose instance, which holds
+/// the person's contact and the request's text as items (`details_item`) until the request is
+/// closed and its retention has run. A self-service entry holds no personal value: only the
+/// pseudonymous subject id, what it concerned (`scope`, e.g. a purpose or category keys) and when.
+/// Staff's reasons are sealed under the person's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RightsRequest {
+    pub id: RightsRequestId,
+    pub subject: SubjectId,
+    /// `access`, `rectification`, `erasure`, `restriction`, `objection`, `portability`,
+    /// `withdrawal` or `other`.
+    pub kind: String,
+    /// `portal`, `email`, `phone`, `letter` or `in_person`.
+    pub channel: String,
+    /// What the request concerns, as policy keys (purposes or categories), never values.
+    pub scope: String,
+    pub received_at: Micros,
+    pub due_on: Date,
+    pub extended_to: Option<Date>,
+    pub extension_reason: Option<Vec<u8>>,
+    /// `open`, `done` or `rejected`.
+    pub status: String,
+    /// Whether the person's data is restricted while the request is open (L3, P35).
+    pub restricts: bool,
+    /// After a decision on a restricting request, the restriction lasts until this date, so that
+    /// the person is told before it is lifted (L3).
+    pub restricted_until: Option<Date>,
+    pub decision_reason: Option<Vec<u8>>,
+    pub decided_at: Option<Micros>,
+    pub decided_by: Option<String>,
+    pub instance: Option<PurposeInstanceId>,
+    pub details_item: Option<ItemId>,
+    pub created_by: String,
+    /// The language the person is answered in (`da`, `en`).
+    pub lang: String,
+}
+
+impl RightsRequest {
+    /// The date the answer is due, after any extension.
+    pub fn effective_due(&self) -> Date {
+        self.extended_to.unwrap_or(self.due_on)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.status == "open"
+    }
+
+    /// Whether the request restricts the person's data on `today`.
+    pub fn restricts_on(&self, today: Date) -> bool {
+        self.restricts && (self.is_open() || self.restricted_until.is_some_and(|until| today < until))
+    }
+}
+
 /// The one series invoices and credit notes are numbered in.
 pub const INVOICE_SERIES: &str = "invoice";
 
@@ -785,6 +846,12 @@ pub enum Op {
     EnqueueMail(OutboxMail),
     /// Drops every message to or about a subject, pending or delivered (erasure with a legal hold).
     DeleteMailOf(SubjectId),
+    /// Drops a subject's messages of one kind that are not yet delivered (a marketing objection
+    /// stops the newsletter already queued, P35).
+    DeletePendingMail {
+        subject: SubjectId,
+        kind: String,
+    },
     /// Delivered: the sealed content is dropped, the delivery record stays.
     MailDelivered {
         id: MailId,
@@ -892,6 +959,8 @@ pub enum Op {
     QueueNotifications(Vec<RecipientNotification>),
     /// Adds an incident or replaces it whole (e.g. once the authority was notified).
     PutIncident(Incident),
+    /// Adds a rights request or replaces it whole (extended, decided).
+    PutRightsRequest(RightsRequest),
     NotificationDelivered {
         id: NotificationId,
         at: Micros,

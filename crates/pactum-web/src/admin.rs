@@ -40,6 +40,10 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/incidents", get(crate::incidents::list::<B, C>).post(crate::incidents::record::<B, C>))
         .route("/admin/incidents/{incident}", get(crate::incidents::detail::<B, C>))
         .route("/admin/incidents/{incident}/reported", post(crate::incidents::reported::<B, C>))
+        .route("/admin/requests", get(crate::requests::list::<B, C>).post(crate::requests::register::<B, C>))
+        .route("/admin/requests/{request}", get(crate::requests::detail::<B, C>))
+        .route("/admin/requests/{request}/extend", post(crate::requests::extend::<B, C>))
+        .route("/admin/requests/{request}/decide", post(crate::requests::decide::<B, C>))
         .route("/admin/staff", get(staff_list::<B, C>).post(invite::<B, C>))
         .route("/admin/staff/{staff}/disable", post(disable::<B, C>))
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))
@@ -69,6 +73,7 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/notifications", "Underretning af modtagere"),
     ("/admin/ropa", "Fortegnelse (art. 30)"),
     ("/admin/incidents", "Sikkerhedsbrud"),
+    ("/admin/requests", "Anmodninger om rettigheder"),
 ];
 
 /// What every staff page's frame shows.
@@ -138,6 +143,7 @@ pub(crate) fn failure(a: AdminChrome, e: CoreError) -> Response {
         CoreError::UnknownActivity | CoreError::UnknownStaff | CoreError::UnknownParticipant => {
             (StatusCode::NOT_FOUND, "Findes ikke")
         }
+        CoreError::UnknownRequest => (StatusCode::NOT_FOUND, "Anmodningen findes ikke"),
         CoreError::UnknownMessage => {
             (StatusCode::NOT_FOUND, "Beskeden findes ikke; beskeder slettes, når kurset er slut")
         }
@@ -360,16 +366,24 @@ struct HomePage {
     a: AdminChrome,
     username: String,
     role: &'static str,
+    overdue: usize,
 }
 
 async fn home<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     Extension(staff): Extension<Staff>,
 ) -> Response {
+    // The overdue alarm, for those who handle requests (P34).
+    let overdue = if granted(&axum::http::Method::GET, "/admin/requests", staff.role) {
+        state.pactum.overdue_requests().await.unwrap_or(0)
+    } else {
+        0
+    };
     let page = HomePage {
         a: AdminChrome::for_staff(&state, &staff),
         username: staff.username.clone(),
         role: staff.role.label(Lang::Da),
+        overdue,
     };
     html(page.render())
 }

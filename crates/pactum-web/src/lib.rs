@@ -21,6 +21,7 @@ pub mod orders;
 mod pages;
 mod portal;
 mod rate_limit;
+mod requests;
 mod responses;
 mod signup;
 pub mod transport;

@@ -5,7 +5,6 @@
 
 use askama::Template;
 use pactum_policy::{CookieLifetime, Lang, LegalBasis, Policy};
-use time::Date;
 
 /// The fixed wording of the notice, per language.
 pub struct Wording {
@@ -353,41 +352,7 @@ pub struct NoticePage<'a> {
     pub effective: String,
 }
 
-pub fn format_date(date: Date, lang: Lang) -> String {
-    const DA_MONTHS: [&str; 12] = [
-        "januar",
-        "februar",
-        "marts",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN_MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let m = usize::from(u8::from(date.month())) - 1;
-    match lang {
-        Lang::Da => format!("{}. {} {}", date.day(), DA_MONTHS[m], date.year()),
-        Lang::En => format!("{} {} {}", date.day(), EN_MONTHS[m], date.year()),
-    }
-}
+pub use pactum_policy::format_date;
 
 pub fn country_name(code: &str, lang: Lang) -> String {
     const NAMES: [(&str, &str, &str); 12] = [

@@ -36,6 +36,10 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/my-data/s/{portal}/consents/{consent}/withdraw", post(withdraw::<B, C>))
         .route("/mine-data/s/{portal}/certificering/{enrolment}/indsigelse", post(object::<B, C>))
         .route("/en/my-data/s/{portal}/certification/{enrolment}/object", post(object::<B, C>))
+        .route("/mine-data/s/{portal}/markedsfoering/indsigelse", post(object_to_marketing::<B, C>))
+        .route("/en/my-data/s/{portal}/marketing/object", post(object_to_marketing::<B, C>))
+        .route("/mine-data/s/{portal}/anmodning", post(send_request::<B, C>))
+        .route("/en/my-data/s/{portal}/request", post(send_request::<B, C>))
         .route("/mine-data/s/{portal}/slet", post(erase::<B, C>))
         .route("/en/my-data/s/{portal}/erase", post(erase::<B, C>))
 }
@@ -113,6 +117,28 @@ pub struct PortalWords {
     object: &'static str,
     objected: &'static str,
     objection_unconfirmed: &'static str,
+    requests_heading: &'static str,
+    no_requests: &'static str,
+    received: &'static str,
+    answer_by: &'static str,
+    answered: &'static str,
+    restricted_note: &'static str,
+    marketing_heading: &'static str,
+    marketing_intro: &'static str,
+    marketing_object: &'static str,
+    marketing_objected: &'static str,
+    marketing_nothing: &'static str,
+    request_heading: &'static str,
+    request_intro: &'static str,
+    request_kind: &'static str,
+    request_details: &'static str,
+    request_restrict: &'static str,
+    request_send: &'static str,
+    request_sent: &'static str,
+    kind_objection: &'static str,
+    kind_rectification: &'static str,
+    kind_restriction: &'static str,
+    kind_other: &'static str,
 }
 
 const DA: PortalWords = PortalWords {
@@ -171,6 +197,28 @@ const DA: PortalWords = PortalWords {
     object: "Gør indsigelse og annullér certificeringen",
     objection_unconfirmed: "Sæt kryds for at bekræfte, at du gør indsigelse og så ikke kan tage certificeringen. Intet er ændret.",
     objected: "Din indsigelse er registreret, og certificeringen er annulleret. Vi giver ikke flere oplysninger til certificeringspartneren og har bedt partneren om ikke at bruge dem, partneren har fået. Din tilmelding til kurset gælder stadig.",
+    requests_heading: "Dine anmodninger",
+    no_requests: "Du har ikke sendt os nogen anmodninger.",
+    received: "modtaget",
+    answer_by: "svar senest",
+    answered: "besvaret",
+    restricted_note: "Dine oplysninger er begrænset, mens vi behandler din anmodning: vi opbevarer dem, men giver dem ikke videre og sender dig ingen markedsføring.",
+    marketing_heading: "Frabed dig markedsføring",
+    marketing_intro: "Du kan altid gøre indsigelse mod markedsføring. Det virker med det samme og uden betingelser: vi trækker alle dine samtykker til nyhedsmails og deling med sponsorer og markedsføringspartnere tilbage og sender dig ingen flere nyhedsmails.",
+    marketing_object: "Stop al markedsføring",
+    marketing_objected: "Din indsigelse mod markedsføring er registreret med virkning fra nu. Vi sender dig ingen markedsføring.",
+    marketing_nothing: "Din indsigelse mod markedsføring er registreret. Du havde ikke givet samtykke til markedsføring, så intet andet er ændret.",
+    request_heading: "Send os en anden anmodning",
+    request_intro: "Er noget forkert, som du ikke selv kan rette, eller gør du indsigelse mod en behandling, vi foretager på grundlag af en legitim interesse, så skriv det her. Vi svarer senest én måned efter. Ved en indsigelse begrænser vi behandlingen, indtil vi har svaret.",
+    request_kind: "Hvad drejer det sig om",
+    request_details: "Beskriv din anmodning",
+    request_restrict: "Begræns brugen af mine oplysninger, indtil I har svaret",
+    request_send: "Send anmodningen",
+    request_sent: "Vi har modtaget din anmodning og har sendt dig en kvittering på mail med fristen for vores svar.",
+    kind_objection: "Indsigelse mod en behandling",
+    kind_rectification: "Noget er forkert (berigtigelse)",
+    kind_restriction: "Begrænsning af behandlingen",
+    kind_other: "Andet",
 };
 
 const EN: PortalWords = PortalWords {
@@ -229,6 +277,28 @@ const EN: PortalWords = PortalWords {
     object: "Object and cancel the certification",
     objection_unconfirmed: "Tick the box to confirm that you object and then cannot take the certification. Nothing has changed.",
     objected: "Your objection is recorded and the certification is cancelled. We give the certification partner no more of your data and have asked the partner not to use what it has received. Your course enrolment still stands.",
+    requests_heading: "Your requests",
+    no_requests: "You have not sent us any requests.",
+    received: "received",
+    answer_by: "answer by",
+    answered: "answered",
+    restricted_note: "Your data is restricted while we handle your request: we store it, but pass it on to no one and send you no marketing.",
+    marketing_heading: "Opt out of marketing",
+    marketing_intro: "You can always object to marketing. It takes effect at once and unconditionally: we withdraw all your consents to newsletters and to sharing with sponsors and marketing partners, and send you no more newsletters.",
+    marketing_object: "Stop all marketing",
+    marketing_objected: "Your objection to marketing is recorded with effect from now. We send you no marketing.",
+    marketing_nothing: "Your objection to marketing is recorded. You had not consented to any marketing, so nothing else has changed.",
+    request_heading: "Send us another request",
+    request_intro: "If something is wrong that you cannot correct yourself, or you object to processing we do on the basis of a legitimate interest, write it here. We answer within one month. For an objection, we restrict the processing until we have answered.",
+    request_kind: "What is it about",
+    request_details: "Describe your request",
+    request_restrict: "Restrict the use of my data until you have answered",
+    request_send: "Send the request",
+    request_sent: "We have received your request and mailed you a receipt with the date we will answer by.",
+    kind_objection: "Objection to a processing",
+    kind_rectification: "Something is wrong (rectification)",
+    kind_restriction: "Restriction of processing",
+    kind_other: "Other",
 };
 
 fn words(lang: Lang) -> &'static PortalWords {
@@ -406,6 +476,11 @@ struct PortalPage<'a> {
     /// What follows from an objection, as the policy states it (P13, P14).
     objection_consequence: String,
     consents: Vec<ConsentRow>,
+    requests: Vec<String>,
+    restricted: bool,
+    marketing_action: String,
+    request_action: String,
+    request_kinds: Vec<(&'static str, &'static str)>,
     form_token: String,
     json_href: String,
     erase_action: String,
@@ -491,6 +566,30 @@ async fn portal_page<B: Backend, C: Clock>(
             format!("{}: «{}» ({}{until})", micros_date(m.received_at, lang), m.subject_line, w.from_partner)
         })
         .collect();
+    let requests = report
+        .requests
+        .iter()
+        .map(|r| {
+            let due = format_date(r.extended_to.unwrap_or(r.due_on), lang);
+            let mut line = format!(
+                "{}: {} {}, {} {} – {}",
+                r.kind_label,
+                w.received,
+                format_date(r.received_on, lang),
+                w.answer_by,
+                due,
+                r.standing.label(lang)
+            );
+            if let Some(reason) = &r.extension_reason {
+                line.push_str(&format!(" ({reason})"));
+            }
+            if let (Some(on), Some(reason)) = (r.decided_on, &r.decision_reason) {
+                line.push_str(&format!("; {} {}: {reason}", w.answered, format_date(on, lang)));
+            }
+            line
+        })
+        .collect();
+    let restricted = report.restricted;
     let items = report
         .items
         .into_iter()
@@ -564,6 +663,23 @@ async fn portal_page<B: Backend, C: Clock>(
         objectable,
         objection_consequence,
         consents,
+        requests,
+        restricted,
+        marketing_action: match lang {
+            Lang::Da => format!("{}/markedsfoering/indsigelse", portal_path(lang, portal)),
+            Lang::En => format!("{}/marketing/object", portal_path(lang, portal)),
+        },
+        request_action: format!(
+            "{}/{}",
+            portal_path(lang, portal),
+            if lang == Lang::Da { "anmodning" } else { "request" }
+        ),
+        request_kinds: vec![
+            ("objection", w.kind_objection),
+            ("rectification", w.kind_rectification),
+            ("restriction", w.kind_restriction),
+            ("other", w.kind_other),
+        ],
         form_token: form_token(&pactum.keys.blind_index, pactum.clock.now().unix_timestamp()),
         json_href: format!("{}/data.json", portal_path(lang, portal)),
         erase_action: format!("{}/{}", portal_path(lang, portal), if lang == Lang::Da { "slet" } else { "erase" }),
@@ -694,6 +810,75 @@ async fn object<B: Backend, C: Clock>(
         Ok(()) => portal_page(&state, lang, &portal, subject, Some(w.objected.into())).await,
         // Someone else's enrolment, or one already objected to: nothing to do, and nothing told.
         Err(CoreError::CertificationNotChosen) => link_failure(&state, lang, CoreError::InvalidLink),
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// An objection to marketing (P35, C2): effective in this request, with no condition.
+async fn object_to_marketing<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(portal): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &["form_token"]).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    match state.pactum.object_to_marketing(subject).await {
+        Ok(ended) => {
+            let notice = if ended.is_empty() { w.marketing_nothing } else { w.marketing_objected };
+            portal_page(&state, lang, &portal, subject, Some(notice.into())).await
+        }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// A request for the DPO: an objection, a dispute of accuracy, a restriction, anything else
+/// (P32, P35, L3). Answered within a month; a receipt is mailed at once.
+async fn send_request<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(portal): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let submitted = Submitted(fields);
+    let allowed = ["form_token", "kind", "details", "restrict"];
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &allowed).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let kind = match submitted.get("kind").and_then(pactum_core::rights::RequestKind::parse) {
+        Some(
+            kind @ (pactum_core::rights::RequestKind::Objection
+            | pactum_core::rights::RequestKind::Rectification
+            | pactum_core::rights::RequestKind::Restriction
+            | pactum_core::rights::RequestKind::Other),
+        ) => kind,
+        _ => {
+            let problem = pactum_core::values::FieldError {
+                field: "kind".into(),
+                problem: pactum_core::values::Problem::UnknownChoice,
+            };
+            let page = portal_page(&state, lang, &portal, subject, Some(problem.message(lang))).await;
+            return with_status(page, StatusCode::BAD_REQUEST);
+        }
+    };
+    let details = submitted.get("details").unwrap_or("");
+    let restrict = submitted.get("restrict") == Some("yes");
+    match state.pactum.request_from_portal(subject, kind, details, restrict, lang).await {
+        Ok(_) => portal_page(&state, lang, &portal, subject, Some(w.request_sent.into())).await,
+        Err(CoreError::Invalid(problems)) => {
+            let text = problems.iter().map(|p| p.message(lang)).collect::<Vec<_>>().join(" ");
+            with_status(portal_page(&state, lang, &portal, subject, Some(text)).await, StatusCode::BAD_REQUEST)
+        }
         Err(e) => link_failure(&state, lang, e),
     }
 }

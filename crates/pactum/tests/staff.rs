@@ -143,6 +143,11 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/incidents", [true, false, false, true]),
     ("GET", "/admin/incidents/{incident}", [true, false, false, true]),
     ("POST", "/admin/incidents/{incident}/reported", [true, false, false, true]),
+    ("GET", "/admin/requests", [true, false, false, true]),
+    ("POST", "/admin/requests", [true, false, false, true]),
+    ("GET", "/admin/requests/{request}", [true, false, false, true]),
+    ("POST", "/admin/requests/{request}/extend", [true, false, false, true]),
+    ("POST", "/admin/requests/{request}/decide", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
 
@@ -203,6 +208,22 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
     assert_eq!(recorded.status(), StatusCode::SEE_OTHER);
     let incident_id =
         recorded.headers()["location"].to_str().unwrap().trim_start_matches("/admin/incidents/").to_string();
+    // A rights request per role, so that each granted role can extend and decide one of its own.
+    let request_fields = [
+        ("email", "mia@eksempel.dk"),
+        ("kind", "access"),
+        ("channel", "letter"),
+        ("received_on", "2026-11-25"),
+        ("details", "Jeg vil gerne se mine data."),
+    ];
+    let mut request_ids = Vec::new();
+    for _ in &roles {
+        let registered = staff_post(&server, Some(&sessions[0]), "/admin/requests", &request_fields).await;
+        assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+        request_ids.push(
+            registered.headers()["location"].to_str().unwrap().trim_start_matches("/admin/requests/").to_string(),
+        );
+    }
 
     for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
         let path = route
@@ -224,6 +245,9 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
                 ("body", "Eksamen kl. 13."),
             ],
             "/admin/incidents" => incident_fields.to_vec(),
+            "/admin/requests" => request_fields.to_vec(),
+            "/admin/requests/{request}/extend" => vec![("months", "1"), ("reason", "Mange anmodninger.")],
+            "/admin/requests/{request}/decide" => vec![("outcome", "done"), ("reason", "Indsigten er sendt.")],
             "/admin/disclosures" => vec![
                 ("recipient", "certification_partner"),
                 ("purpose", "certification"),
@@ -231,10 +255,11 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
             ],
             _ => vec![],
         };
+        let anonymous_path = path.replace("{request}", &request_ids[0]);
         let anonymous = if *method == "GET" {
-            staff_get(&server, None, &path).await
+            staff_get(&server, None, &anonymous_path).await
         } else {
-            staff_post(&server, None, &path, &fields).await
+            staff_post(&server, None, &anonymous_path, &fields).await
         };
         if *method == "GET" {
             assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "anonymous GET {path}");
@@ -243,6 +268,7 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
             assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "anonymous POST {path}");
         }
         for (i, role) in roles.iter().enumerate() {
+            let path = path.replace("{request}", &request_ids[i]);
             let response = if *method == "GET" {
                 staff_get(&server, Some(&sessions[i]), &path).await
             } else {

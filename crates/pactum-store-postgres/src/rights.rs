@@ -1,0 +1,7 @@
+//! The rights-request register (P34, L1), from the statements both backends share.
+
+use sqlx::PgConnection;
+
+use crate::{ApplyError, corrupt, date_col, error, get, id_from};
+
+pactum_store::rights_requests_adapter!(PgConnection, sqlx::postgres::PgRow, sqlx::PgPool);

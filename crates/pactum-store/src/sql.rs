@@ -1,0 +1,146 @@
+//! SQL text both backends run unchanged: numbered `$n` placeholders (SQLite reads them as
+//! positions too), TEXT dates, INTEGER flags and BLOB/BYTEA ids bound as bytes. Each backend
+//! binds the values and maps the rows; the statements are written once, here.
+
+/// The rights-request register (P34, L1).
+pub mod rights_requests {
+    /// Inserts a request, or replaces the mutable part of one (extension, decision).
+    pub const UPSERT: &str = "INSERT INTO rights_requests (id, subject_id, kind, channel, scope, received_at, \
+         due_on, extended_to, extension_reason, status, restricts, restricted_until, decision_reason, decided_at, \
+         decided_by, instance_id, details_item_id, created_by, lang) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         ON CONFLICT (id) DO UPDATE SET scope = excluded.scope, extended_to = excluded.extended_to, \
+         extension_reason = excluded.extension_reason, status = excluded.status, restricts = excluded.restricts, \
+         restricted_until = excluded.restricted_until, decision_reason = excluded.decision_reason, \
+         decided_at = excluded.decided_at, decided_by = excluded.decided_by";
+
+    macro_rules! select {
+        ($tail:literal) => {
+            concat!(
+                "SELECT id, subject_id, kind, channel, scope, received_at, due_on, extended_to, extension_reason, \
+                 status, restricts, restricted_until, decision_reason, decided_at, decided_by, instance_id, \
+                 details_item_id, created_by, lang FROM rights_requests ",
+                $tail
+            )
+        };
+    }
+
+    /// Open requests, the one due first first; binds the limit.
+    pub const OPEN: &str =
+        select!("WHERE status = 'open' ORDER BY COALESCE(extended_to, due_on), received_at, id LIMIT $1");
+    /// Closed requests, newest decision first; binds the limit.
+    pub const CLOSED: &str = select!("WHERE status <> 'open' ORDER BY decided_at DESC, id DESC LIMIT $1");
+    /// One request; binds the id.
+    pub const ONE: &str = select!("WHERE id = $1");
+    /// A subject's requests, oldest first; binds the subject id.
+    pub const OF_SUBJECT: &str = select!("WHERE subject_id = $1 ORDER BY received_at, id");
+    /// When a subject's key is shredded: the sealed reasons could no longer be read, so they go,
+    /// and so do the links to the rows the shredding deletes. Binds the subject id.
+    pub const FORGET_SUBJECT: &str = "UPDATE rights_requests SET extension_reason = NULL, decision_reason = NULL, \
+         instance_id = NULL, details_item_id = NULL WHERE subject_id = $1";
+    /// When the purpose instance that holds a request ends its retention, the request goes with
+    /// it. Binds the instance id.
+    pub const DELETE_OF_INSTANCE: &str = "DELETE FROM rights_requests WHERE instance_id = $1";
+}
+
+/// The rights-request part of a backend, written once for both: expands, in an adapter crate, to
+/// `put_rights_request`, `rights_requests`, `rights_request` and `rights_requests_of` over that
+/// crate's connection, row and pool types. It uses the adapter's own `get`, `id_from`, `date_col`,
+/// `corrupt`, `error` and `ApplyError`.
+#[macro_export]
+macro_rules! rights_requests_adapter {
+    ($connection:ty, $row:ty, $pool:ty) => {
+        use $crate::sql::rights_requests as statements;
+        use $crate::{ItemId, PurposeInstanceId, RightsRequest, RightsRequestId, StoreError, SubjectId};
+
+        pub(crate) async fn put_rights_request(tx: &mut $connection, r: &RightsRequest) -> Result<(), ApplyError> {
+            sqlx::query(statements::UPSERT)
+                .bind(r.id.as_bytes().as_slice())
+                .bind(r.subject.as_bytes().as_slice())
+                .bind(&r.kind)
+                .bind(&r.channel)
+                .bind(&r.scope)
+                .bind(r.received_at)
+                .bind($crate::date_to_text(r.due_on))
+                .bind(r.extended_to.map($crate::date_to_text))
+                .bind(r.extension_reason.as_deref())
+                .bind(&r.status)
+                .bind(i32::from(r.restricts))
+                .bind(r.restricted_until.map($crate::date_to_text))
+                .bind(r.decision_reason.as_deref())
+                .bind(r.decided_at)
+                .bind(&r.decided_by)
+                .bind(r.instance.as_ref().map(|i| i.as_bytes().to_vec()))
+                .bind(r.details_item.as_ref().map(|i| i.as_bytes().to_vec()))
+                .bind(&r.created_by)
+                .bind(&r.lang)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+
+        fn optional_id<T>(row: &$row, column: &str, make: fn(&[u8]) -> Option<T>) -> Result<Option<T>, StoreError> {
+            let bytes: Option<Vec<u8>> = get(row, column)?;
+            bytes.map(|b| make(&b).ok_or_else(|| corrupt(column))).transpose()
+        }
+
+        fn rights_request_from_row(r: &$row) -> Result<RightsRequest, StoreError> {
+            let restricts: i32 = get(r, "restricts")?;
+            Ok(RightsRequest {
+                id: id_from(r, "id", RightsRequestId::from_slice)?,
+                subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+                kind: get(r, "kind")?,
+                channel: get(r, "channel")?,
+                scope: get(r, "scope")?,
+                received_at: get(r, "received_at")?,
+                due_on: date_col(r, "due_on")?.ok_or_else(|| corrupt("due_on"))?,
+                extended_to: date_col(r, "extended_to")?,
+                extension_reason: get(r, "extension_reason")?,
+                status: get(r, "status")?,
+                restricts: restricts != 0,
+                restricted_until: date_col(r, "restricted_until")?,
+                decision_reason: get(r, "decision_reason")?,
+                decided_at: get(r, "decided_at")?,
+                decided_by: get(r, "decided_by")?,
+                instance: optional_id(r, "instance_id", PurposeInstanceId::from_slice)?,
+                details_item: optional_id(r, "details_item_id", ItemId::from_slice)?,
+                created_by: get(r, "created_by")?,
+                lang: get(r, "lang")?,
+            })
+        }
+
+        pub(crate) async fn rights_requests(
+            pool: &$pool,
+            open: bool,
+            limit: u32,
+        ) -> Result<Vec<RightsRequest>, StoreError> {
+            let sql = if open { statements::OPEN } else { statements::CLOSED };
+            let rows = sqlx::query(sql).bind(i64::from(limit)).fetch_all(pool).await.map_err(error)?;
+            rows.iter().map(rights_request_from_row).collect()
+        }
+
+        pub(crate) async fn rights_request(
+            pool: &$pool,
+            id: RightsRequestId,
+        ) -> Result<Option<RightsRequest>, StoreError> {
+            let row = sqlx::query(statements::ONE)
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(pool)
+                .await
+                .map_err(error)?;
+            row.as_ref().map(rights_request_from_row).transpose()
+        }
+
+        pub(crate) async fn rights_requests_of(
+            pool: &$pool,
+            subject: SubjectId,
+        ) -> Result<Vec<RightsRequest>, StoreError> {
+            let rows = sqlx::query(statements::OF_SUBJECT)
+                .bind(subject.as_bytes().as_slice())
+                .fetch_all(pool)
+                .await
+                .map_err(error)?;
+            rows.iter().map(rights_request_from_row).collect()
+        }
+    };
+}

@@ -1,0 +1,255 @@
+//! The DPO's queue of rights requests in the admin UI (P34, L1): requests from "My data" and ones
+//! staff register from mail, phone or letter, each with its received date and its deadline one
+//! calendar month later; overdue requests raise the alarm here and on the staff home page. Staff
+//! extend a request (within the first month, by one or two months, with reasons mailed to the
+//! person) and close it `done` or `rejected` with a reason; a refusal tells the person of the
+//! right to complain to Datatilsynet. Every read and change is audited.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use pactum_core::rights::{CHANNELS, Outcome, RequestDraft, RequestKind, RequestView, Standing, channel_label};
+use pactum_core::staff::Staff;
+use pactum_core::values::{FieldError, Problem};
+use pactum_core::{Clock, CoreError};
+use pactum_policy::Lang;
+use pactum_store::{Backend, RightsRequestId, Uuid};
+
+use crate::AppState;
+use crate::admin::{AdminChrome, failure, message, undeclared};
+use crate::notice::format_date;
+use crate::pages::html;
+
+const REGISTER_FIELDS: &[&str] =
+    &["csrf", "email", "name", "kind", "channel", "received_on", "details", "restrict", "lang"];
+
+struct Row {
+    href: String,
+    kind: &'static str,
+    channel: &'static str,
+    received: String,
+    due: String,
+    standing: &'static str,
+    alarm: bool,
+}
+
+fn row(view: &RequestView) -> Row {
+    let r = &view.report;
+    Row {
+        href: format!("/admin/requests/{}", r.id),
+        kind: RequestKind::parse(&r.kind).map(|k| k.label(Lang::Da)).unwrap_or("?"),
+        channel: channel_label(&r.channel, Lang::Da),
+        received: format_date(r.received_on, Lang::Da),
+        due: format_date(r.extended_to.unwrap_or(r.due_on), Lang::Da),
+        standing: r.standing.label(Lang::Da),
+        alarm: r.standing == Standing::Overdue,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_requests.html")]
+struct ListPage {
+    a: AdminChrome,
+    open: Vec<Row>,
+    closed: Vec<Row>,
+    overdue: usize,
+    kinds: Vec<(&'static str, &'static str)>,
+    channels: Vec<(&'static str, &'static str)>,
+    today: String,
+    errors: Vec<String>,
+}
+
+async fn list_page<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff, errors: Vec<String>) -> Response {
+    let a = AdminChrome::for_staff(state, staff);
+    let pactum = &state.pactum;
+    let (open, closed) =
+        match (pactum.request_queue(staff, true, Lang::Da).await, pactum.request_queue(staff, false, Lang::Da).await) {
+            (Ok(open), Ok(closed)) => (open, closed),
+            (Err(e), _) | (_, Err(e)) => return failure(a, e),
+        };
+    let overdue = open.iter().filter(|v| v.report.standing == Standing::Overdue).count();
+    let page = ListPage {
+        a,
+        open: open.iter().map(row).collect(),
+        closed: closed.iter().map(row).collect(),
+        overdue,
+        kinds: RequestKind::ALL.iter().map(|k| (k.key(), k.label(Lang::Da))).collect(),
+        // "My data" records its own requests; staff register the other channels.
+        channels: CHANNELS.iter().filter(|c| **c != "portal").map(|c| (*c, channel_label(c, Lang::Da))).collect(),
+        today: pactum_store::date_to_text(pactum.clock.today()),
+        errors,
+    };
+    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let mut response = html(page.render());
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+pub async fn list<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+) -> Response {
+    list_page(&state, &staff, Vec::new()).await
+}
+
+fn value<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+pub async fn register<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some((field, _)) = fields.iter().find(|(k, _)| !REGISTER_FIELDS.contains(&k.as_str())) {
+        return undeclared(AdminChrome::for_staff(&state, &staff), field);
+    }
+    // A date that does not parse is refused by the core with the other problems, all at once.
+    let received_on = pactum_store::date_from_text(value(&fields, "received_on").trim()).unwrap_or(time::Date::MAX);
+    let draft = RequestDraft {
+        email: value(&fields, "email").into(),
+        name: value(&fields, "name").into(),
+        kind: value(&fields, "kind").into(),
+        channel: value(&fields, "channel").into(),
+        received_on,
+        details: value(&fields, "details").into(),
+        restrict: value(&fields, "restrict") == "yes",
+        lang: Lang::from_code(value(&fields, "lang")).unwrap_or(Lang::Da),
+    };
+    match state.pactum.register_request(&staff.actor(), draft).await {
+        Ok(id) => Redirect::to(&format!("/admin/requests/{id}")).into_response(),
+        Err(CoreError::Invalid(problems)) => {
+            list_page(&state, &staff, problems.iter().map(|p| p.message(Lang::Da)).collect()).await
+        }
+        Err(e) => failure(AdminChrome::for_staff(&state, &staff), e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_request.html")]
+struct DetailPage {
+    a: AdminChrome,
+    id: String,
+    kind: &'static str,
+    channel: &'static str,
+    subject: String,
+    received: String,
+    due: String,
+    extended_to: Option<String>,
+    extension_reason: Option<String>,
+    standing: &'static str,
+    overdue: bool,
+    open: bool,
+    restricts: bool,
+    details: Option<String>,
+    scope: String,
+    decided: Option<String>,
+    decision_reason: Option<String>,
+    decided_by: Option<String>,
+    may_extend: bool,
+}
+
+fn request_id(raw: &str) -> Result<RightsRequestId, CoreError> {
+    Uuid::parse_str(raw).map(RightsRequestId).map_err(|_| CoreError::UnknownRequest)
+}
+
+pub async fn detail<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    let view = match request_id(&id) {
+        Ok(id) => state.pactum.request_view(&staff, id, Lang::Da).await,
+        Err(e) => Err(e),
+    };
+    let v = match view {
+        Ok(v) => v,
+        Err(e) => return failure(a, e),
+    };
+    let r = &v.report;
+    let page = DetailPage {
+        a,
+        id: r.id.to_string(),
+        kind: RequestKind::parse(&r.kind).map(|k| k.label(Lang::Da)).unwrap_or("?"),
+        channel: channel_label(&r.channel, Lang::Da),
+        subject: v.subject.to_string(),
+        received: format_date(r.received_on, Lang::Da),
+        due: format_date(r.due_on, Lang::Da),
+        extended_to: r.extended_to.map(|d| format_date(d, Lang::Da)),
+        extension_reason: r.extension_reason.clone(),
+        standing: r.standing.label(Lang::Da),
+        overdue: r.standing == Standing::Overdue,
+        open: matches!(r.standing, Standing::Open | Standing::DueSoon | Standing::Overdue),
+        restricts: r.restricts,
+        details: v.details.clone(),
+        scope: r.scope.clone(),
+        decided: r.decided_on.map(|d| format_date(d, Lang::Da)),
+        decision_reason: r.decision_reason.clone(),
+        decided_by: v.decided_by.clone(),
+        may_extend: v.may_extend,
+    };
+    html(page.render())
+}
+
+pub async fn extend<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    if let Some((field, _)) = fields.iter().find(|(k, _)| !["csrf", "months", "reason"].contains(&k.as_str())) {
+        return undeclared(a, field);
+    }
+    let id = match request_id(&id) {
+        Ok(id) => id,
+        Err(e) => return failure(a, e),
+    };
+    let months = value(&fields, "months").trim().parse::<u16>().unwrap_or(0);
+    match state.pactum.extend_request(&staff, id, months, value(&fields, "reason")).await {
+        Ok(_) => Redirect::to(&format!("/admin/requests/{id}")).into_response(),
+        Err(CoreError::NotExtendable) => message(
+            a,
+            StatusCode::CONFLICT,
+            "Anmodningen kan ikke forlænges",
+            vec!["En frist kan kun forlænges én gang og kun inden for den første måned (art. 12, stk. 3).".into()],
+        ),
+        Err(e) => failure(a, e),
+    }
+}
+
+pub async fn decide<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let a = AdminChrome::for_staff(&state, &staff);
+    if let Some((field, _)) = fields.iter().find(|(k, _)| !["csrf", "outcome", "reason"].contains(&k.as_str())) {
+        return undeclared(a, field);
+    }
+    let id = match request_id(&id) {
+        Ok(id) => id,
+        Err(e) => return failure(a, e),
+    };
+    let Some(outcome) = Outcome::parse(value(&fields, "outcome")) else {
+        return failure(
+            a,
+            CoreError::Invalid(vec![FieldError { field: "outcome".into(), problem: Problem::UnknownChoice }]),
+        );
+    };
+    match state.pactum.decide_request(&staff, id, outcome, value(&fields, "reason")).await {
+        Ok(()) => Redirect::to(&format!("/admin/requests/{id}")).into_response(),
+        Err(CoreError::RequestClosed) => {
+            message(a, StatusCode::CONFLICT, "Anmodningen er allerede afsluttet", Vec::new())
+        }
+        Err(e) => failure(a, e),
+    }
+}

@@ -1,0 +1,254 @@
+//! Rights requests over real HTTP with mail over real SMTP (P34, P35, L1, L3): the DPO's queue
+//! with its month-end deadline, an extension with reasons mailed within the first month, the
+//! overdue alarm and the reminder to the privacy contact, a refusal that states the right to
+//! complain, and from "My data" a marketing objection that takes effect at once and an objection
+//! that restricts the person's data until it is decided.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::staff::*;
+use common::*;
+use pactum_core::staff::Role;
+use reqwest::StatusCode;
+use time::macros::datetime;
+
+on_both_backends!(
+    p34_l1_a_letter_is_due_a_month_later_extended_with_reasons_and_refused_with_the_right_to_complain,
+    p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_objection_restricts_until_decided,
+);
+
+async fn enrol(server: &Server, email: &str, newsletter: bool) {
+    let courses: serde_json::Value =
+        client().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let session = courses[0]["sessions"][0]["id"].as_str().unwrap().to_string();
+    let enrolled = client()
+        .post(format!("{}/api/v1/enrolments", server.base))
+        .json(&serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": email}, "newsletter": newsletter, "notice_version": "2026.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 201);
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn text(server: &Server, session: &Session, path: &str) -> String {
+    let page = staff_get(server, Some(session), path).await;
+    assert_eq!(page.status(), 200, "GET {path}");
+    page.text().await.unwrap()
+}
+
+async fn p34_l1_a_letter_is_due_a_month_later_extended_with_reasons_and_refused_with_the_right_to_complain(
+    server: Server,
+) {
+    server.clock.set(datetime!(2027-01-31 09:00 UTC));
+    enrol(&server, "lis@eksempel.dk", false).await;
+    let account = set_up(&server, "dpo", Role::Dpo).await;
+    let dpo = sign_in(&server, &account).await;
+
+    let empty = staff_post(&server, Some(&dpo), "/admin/requests", &[("email", "lis@eksempel.dk")]).await;
+    assert_eq!(empty.status(), 400, "a request needs its kind, channel, date and text");
+    let html = empty.text().await.unwrap();
+    assert!(html.contains("«kind»") && html.contains("«details»"), "every problem is named: {html}");
+    let future = staff_post(
+        &server,
+        Some(&dpo),
+        "/admin/requests",
+        &[
+            ("email", "lis@eksempel.dk"),
+            ("kind", "access"),
+            ("channel", "letter"),
+            ("received_on", "2027-02-01"),
+            ("details", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(future.status(), 400, "a request cannot be received tomorrow");
+
+    // Received by letter on 31 January: due on the last day of February (P34).
+    let registered = staff_post(
+        &server,
+        Some(&dpo),
+        "/admin/requests",
+        &[
+            ("email", "lis@eksempel.dk"),
+            ("kind", "access"),
+            ("channel", "letter"),
+            ("received_on", "2027-01-31"),
+            ("details", "Jeg vil gerne have indsigt i alt, I har om mig."),
+        ],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    let request = location(&registered);
+    let mails = server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    let receipt = &mails[0];
+    assert_eq!(receipt.to, vec!["lis@eksempel.dk".to_string()]);
+    assert!(receipt.body().contains("Vi svarer senest 28. februar 2027"), "{}", receipt.body());
+
+    let html = text(&server, &dpo, &request).await;
+    assert!(html.contains("id=\"due\">28. februar 2027"), "{html}");
+    assert!(html.contains("Jeg vil gerne have indsigt i alt, I har om mig."), "the DPO reads the person's words");
+    let queue = text(&server, &dpo, "/admin/requests").await;
+    assert!(queue.contains("Indsigt (art. 15)") && queue.contains("28. februar 2027"), "{queue}");
+    assert!(!queue.contains("overdue-alarm"));
+
+    // Extended by two months within the first month, with the reasons mailed at once (L1).
+    server.clock.set(datetime!(2027-02-20 09:00 UTC));
+    let dpo = sign_in(&server, &account).await;
+    let extended = staff_post(
+        &server,
+        Some(&dpo),
+        &format!("{request}/extend"),
+        &[("months", "2"), ("reason", "Vi har modtaget usædvanligt mange anmodninger.")],
+    )
+    .await;
+    assert_eq!(extended.status(), StatusCode::SEE_OTHER);
+    let mails = server.smtp.wait_for(2, Duration::from_secs(5)).await;
+    let extension = mails[1].body();
+    assert!(extension.contains("senest 30. april 2027"), "{extension}");
+    assert!(extension.contains("usædvanligt mange anmodninger"), "{extension}");
+    let again =
+        staff_post(&server, Some(&dpo), &format!("{request}/extend"), &[("months", "1"), ("reason", "Igen.")]).await;
+    assert_eq!(again.status(), 409, "only one extension");
+    assert!(text(&server, &dpo, &request).await.contains("id=\"extended-to\">30. april 2027"));
+
+    // Past the extended deadline the alarm sounds on the queue and the home page, and the privacy
+    // contact gets the day's reminder, naming the request only by id.
+    server.clock.set(datetime!(2027-05-01 09:00 UTC));
+    let dpo = sign_in(&server, &account).await;
+    assert!(text(&server, &dpo, "/admin/requests").await.contains("id=\"overdue-alarm\""));
+    assert!(text(&server, &dpo, "/admin").await.contains("id=\"overdue-alarm\""));
+    let request_id = request.trim_start_matches("/admin/requests/");
+    let mails = server.smtp.wait_for(3, Duration::from_secs(10)).await;
+    let reminder = &mails[2];
+    assert_eq!(reminder.to, vec!["privacy@metier.example".to_string()]);
+    assert!(reminder.body().contains(request_id) && reminder.body().contains("OVERSKREDET"), "{}", reminder.body());
+    assert!(!reminder.body().contains("lis@eksempel.dk") && !reminder.body().contains("Lis"), "no personal data");
+
+    // A refusal states the reason and the right to complain to Datatilsynet (L1).
+    let decided = staff_post(
+        &server,
+        Some(&dpo),
+        &format!("{request}/decide"),
+        &[("outcome", "rejected"), ("reason", "Vi kunne ikke bekræfte, at anmodningen kom fra dig.")],
+    )
+    .await;
+    assert_eq!(decided.status(), StatusCode::SEE_OTHER);
+    let mails = server.smtp.wait_for(4, Duration::from_secs(5)).await;
+    let refusal = mails[3].body();
+    assert!(refusal.contains("Vi kunne ikke bekræfte") && refusal.contains("Datatilsynet"), "{refusal}");
+    let html = text(&server, &dpo, &request).await;
+    assert!(html.contains("id=\"standing\">afvist"), "{html}");
+    let twice =
+        staff_post(&server, Some(&dpo), &format!("{request}/decide"), &[("outcome", "done"), ("reason", "x")]).await;
+    assert_eq!(twice.status(), 409, "a closed request stays closed");
+    assert!(!text(&server, &dpo, "/admin").await.contains("overdue-alarm"), "the alarm stops once answered");
+
+    // The person sees the request, its deadline and the answer in "My data" (P30).
+    ask_for_link(&server, "lis@eksempel.dk").await;
+    let portal = open(&server, &mailed_link(&server, 5).await).await;
+    let html = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Indsigt (art. 15): modtaget 31. januar 2027, svar senest 30. april 2027 – afvist"),
+        "{html}"
+    );
+    let json: serde_json::Value =
+        client().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let requests = json["requests"].as_array().unwrap();
+    assert_eq!(requests[0]["due_on"], "2027-02-28");
+    assert_eq!(requests[0]["extended_to"], "2027-04-30");
+    assert_eq!(requests[0]["standing"], "rejected");
+
+    let unknown = staff_get(&server, Some(&dpo), "/admin/requests/0199a000-0000-7000-8000-000000000000").await;
+    assert_eq!(unknown.status(), 404);
+    let malformed = staff_get(&server, Some(&dpo), "/admin/requests/not-an-id").await;
+    assert_eq!(malformed.status(), 404);
+}
+
+async fn p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_objection_restricts_until_decided(
+    server: Server,
+) {
+    enrol(&server, "lis@eksempel.dk", true).await;
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    ask_for_link(&server, "lis@eksempel.dk").await;
+    let portal = open(&server, &mailed_link(&server, 2).await).await;
+    let html = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    let token = hidden_form_token(&html);
+
+    // Marketing: at once, unconditionally, in this request (P35, C2).
+    let objected = client()
+        .post(format!("{}{portal}/markedsfoering/indsigelse", server.base))
+        .form(&[("form_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objected.status(), 200);
+    let html = objected.text().await.unwrap();
+    assert!(html.contains("Din indsigelse mod markedsføring er registreret med virkning fra nu"), "{html}");
+    assert!(html.contains("Nyhedsmails</strong>: trukket tilbage"), "{html}");
+    assert!(html.contains("Indsigelse (art. 21): modtaget"), "the objection is on record: {html}");
+
+    // Any other objection goes to the DPO, with the data restricted meanwhile (P35, L3).
+    let missing = client()
+        .post(format!("{}{portal}/anmodning", server.base))
+        .form(&[("form_token", token.as_str()), ("kind", "objection"), ("details", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400, "the request needs its text");
+    let odd = client()
+        .post(format!("{}{portal}/anmodning", server.base))
+        .form(&[("form_token", token.as_str()), ("kind", "erasure"), ("details", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odd.status(), 400, "erasure has its own button");
+    let sent = client()
+        .post(format!("{}{portal}/anmodning", server.base))
+        .form(&[
+            ("form_token", token.as_str()),
+            ("kind", "objection"),
+            ("details", "Jeg gør indsigelse mod brugen af min kursusevaluering."),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let html = sent.text().await.unwrap();
+    assert!(html.contains("id=\"restricted\""), "the person is told the data is restricted: {html}");
+    let mails = server.smtp.wait_for(3, Duration::from_secs(5)).await;
+    assert!(mails[2].body().contains("Vi svarer senest 25. december 2026"), "{}", mails[2].body());
+
+    let dpo = sign_in(&server, &set_up(&server, "dpo", Role::Dpo).await).await;
+    let queue = text(&server, &dpo, "/admin/requests").await;
+    let request = format!("/admin/requests/{}", between(&queue, "href=\"/admin/requests/", "\""));
+    let html = text(&server, &dpo, &request).await;
+    assert!(html.contains("id=\"restricted\"") && html.contains("kursusevaluering"), "{html}");
+
+    // Decided: the person is told when the restriction will be lifted, before it is (L3).
+    let decided = staff_post(
+        &server,
+        Some(&dpo),
+        &format!("{request}/decide"),
+        &[("outcome", "done"), ("reason", "Dine svar indgår ikke længere i evalueringen.")],
+    )
+    .await;
+    assert_eq!(decided.status(), StatusCode::SEE_OTHER);
+    let mails = server.smtp.wait_for(4, Duration::from_secs(5)).await;
+    assert!(mails[3].body().contains("ophæves den 2. december 2026"), "{}", mails[3].body());
+    let still = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(still.contains("id=\"restricted\""), "restricted until the announced day");
+    server.clock.advance(time::Duration::days(7));
+    ask_for_link(&server, "lis@eksempel.dk").await;
+    let portal = open(&server, &mailed_link(&server, 5).await).await;
+    let lifted = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!lifted.contains("id=\"restricted\""), "{lifted}");
+    assert!(lifted.contains("Dine svar indgår ikke længere i evalueringen."), "the answer is in the report");
+}
