@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use pactum_core::incidents::{IncidentDraft, RISKS};
@@ -18,7 +17,7 @@ use pactum_store::{Backend, IncidentId, Micros, Uuid};
 
 use crate::AppState;
 use crate::admin::{AdminChrome, failure, staff_time, undeclared};
-use crate::pages::html;
+use crate::pages::{form_page, html};
 
 const FIELDS: &[&str] = &[
     "csrf",
@@ -107,12 +106,8 @@ async fn list_page<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff, 
         risks: RISKS.iter().map(|r| (*r, risk_label(r))).collect(),
         errors,
     };
-    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let mut response = html(page.render());
-    if response.status() == StatusCode::OK {
-        *response.status_mut() = status;
-    }
-    response
+    let has_problems = !page.errors.is_empty();
+    form_page(page.render(), has_problems)
 }
 
 pub async fn list<B: Backend, C: Clock>(

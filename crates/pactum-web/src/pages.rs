@@ -62,6 +62,15 @@ pub fn html(result: Result<String, askama::Error>) -> Response {
     }
 }
 
+/// A form page shown again with its problems listed: 400 when there are any, else 200.
+pub fn form_page(result: Result<String, askama::Error>, has_problems: bool) -> Response {
+    let mut response = html(result);
+    if has_problems && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
 pub fn other(lang: Lang) -> Lang {
     if lang == Lang::Da { Lang::En } else { Lang::Da }
 }

@@ -22,7 +22,7 @@ use pactum_store::{Backend, RightsRequestId, Uuid};
 use crate::AppState;
 use crate::admin::{AdminChrome, failure, message, undeclared};
 use crate::notice::format_date;
-use crate::pages::html;
+use crate::pages::{form_page, html};
 
 const REGISTER_FIELDS: &[&str] =
     &["csrf", "email", "name", "kind", "channel", "received_on", "details", "restrict", "lang"];
@@ -83,12 +83,8 @@ async fn list_page<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff, 
         today: pactum_store::date_to_text(pactum.clock.today()),
         errors,
     };
-    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let mut response = html(page.render());
-    if response.status() == StatusCode::OK {
-        *response.status_mut() = status;
-    }
-    response
+    let has_problems = !page.errors.is_empty();
+    form_page(page.render(), has_problems)
 }
 
 pub async fn list<B: Backend, C: Clock>(
@@ -198,20 +194,31 @@ pub async fn detail<B: Backend, C: Clock>(
     html(page.render())
 }
 
+/// The request a form posts to, once the form holds only the fields it declares.
+fn posted_request<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    staff: &Staff,
+    raw_id: &str,
+    fields: &[(String, String)],
+    allowed: &[&str],
+) -> Result<RightsRequestId, Box<Response>> {
+    if let Some((field, _)) = fields.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(Box::new(undeclared(AdminChrome::for_staff(state, staff), field)));
+    }
+    request_id(raw_id).map_err(|e| Box::new(failure(AdminChrome::for_staff(state, staff), e)))
+}
+
 pub async fn extend<B: Backend, C: Clock>(
     State(state): State<Arc<AppState<B, C>>>,
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let a = AdminChrome::for_staff(&state, &staff);
-    if let Some((field, _)) = fields.iter().find(|(k, _)| !["csrf", "months", "reason"].contains(&k.as_str())) {
-        return undeclared(a, field);
-    }
-    let id = match request_id(&id) {
+    let id = match posted_request(&state, &staff, &id, &fields, &["csrf", "months", "reason"]) {
         Ok(id) => id,
-        Err(e) => return failure(a, e),
+        Err(response) => return *response,
     };
+    let a = AdminChrome::for_staff(&state, &staff);
     let months = value(&fields, "months").trim().parse::<u16>().unwrap_or(0);
     match state.pactum.extend_request(&staff, id, months, value(&fields, "reason")).await {
         Ok(_) => Redirect::to(&format!("/admin/requests/{id}")).into_response(),
@@ -231,14 +238,11 @@ pub async fn decide<B: Backend, C: Clock>(
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let a = AdminChrome::for_staff(&state, &staff);
-    if let Some((field, _)) = fields.iter().find(|(k, _)| !["csrf", "outcome", "reason"].contains(&k.as_str())) {
-        return undeclared(a, field);
-    }
-    let id = match request_id(&id) {
+    let id = match posted_request(&state, &staff, &id, &fields, &["csrf", "outcome", "reason"]) {
         Ok(id) => id,
-        Err(e) => return failure(a, e),
+        Err(response) => return *response,
     };
+    let a = AdminChrome::for_staff(&state, &staff);
     let Some(outcome) = Outcome::parse(value(&fields, "outcome")) else {
         return failure(
             a,
