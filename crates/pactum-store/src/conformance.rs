@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
             a_job_lease_is_held_by_one_node_until_it_runs_out,
             orders_keep_their_participants_and_invoices_are_numbered_without_gaps,
+            rights_requests_are_queued_by_deadline_and_go_with_their_purpose,
             every_column_is_classified
         );
     };
@@ -1001,4 +1002,76 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     store.commit(change(vec![Op::ShredSubject(buyer.id)], vec![])).await.unwrap();
     assert!(b.order(order.id).await.unwrap().is_none());
     assert!(b.orders_of_buyer(buyer.id).await.unwrap().is_empty());
+}
+
+pub async fn rights_requests_are_queued_by_deadline_and_go_with_their_purpose<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let person = subject(b"rights");
+    let held =
+        PurposeInstance { purpose: "rights_requests".into(), retain_until: None, ..purpose(person.id, &["email"]) };
+    let request = |due_on: time::Date, instance: Option<PurposeInstanceId>| RightsRequest {
+        id: RightsRequestId::new(),
+        subject: person.id,
+        kind: "access".into(),
+        channel: "letter".into(),
+        scope: String::new(),
+        received_at: 1_700_000_000_000_000,
+        due_on,
+        extended_to: None,
+        extension_reason: None,
+        status: "open".into(),
+        restricts: true,
+        restricted_until: None,
+        decision_reason: None,
+        decided_at: None,
+        decided_by: None,
+        instance,
+        details_item: None,
+        created_by: "staff:test".into(),
+        lang: "da".into(),
+    };
+    let later = request(date!(2027 - 03 - 31), Some(held.id));
+    let sooner = request(date!(2027 - 02 - 28), None);
+    let ops = vec![
+        Op::CreateSubject(person.clone()),
+        Op::StartPurpose(held.clone()),
+        Op::PutRightsRequest(later.clone()),
+        Op::PutRightsRequest(sooner.clone()),
+    ];
+    store.commit(change(ops, vec![])).await.unwrap();
+    let open: Vec<RightsRequestId> = b.rights_requests(true, 10).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(open, vec![sooner.id, later.id], "the one due first comes first");
+    assert_eq!(b.rights_request(later.id).await.unwrap().as_ref(), Some(&later), "every field round-trips");
+
+    // Extended past the other, then decided: the row is replaced whole.
+    let extended = RightsRequest {
+        extended_to: Some(date!(2027 - 05 - 31)),
+        extension_reason: Some(vec![7, 7]),
+        ..sooner.clone()
+    };
+    store.commit(change(vec![Op::PutRightsRequest(extended.clone())], vec![])).await.unwrap();
+    let open: Vec<RightsRequestId> = b.rights_requests(true, 10).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(open, vec![later.id, sooner.id], "ordered by the deadline after extension");
+    let decided = RightsRequest {
+        status: "rejected".into(),
+        decision_reason: Some(vec![8]),
+        decided_at: Some(1_700_000_000_000_500),
+        decided_by: Some("staff:test".into()),
+        restricted_until: Some(date!(2027 - 03 - 07)),
+        ..extended
+    };
+    store.commit(change(vec![Op::PutRightsRequest(decided.clone())], vec![])).await.unwrap();
+    assert_eq!(b.rights_requests(true, 10).await.unwrap().len(), 1);
+    assert_eq!(b.rights_requests(false, 10).await.unwrap(), vec![decided.clone()]);
+    assert_eq!(b.rights_requests_of(person.id).await.unwrap().len(), 2);
+
+    // The request held by a purpose goes when that purpose is deleted; shredding the person
+    // drops the sealed reasons of what is left, and keeps the pseudonymous record.
+    store.commit(change(vec![Op::DeletePurpose(held.id)], vec![])).await.unwrap();
+    assert_eq!(b.rights_request(later.id).await.unwrap(), None);
+    store.commit(change(vec![Op::ShredSubject(person.id)], vec![])).await.unwrap();
+    let kept = b.rights_request(decided.id).await.unwrap().unwrap();
+    assert_eq!((kept.decision_reason, kept.extension_reason), (None, None));
+    assert_eq!(kept.status, "rejected");
 }
