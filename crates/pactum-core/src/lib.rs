@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod personal;
+pub mod rectification;
 pub mod retention_sweep;
 pub mod rights;
 pub mod roster;
@@ -71,6 +72,8 @@ pub enum CoreError {
     CertificationNotChosen,
     #[error("no such message; messages are deleted when the course ends")]
     UnknownMessage,
+    #[error("that e-mail address is already used by someone else")]
+    EmailTaken,
     #[error("no such rights request")]
     UnknownRequest,
     #[error("this request is closed already")]

@@ -41,11 +41,28 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         entries: &[Disclosure],
         restricted: &[PurposeInstanceId],
     ) -> Vec<RecipientNotification> {
+        self.notifications_with(entries, |d| if restricted.contains(&d.instance) { "restriction" } else { "erasure" })
+    }
+
+    /// The notifications that tell every recipient of `entries` of one `kind` of change
+    /// (`rectification`, `restriction`): one per recipient and reference.
+    pub(crate) fn notifications_of_kind(
+        &self,
+        entries: &[Disclosure],
+        kind: &'static str,
+    ) -> Vec<RecipientNotification> {
+        self.notifications_with(entries, |_| kind)
+    }
+
+    fn notifications_with(
+        &self,
+        entries: &[Disclosure],
+        kind_of: impl Fn(&Disclosure) -> &'static str,
+    ) -> Vec<RecipientNotification> {
         let now = self.clock.now_micros();
         let mut seen = BTreeMap::new();
         for d in entries {
-            let kind = if restricted.contains(&d.instance) { "restriction" } else { "erasure" };
-            seen.entry((d.recipient.clone(), d.reference.clone(), kind)).or_insert((d.at, d.subject));
+            seen.entry((d.recipient.clone(), d.reference.clone(), kind_of(d))).or_insert((d.at, d.subject));
         }
         seen.into_iter()
             .map(|((recipient, reference, kind), (disclosed_at, subject))| {
@@ -80,6 +97,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             "objection" => (
                 "må ikke længere bruges til certificeringen: personen har gjort indsigelse, og certificeringen er annulleret",
                 "may no longer be used for the certification: the person objected, and the certification is cancelled",
+            ),
+            "rectification" => (
+                "er rettet af personen: bed os om de rettede oplysninger, og ret jeres kopi",
+                "were corrected by the person: ask us for the corrected data and correct your copy",
             ),
             "restriction" => (
                 "er nu begrænset: I må kun opbevare dem, ikke bruge dem",

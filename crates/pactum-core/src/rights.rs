@@ -415,6 +415,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "restricts": request.restricts,
             }),
         ));
+        if request.restricts {
+            // Every recipient that has the person's data is told it is now restricted (L4).
+            let disclosures = self.store.backend().disclosures_of(subject).await?;
+            let notify = self.notifications_of_kind(&disclosures, "restriction");
+            if !notify.is_empty() {
+                change.ops.push(Op::QueueNotifications(notify));
+            }
+        }
         change.ops.push(Op::PutRightsRequest(request));
         self.store.commit(change).await?;
         self.mail_ready.notify_one();

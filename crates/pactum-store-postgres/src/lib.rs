@@ -310,6 +310,13 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .execute(&mut *tx)
             .await?;
         }
+        Op::SetEmailIndex { subject, email_index } => {
+            sqlx::query(pactum_store::sql::subjects::SET_EMAIL_INDEX)
+                .bind(email_index.as_slice())
+                .bind(subject.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::DeleteMailOf(subject) => {
             sqlx::query("DELETE FROM outbox WHERE subject_id = $1")
                 .bind(subject.as_bytes().as_slice())

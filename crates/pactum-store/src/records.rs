@@ -844,6 +844,11 @@ pub enum Op {
     ActivatePolicy(PolicyActivation),
     RecordCookieConsent(CookieConsent),
     EnqueueMail(OutboxMail),
+    /// Points a subject's lookup index at a new, verified e-mail address (rectification, P25).
+    SetEmailIndex {
+        subject: SubjectId,
+        email_index: Vec<u8>,
+    },
     /// Drops every message to or about a subject, pending or delivered (erasure with a legal hold).
     DeleteMailOf(SubjectId),
     /// Drops a subject's messages of one kind that are not yet delivered (a marketing objection

@@ -2,6 +2,12 @@
 //! positions too), TEXT dates, INTEGER flags and BLOB/BYTEA ids bound as bytes. Each backend
 //! binds the values and maps the rows; the statements are written once, here.
 
+/// Subjects.
+pub mod subjects {
+    /// Binds the new index, then the subject id. A duplicate is refused by the unique index.
+    pub const SET_EMAIL_INDEX: &str = "UPDATE subjects SET email_index = $1 WHERE id = $2";
+}
+
 /// The rights-request register (P34, L1).
 pub mod rights_requests {
     /// Inserts a request, or replaces the mutable part of one (extension, decision).

@@ -40,6 +40,10 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/my-data/s/{portal}/marketing/object", post(object_to_marketing::<B, C>))
         .route("/mine-data/s/{portal}/anmodning", post(send_request::<B, C>))
         .route("/en/my-data/s/{portal}/request", post(send_request::<B, C>))
+        .route("/mine-data/s/{portal}/ret", post(correct::<B, C>))
+        .route("/en/my-data/s/{portal}/correct", post(correct::<B, C>))
+        .route("/mine-data/ny-email/{token}", get(email_change_page::<B, C>).post(confirm_email_change::<B, C>))
+        .route("/en/my-data/new-email/{token}", get(email_change_page::<B, C>).post(confirm_email_change::<B, C>))
         .route("/mine-data/s/{portal}/slet", post(erase::<B, C>))
         .route("/en/my-data/s/{portal}/erase", post(erase::<B, C>))
 }
@@ -139,6 +143,17 @@ pub struct PortalWords {
     kind_rectification: &'static str,
     kind_restriction: &'static str,
     kind_other: &'static str,
+    correct_heading: &'static str,
+    correct_intro: &'static str,
+    correct_save: &'static str,
+    corrected: &'static str,
+    nothing_changed: &'static str,
+    email_pending: &'static str,
+    email_confirm_title: &'static str,
+    email_confirm_intro: &'static str,
+    email_confirm: &'static str,
+    email_confirmed: &'static str,
+    email_taken: &'static str,
 }
 
 const DA: PortalWords = PortalWords {
@@ -219,6 +234,17 @@ const DA: PortalWords = PortalWords {
     kind_rectification: "Noget er forkert (berigtigelse)",
     kind_restriction: "Begrænsning af behandlingen",
     kind_other: "Andet",
+    correct_heading: "Ret dine oplysninger",
+    correct_intro: "Ret det, der er forkert. Ændringen gælder med det samme, og alle, der har fået oplysningen fra os, får besked. Ændrer du din e-mailadresse, sender vi et link til den nye adresse; først når du har fulgt det, bruger vi den.",
+    correct_save: "Gem rettelserne",
+    corrected: "Dine rettelser er gemt:",
+    nothing_changed: "Du ændrede ikke noget.",
+    email_pending: "Vi har sendt et link til din nye e-mailadresse. Indtil du har fulgt det, bruger vi den gamle.",
+    email_confirm_title: "Bekræft din nye e-mailadresse",
+    email_confirm_intro: "Klik for at bruge denne adresse fremover.",
+    email_confirm: "Brug den nye adresse",
+    email_confirmed: "Din nye e-mailadresse er bekræftet, og vi bruger den fra nu af. Vi har skrevet til din gamle adresse om ændringen.",
+    email_taken: "Adressen bruges allerede af en anden hos os, så vi har ikke ændret noget. Skriv til os, hvis det er din.",
 };
 
 const EN: PortalWords = PortalWords {
@@ -299,6 +325,17 @@ const EN: PortalWords = PortalWords {
     kind_rectification: "Something is wrong (rectification)",
     kind_restriction: "Restriction of processing",
     kind_other: "Other",
+    correct_heading: "Correct your data",
+    correct_intro: "Correct what is wrong. The change applies at once, and everyone who received the data from us is told. If you change your e-mail address, we send a link to the new address; only once you have followed it do we use it.",
+    correct_save: "Save the corrections",
+    corrected: "Your corrections are saved:",
+    nothing_changed: "You did not change anything.",
+    email_pending: "We have sent a link to your new e-mail address. Until you follow it, we use the old one.",
+    email_confirm_title: "Confirm your new e-mail address",
+    email_confirm_intro: "Click to use this address from now on.",
+    email_confirm: "Use the new address",
+    email_confirmed: "Your new e-mail address is confirmed, and we use it from now on. We have written to your old address about the change.",
+    email_taken: "The address is already used by someone else with us, so nothing has changed. Write to us if it is yours.",
 };
 
 fn words(lang: Lang) -> &'static PortalWords {
@@ -413,16 +450,21 @@ fn with_status(mut response: Response, status: StatusCode) -> Response {
 #[template(path = "portal_open.html")]
 struct OpenPage<'a> {
     c: Chrome<'a>,
-    w: &'static PortalWords,
+    title: &'static str,
+    intro: &'static str,
+    button: &'static str,
     action: String,
 }
 
 /// The mailed link only shows a button: mail scanners that fetch links must not use it up.
 async fn open_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
     let lang = lang_of(&uri);
+    let w = words(lang);
     let page = OpenPage {
         c: chrome(&state, lang, base(other(lang)).to_string()),
-        w: words(lang),
+        title: w.title,
+        intro: w.open_intro,
+        button: w.open,
         action: uri.path().to_string(),
     };
     no_store(html(page.render()))
@@ -478,6 +520,9 @@ struct PortalPage<'a> {
     consents: Vec<ConsentRow>,
     requests: Vec<String>,
     restricted: bool,
+    /// The values the person may correct: (field name, label, current value, input type).
+    editable: Vec<(String, String, String, &'static str)>,
+    correct_action: String,
     marketing_action: String,
     request_action: String,
     request_kinds: Vec<(&'static str, &'static str)>,
@@ -590,6 +635,16 @@ async fn portal_page<B: Backend, C: Clock>(
         })
         .collect();
     let restricted = report.restricted;
+    let mut editable: Vec<(String, String, String, &'static str)> = Vec::new();
+    let mut newest: Vec<&pactum_core::personal::ItemReport> = report.items.iter().collect();
+    newest.sort_by_key(|i| std::cmp::Reverse(i.collected_at));
+    for item in newest {
+        let kind = if item.category == "email" { "email" } else { "text" };
+        let may = item.category == "email" || pactum.self_editable(&item.category);
+        if may && !editable.iter().any(|(c, _, _, _)| *c == item.category) {
+            editable.push((item.category.clone(), item.category_label.clone(), item.value.clone(), kind));
+        }
+    }
     let items = report
         .items
         .into_iter()
@@ -665,6 +720,8 @@ async fn portal_page<B: Backend, C: Clock>(
         consents,
         requests,
         restricted,
+        editable,
+        correct_action: format!("{}/{}", portal_path(lang, portal), if lang == Lang::Da { "ret" } else { "correct" }),
         marketing_action: match lang {
             Lang::Da => format!("{}/markedsfoering/indsigelse", portal_path(lang, portal)),
             Lang::En => format!("{}/marketing/object", portal_path(lang, portal)),
@@ -810,6 +867,96 @@ async fn object<B: Backend, C: Clock>(
         Ok(()) => portal_page(&state, lang, &portal, subject, Some(w.objected.into())).await,
         // Someone else's enrolment, or one already objected to: nothing to do, and nothing told.
         Err(CoreError::CertificationNotChosen) => link_failure(&state, lang, CoreError::InvalidLink),
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// The person's own corrections (P25, P32): effective at once, a new e-mail address once confirmed.
+async fn correct<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(portal): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let subject = match state.pactum.portal_subject(&portal).await {
+        Ok(s) => s,
+        Err(e) => return link_failure(&state, lang, e),
+    };
+    // The fields this person's form has: the categories they hold and may correct.
+    let held: Vec<String> = match state.pactum.store.backend().items_of(subject).await {
+        Ok(items) => items.into_iter().map(|i| i.category).collect(),
+        Err(e) => return link_failure(&state, lang, e.into()),
+    };
+    let mut allowed: Vec<&str> = vec!["form_token"];
+    allowed.extend(held.iter().map(String::as_str).filter(|c| *c == "email" || state.pactum.self_editable(c)));
+    let submitted = Submitted(fields);
+    let subject = match portal_form(&state, lang, &portal, &headers, &submitted, &allowed).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let values: Vec<(String, String)> = submitted.0.iter().filter(|(k, _)| k != "form_token").cloned().collect();
+    match state.pactum.rectify(subject, &values, lang).await {
+        Ok(done) => {
+            let mut notice = if done.changed.is_empty() {
+                String::new()
+            } else {
+                let labels: Vec<String> = done
+                    .changed
+                    .iter()
+                    .map(|c| state.pactum.policy.category(c).map(|x| x.label.get(lang).to_string()).unwrap_or_default())
+                    .collect();
+                format!("{} {}.", w.corrected, labels.join(", "))
+            };
+            if done.email_pending.is_some() {
+                notice = format!("{notice} {}", w.email_pending).trim().to_string();
+            }
+            if notice.is_empty() {
+                notice = w.nothing_changed.into();
+            }
+            portal_page(&state, lang, &portal, subject, Some(notice)).await
+        }
+        Err(CoreError::Invalid(problems)) => {
+            let text = problems.iter().map(|p| p.message(lang)).collect::<Vec<_>>().join(" ");
+            with_status(portal_page(&state, lang, &portal, subject, Some(text)).await, StatusCode::BAD_REQUEST)
+        }
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// The mailed link for a new address only shows a button, so that mail scanners do not use it.
+async fn email_change_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    let page = OpenPage {
+        c: chrome(&state, lang, base(other(lang)).to_string()),
+        title: w.email_confirm_title,
+        intro: w.email_confirm_intro,
+        button: w.email_confirm,
+        action: uri.path().to_string(),
+    };
+    no_store(html(page.render()))
+}
+
+async fn confirm_email_change<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let w = words(lang);
+    if !same_origin(&headers) {
+        return link_failure(&state, lang, CoreError::InvalidLink);
+    }
+    let c = chrome(&state, lang, base(other(lang)).to_string());
+    match state.pactum.confirm_email_change(&token).await {
+        Ok(()) => no_store(message(c, StatusCode::OK, w.email_confirm_title, vec![w.email_confirmed.into()])),
+        Err(CoreError::EmailTaken) => {
+            no_store(message(c, StatusCode::CONFLICT, w.email_confirm_title, vec![w.email_taken.into()]))
+        }
         Err(e) => link_failure(&state, lang, e),
     }
 }

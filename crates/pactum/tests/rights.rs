@@ -19,6 +19,7 @@ use time::macros::datetime;
 on_both_backends!(
     p34_l1_a_letter_is_due_a_month_later_extended_with_reasons_and_refused_with_the_right_to_complain,
     p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_objection_restricts_until_decided,
+    p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_address_waits_for_its_link,
 );
 
 async fn enrol(server: &Server, email: &str, newsletter: bool) {
@@ -32,6 +33,13 @@ async fn enrol(server: &Server, email: &str, newsletter: bool) {
         .await
         .unwrap();
     assert_eq!(enrolled.status(), 201);
+}
+
+async fn session_of(server: &Server, slug: &str) -> String {
+    let courses: serde_json::Value =
+        client().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
+    let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == slug).unwrap();
+    course["sessions"][0]["id"].as_str().unwrap().to_string()
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -251,4 +259,101 @@ async fn p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_obje
     let lifted = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(!lifted.contains("id=\"restricted\""), "{lifted}");
     assert!(lifted.contains("Dine svar indgår ikke længere i evalueringen."), "the answer is in the report");
+}
+
+async fn p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_address_waits_for_its_link(
+    server: Server,
+) {
+    let kim = sign_in(&server, &set_up(&server, "kim", Role::Coordinator).await).await;
+    let agile = session_of(&server, "agil-projektledelse").await;
+    enrol_by_api(&server, &agile, "Nina Nørgaard", "nina@eksempel.dk", false).await;
+    let export = staff_post(
+        &server,
+        Some(&kim),
+        "/admin/disclosures",
+        &[
+            ("recipient", "course_partner"),
+            ("purpose", "course_enrolment"),
+            ("scope", &format!("session:{agile}")),
+            ("format", "json"),
+        ],
+    )
+    .await;
+    assert_eq!(export.status(), 200);
+    let reference =
+        export.json::<serde_json::Value>().await.unwrap()["people"][0]["reference"].as_str().unwrap().to_string();
+
+    let before = server.smtp.messages().len();
+    ask_for_link(&server, "nina@eksempel.dk").await;
+    let portal = open(&server, &mailed_link(&server, before + 1).await).await;
+    let html = client().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("name=\"name\" type=\"text\" value=\"Nina Nørgaard\""),
+        "the form shows the value held: {html}"
+    );
+    let token = hidden_form_token(&html);
+    let correct = |fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("form_token", token.clone())];
+        form.extend(fields);
+        client().post(format!("{}{portal}/ret", server.base)).form(&form).send()
+    };
+
+    // Bad input changes nothing and names the problem.
+    let long = correct(vec![("name", "N".repeat(1000))]).await.unwrap();
+    assert_eq!(long.status(), 400);
+    assert!(long.text().await.unwrap().contains("«name»"));
+    let undeclared = correct(vec![("participation", "bestået".into())]).await.unwrap();
+    assert_eq!(undeclared.status(), 400, "a category the person cannot edit is not a field of the form");
+
+    // A new name applies at once; the course partner that received the old one is told (L4).
+    let corrected =
+        correct(vec![("name", "Nina Nørgaard-Holm".into()), ("email", "nina@eksempel.dk".into())]).await.unwrap();
+    assert_eq!(corrected.status(), 200);
+    let html = corrected.text().await.unwrap();
+    assert!(html.contains("Dine rettelser er gemt: Navn."), "{html}");
+    assert!(html.contains("value=\"Nina Nørgaard-Holm\"") && !html.contains("value=\"Nina Nørgaard\""), "{html}");
+    assert!(html.contains("Berigtigelse (art. 16): modtaget"), "the change history (P25): {html}");
+    let mails = server.smtp.wait_for(before + 2, Duration::from_secs(10)).await;
+    let notice =
+        mails.iter().find(|m| m.to.iter().any(|t| t == "privacy@kursuspartner.example")).expect("partner told");
+    assert!(notice.body().contains(&reference) && notice.body().contains("rettet"), "{}", notice.body());
+    assert!(!notice.data.contains("Nina"), "the notice carries no personal value");
+    let json: serde_json::Value =
+        client().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let rectification = json["requests"].as_array().unwrap().iter().find(|r| r["kind"] == "rectification").unwrap();
+    assert_eq!(rectification["scope"], "name");
+    assert_eq!(rectification["standing"], "done", "self-service completes within the request (P34)");
+
+    // A new address is used only once the link mailed to it is followed (P25).
+    let changed = correct(vec![("email", "nina.ny@eksempel.dk".into())]).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(changed.text().await.unwrap().contains("Vi har sendt et link til din nye e-mailadresse"));
+    let mails = server.smtp.wait_for(before + 3, Duration::from_secs(5)).await;
+    let confirmation = mails.last().unwrap();
+    assert_eq!(confirmation.to, vec!["nina.ny@eksempel.dk".to_string()]);
+    let body = confirmation.body();
+    let url = body.lines().find(|l| l.contains("/mine-data/ny-email/")).unwrap().trim();
+    let link = format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1);
+    ask_for_link(&server, "nina.ny@eksempel.dk").await;
+    assert_eq!(server.smtp.wait_for(before + 4, Duration::from_millis(500)).await.len(), before + 3, "not used yet");
+
+    let forged = client().post(format!("{}{}x", server.base, link)).send().await.unwrap();
+    assert_eq!(forged.status(), 404, "a tampered link does nothing");
+    let page = client().get(format!("{}{link}", server.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "looking at the link does not use it");
+    let confirmed = client().post(format!("{}{link}", server.base)).send().await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed.text().await.unwrap().contains("Din nye e-mailadresse er bekræftet"));
+    let mails = server.smtp.wait_for(before + 5, Duration::from_secs(10)).await;
+    let told: Vec<&str> = mails[before + 3..].iter().map(|m| m.to[0].as_str()).collect();
+    assert!(told.contains(&"nina@eksempel.dk"), "the old address is told: {told:?}");
+    assert!(told.contains(&"privacy@kursuspartner.example"), "so is the partner that had the old one: {told:?}");
+    let again = client().post(format!("{}{link}", server.base)).send().await.unwrap();
+    assert_eq!(again.status(), 404, "the link works once");
+
+    ask_for_link(&server, "nina@eksempel.dk").await;
+    ask_for_link(&server, "nina.ny@eksempel.dk").await;
+    let mails = server.smtp.wait_for(before + 7, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), before + 6, "only the new address gets a link now");
+    assert_eq!(mails.last().unwrap().to, vec!["nina.ny@eksempel.dk".to_string()]);
 }
