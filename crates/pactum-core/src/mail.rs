@@ -58,6 +58,13 @@ pub trait Mailer: Send + Sync + 'static {
         to: &str,
         message: &[u8],
     ) -> impl Future<Output = Result<(), MailError>> + Send;
+
+    /// Deletes the copies of delivered messages this mailer keeps that were written before
+    /// `before`; returns how many. A mailer that keeps none (SMTP) has nothing to do.
+    fn prune(&self, before: std::time::SystemTime) -> impl Future<Output = Result<usize, MailError>> + Send {
+        let _ = before;
+        async { Ok(0) }
+    }
 }
 
 /// Delivery over SMTP.
@@ -122,16 +129,44 @@ impl Mailer for SmtpMailer {
 }
 
 /// Writes each message as `<dir>/<id>.eml`: the default when no SMTP server is configured, so the
-/// first run needs no mail server. The files hold personal data; they live in the private data directory.
+/// first run needs no mail server. The files hold personal data; they live in the private data
+/// directory and are deleted [`EML_RETENTION_DAYS`] after they were written.
 pub struct EmlDirectory {
     pub dir: PathBuf,
 }
+
+/// How long a message written to the `.eml` directory is kept: long enough to read it while
+/// trying Pactum out, no longer. (Mail sent over SMTP keeps no copy: its sealed body is dropped
+/// from the outbox once delivered, or once delivery is given up.)
+pub const EML_RETENTION_DAYS: i64 = 7;
 
 impl Mailer for EmlDirectory {
     async fn deliver(&self, id: MailId, _from: &str, _to: &str, message: &[u8]) -> Result<(), MailError> {
         tokio::fs::create_dir_all(&self.dir).await.map_err(|e| MailError::Io(e.to_string()))?;
         let path = self.dir.join(format!("{id}.eml"));
         tokio::fs::write(&path, message).await.map_err(|e| MailError::Io(e.to_string()))
+    }
+
+    async fn prune(&self, before: std::time::SystemTime) -> Result<usize, MailError> {
+        let io = |e: std::io::Error| MailError::Io(e.to_string());
+        let mut entries = match tokio::fs::read_dir(&self.dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(e)),
+        };
+        let mut deleted = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("eml") {
+                continue;
+            }
+            let written = entry.metadata().await.and_then(|m| m.modified()).map_err(io)?;
+            if written < before {
+                tokio::fs::remove_file(&path).await.map_err(io)?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 }
 
@@ -146,6 +181,13 @@ impl Mailer for AnyMailer {
         match self {
             AnyMailer::Smtp(m) => m.deliver(id, from, to, message).await,
             AnyMailer::Eml(m) => m.deliver(id, from, to, message).await,
+        }
+    }
+
+    async fn prune(&self, before: std::time::SystemTime) -> Result<usize, MailError> {
+        match self {
+            AnyMailer::Smtp(m) => m.prune(before).await,
+            AnyMailer::Eml(m) => m.prune(before).await,
         }
     }
 }
@@ -312,6 +354,12 @@ pub async fn run_mail_worker<B: Backend, C: Clock, M: Mailer>(
                 Ok(0) => {}
                 Ok(due) => tracing::info!(due, "rights requests reminder sent"),
                 Err(e) => tracing::error!(error = %e, "rights requests reminder failed"),
+            }
+            let cutoff = pactum.clock.now() - time::Duration::days(EML_RETENTION_DAYS);
+            match mailer.prune(cutoff.into()).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "kept mail copies past their retention deleted"),
+                Err(e) => tracing::error!(error = %e, "deleting kept mail copies failed"),
             }
         }
         if let Ok(http) = &http {

@@ -132,3 +132,34 @@ fn backoff_doubles_up_to_an_hour() {
     assert_eq!(backoff_micros(7), 3_600_000_000);
     assert_eq!(backoff_micros(30), 3_600_000_000);
 }
+
+/// Issue 3: mail bodies are personal data with a retention rule. A message written to the `.eml`
+/// directory (no SMTP server configured) is deleted once it is older than `EML_RETENTION_DAYS`.
+#[tokio::test]
+async fn eml_copies_are_deleted_after_their_retention() {
+    use pactum_core::mail::{EML_RETENTION_DAYS, Mailer};
+    use std::time::SystemTime;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = EmlDirectory { dir: dir.path().join("mail") };
+    assert_eq!(mailer.prune(SystemTime::now()).await.unwrap(), 0, "no directory yet: nothing to do");
+    let (old, new) = (pactum_store::MailId::new(), pactum_store::MailId::new());
+    for id in [old, new] {
+        mailer.deliver(id, "from@example.com", "to@example.com", b"Subject: x\r\n\r\nHej Lis").await.unwrap();
+    }
+    std::fs::write(dir.path().join("mail").join("notes.txt"), "not a message").unwrap();
+    let days = |n: i64| Duration::from_secs(u64::try_from(n).unwrap() * 86_400);
+    let old_path = dir.path().join("mail").join(format!("{old}.eml"));
+    std::fs::File::options()
+        .write(true)
+        .open(&old_path)
+        .unwrap()
+        .set_modified(SystemTime::now() - days(EML_RETENTION_DAYS + 1))
+        .unwrap();
+
+    let cutoff = SystemTime::now() - days(EML_RETENTION_DAYS);
+    assert_eq!(mailer.prune(cutoff).await.unwrap(), 1);
+    assert!(!old_path.exists(), "the old copy is gone");
+    assert!(dir.path().join("mail").join(format!("{new}.eml")).exists(), "a recent one stays");
+    assert!(dir.path().join("mail").join("notes.txt").exists(), "other files are not touched");
+}
