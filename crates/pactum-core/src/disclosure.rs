@@ -207,7 +207,7 @@ impl DisclosureExport {
 /// One CSV cell: quoted, with quotes doubled, and a leading `=`, `+`, `-`, `@`, tab or carriage
 /// return defused with an apostrophe, so that a name typed into a form cannot become a formula in
 /// the recipient's spreadsheet.
-fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let defused = match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
         _ => value.to_string(),

@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod personal;
+pub mod portability;
 pub mod rectification;
 pub mod retention_sweep;
 pub mod rights;

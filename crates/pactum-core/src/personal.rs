@@ -99,6 +99,8 @@ pub struct SubjectReport {
     pub requests: Vec<crate::rights::RequestReport>,
     /// Whether the person's data is restricted today (L3): stored, not used.
     pub restricted: bool,
+    /// What the report withholds, with the reason (P31).
+    pub redactions: Vec<crate::portability::Redaction>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,7 +424,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let (participations, certification_messages) = self.certification_report(subject, &purposes, lang).await?;
         let requests = self.requests_of(subject, lang).await?;
         let restricted = requests.iter().any(|r| r.restricts);
-        Ok(SubjectReport { subject, items, disclosures, participations, certification_messages, requests, restricted })
+        let redactions = self.redactions(subject, lang).await?;
+        Ok(SubjectReport {
+            subject,
+            items,
+            disclosures,
+            participations,
+            certification_messages,
+            requests,
+            restricted,
+            redactions,
+        })
     }
 
     /// The newest value of each of `categories` that a subject has, opened with its key, in the order

@@ -32,6 +32,12 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/my-data/s/{portal}", get(portal::<B, C>))
         .route("/mine-data/s/{portal}/data.json", get(copy::<B, C>))
         .route("/en/my-data/s/{portal}/data.json", get(copy::<B, C>))
+        .route("/mine-data/s/{portal}/rapport", get(report::<B, C>))
+        .route("/en/my-data/s/{portal}/report", get(report::<B, C>))
+        .route("/mine-data/s/{portal}/portabilitet.json", get(portable_json::<B, C>))
+        .route("/en/my-data/s/{portal}/portability.json", get(portable_json::<B, C>))
+        .route("/mine-data/s/{portal}/portabilitet.csv", get(portable_csv::<B, C>))
+        .route("/en/my-data/s/{portal}/portability.csv", get(portable_csv::<B, C>))
         .route("/mine-data/s/{portal}/samtykker/{consent}/tilbagekald", post(withdraw::<B, C>))
         .route("/en/my-data/s/{portal}/consents/{consent}/withdraw", post(withdraw::<B, C>))
         .route("/mine-data/s/{portal}/certificering/{enrolment}/indsigelse", post(object::<B, C>))
@@ -143,6 +149,15 @@ pub struct PortalWords {
     kind_rectification: &'static str,
     kind_restriction: &'static str,
     kind_other: &'static str,
+    redactions_heading: &'static str,
+    no_redactions: &'static str,
+    report_link: &'static str,
+    report_title: &'static str,
+    report_made: &'static str,
+    portability_heading: &'static str,
+    portability_intro: &'static str,
+    portability_json: &'static str,
+    portability_csv: &'static str,
     correct_heading: &'static str,
     correct_intro: &'static str,
     correct_save: &'static str,
@@ -234,6 +249,15 @@ const DA: PortalWords = PortalWords {
     kind_rectification: "Noget er forkert (berigtigelse)",
     kind_restriction: "Begrænsning af behandlingen",
     kind_other: "Andet",
+    redactions_heading: "Hvad vi ikke viser",
+    no_redactions: "Vi har ikke tilbageholdt noget.",
+    report_link: "Se en udskriftsvenlig indsigtsrapport",
+    report_title: "Indsigtsrapport",
+    report_made: "Rapporten er lavet",
+    portability_heading: "Tag dine data med (dataportabilitet)",
+    portability_intro: "De oplysninger, du selv har givet os efter aftale eller samtykke, i et maskinlæsbart format, som du kan give videre til en anden.",
+    portability_json: "Hent som JSON",
+    portability_csv: "Hent som CSV (regneark)",
     correct_heading: "Ret dine oplysninger",
     correct_intro: "Ret det, der er forkert. Ændringen gælder med det samme, og alle, der har fået oplysningen fra os, får besked. Ændrer du din e-mailadresse, sender vi et link til den nye adresse; først når du har fulgt det, bruger vi den.",
     correct_save: "Gem rettelserne",
@@ -325,6 +349,15 @@ const EN: PortalWords = PortalWords {
     kind_rectification: "Something is wrong (rectification)",
     kind_restriction: "Restriction of processing",
     kind_other: "Other",
+    redactions_heading: "What we do not show",
+    no_redactions: "We have withheld nothing.",
+    report_link: "See a printable access report",
+    report_title: "Access report",
+    report_made: "Report made",
+    portability_heading: "Take your data with you (portability)",
+    portability_intro: "The data you gave us yourself, under a contract or your consent, in a machine-readable format you can pass on to someone else.",
+    portability_json: "Download as JSON",
+    portability_csv: "Download as CSV (spreadsheet)",
     correct_heading: "Correct your data",
     correct_intro: "Correct what is wrong. The change applies at once, and everyone who received the data from us is told. If you change your e-mail address, we send a link to the new address; only once you have followed it do we use it.",
     correct_save: "Save the corrections",
@@ -519,6 +552,13 @@ struct PortalPage<'a> {
     objection_consequence: String,
     consents: Vec<ConsentRow>,
     requests: Vec<String>,
+    redactions: Vec<(String, String)>,
+    /// The printable access report: the same content, no forms.
+    printable: bool,
+    made: String,
+    report_href: String,
+    portability_json_href: String,
+    portability_csv_href: String,
     restricted: bool,
     /// The values the person may correct: (field name, label, current value, input type).
     editable: Vec<(String, String, String, &'static str)>,
@@ -554,6 +594,18 @@ async fn portal_page<B: Backend, C: Clock>(
     portal: &str,
     subject: SubjectId,
     notice: Option<String>,
+) -> Response {
+    portal_view(state, lang, portal, subject, notice, false).await
+}
+
+/// The portal page, or with `printable` the access report: the same content without its forms.
+async fn portal_view<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    portal: &str,
+    subject: SubjectId,
+    notice: Option<String>,
+    printable: bool,
 ) -> Response {
     let w = words(lang);
     let c = chrome(state, lang, portal_path(other(lang), portal));
@@ -635,6 +687,7 @@ async fn portal_page<B: Backend, C: Clock>(
         })
         .collect();
     let restricted = report.restricted;
+    let redactions = report.redactions.iter().map(|r| (r.what.clone(), r.reason.clone())).collect();
     let mut editable: Vec<(String, String, String, &'static str)> = Vec::new();
     let mut newest: Vec<&pactum_core::personal::ItemReport> = report.items.iter().collect();
     newest.sort_by_key(|i| std::cmp::Reverse(i.collected_at));
@@ -719,6 +772,20 @@ async fn portal_page<B: Backend, C: Clock>(
         objection_consequence,
         consents,
         requests,
+        redactions,
+        printable,
+        made: crate::admin::staff_time(pactum.clock.now_micros()),
+        report_href: format!("{}/{}", portal_path(lang, portal), if lang == Lang::Da { "rapport" } else { "report" }),
+        portability_json_href: format!(
+            "{}/{}",
+            portal_path(lang, portal),
+            if lang == Lang::Da { "portabilitet.json" } else { "portability.json" }
+        ),
+        portability_csv_href: format!(
+            "{}/{}",
+            portal_path(lang, portal),
+            if lang == Lang::Da { "portabilitet.csv" } else { "portability.csv" }
+        ),
         restricted,
         editable,
         correct_action: format!("{}/{}", portal_path(lang, portal), if lang == Lang::Da { "ret" } else { "correct" }),
@@ -771,6 +838,61 @@ async fn copy<B: Backend, C: Clock>(
         Ok(report) => no_store(Json(report).into_response()),
         Err(e) => link_failure(&state, lang, e),
     }
+}
+
+/// The access report as a printable page (P30, P31).
+async fn report<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    Path(portal): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    match state.pactum.portal_subject(&portal).await {
+        Ok(subject) => portal_view(&state, lang, &portal, subject, None, true).await,
+        Err(e) => link_failure(&state, lang, e),
+    }
+}
+
+/// What the person gave under consent or contract, as JSON (L5).
+async fn portable_json<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    Path(portal): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let items = match portable(&state, lang, &portal).await {
+        Ok(items) => items,
+        Err(response) => return response,
+    };
+    let body = serde_json::json!({ "controller": state.pactum.policy.controller.name, "items": items });
+    no_store(Json(body).into_response())
+}
+
+/// The same as CSV, for a spreadsheet (L5).
+async fn portable_csv<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    uri: Uri,
+    Path(portal): Path<String>,
+) -> Response {
+    let lang = lang_of(&uri);
+    let items = match portable(&state, lang, &portal).await {
+        Ok(items) => items,
+        Err(response) => return response,
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"pactum-data.csv\""),
+    ];
+    no_store((headers, pactum_core::portability::portability_csv(&items)).into_response())
+}
+
+async fn portable<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    lang: Lang,
+    portal: &str,
+) -> Result<Vec<pactum_core::portability::PortableItem>, Response> {
+    let subject = state.pactum.portal_subject(portal).await.map_err(|e| link_failure(state, lang, e))?;
+    state.pactum.portable_items(subject, lang).await.map_err(|e| link_failure(state, lang, e))
 }
 
 /// Checks origin and form token of a portal form; the subject when they hold.

@@ -20,6 +20,7 @@ on_both_backends!(
     p34_l1_a_letter_is_due_a_month_later_extended_with_reasons_and_refused_with_the_right_to_complain,
     p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_objection_restricts_until_decided,
     p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_address_waits_for_its_link,
+    p30_p31_l5_a_printable_report_masks_other_people_and_only_what_the_person_gave_is_portable,
 );
 
 async fn enrol(server: &Server, email: &str, newsletter: bool) {
@@ -356,4 +357,65 @@ async fn p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_
     let mails = server.smtp.wait_for(before + 7, Duration::from_secs(5)).await;
     assert_eq!(mails.len(), before + 6, "only the new address gets a link now");
     assert_eq!(mails.last().unwrap().to, vec!["nina.ny@eksempel.dk".to_string()]);
+}
+
+async fn portal_of(server: &Server, email: &str) -> String {
+    let before = server.smtp.messages().len();
+    assert_eq!(ask_for_link(server, email).await.status(), 200);
+    open(server, &mailed_link(server, before + 1).await).await
+}
+
+async fn p30_p31_l5_a_printable_report_masks_other_people_and_only_what_the_person_gave_is_portable(server: Server) {
+    // Karin orders a seat for her colleague Anna.
+    place_order(&server, "karin@eksempel.dk").await;
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let portal = portal_of(&server, "karin@eksempel.dk").await;
+
+    let report = client().get(format!("{}{portal}/rapport", server.base)).send().await.unwrap();
+    assert_eq!(report.status(), 200);
+    assert_eq!(report.headers()["cache-control"], "no-store");
+    let html = report.text().await.unwrap();
+    assert!(html.contains("<h1>Indsigtsrapport</h1>") && html.contains("Karin Kontakt"), "{html}");
+    assert!(html.contains("Rapporten er lavet"), "{html}");
+    assert!(!html.contains("name=\"form_token\""), "the printable report has no forms");
+    assert!(
+        html.contains("navn og e-mailadresse på 1 andre deltagere")
+            && html.contains("databeskyttelsesforordningen art. 15, stk. 4"),
+        "another person is masked with the reason, not dropped (P31): {html}"
+    );
+    assert!(!html.contains("Anna"), "the colleague's name is not in the buyer's report");
+    let json: serde_json::Value =
+        client().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(json["redactions"].as_array().unwrap().len(), 1, "{json}");
+
+    // Portability (L5): what Karin gave, under contract, as CSV and JSON.
+    let csv = client().get(format!("{}{portal}/portabilitet.csv", server.base)).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("category,label,value,source,collected_at,bases\r\n"), "{csv}");
+    assert!(csv.contains("\"name\",\"Navn\",\"Karin Kontakt\""), "{csv}");
+    assert!(csv.contains("\"contract\""), "{csv}");
+    let portable: serde_json::Value =
+        client().get(format!("{}{portal}/portabilitet.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let categories: Vec<&str> =
+        portable["items"].as_array().unwrap().iter().map(|i| i["category"].as_str().unwrap()).collect();
+    assert!(categories.contains(&"name") && categories.contains(&"address"), "{portable}");
+
+    // Anna did not give her data herself: Karin did. She sees it all, but none of it is portable.
+    let anna = portal_of(&server, "anna@eksempel.dk").await;
+    let html = client().get(format!("{}{anna}", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Anna Andersen"), "{html}");
+    let portable: serde_json::Value =
+        client().get(format!("{}{anna}/portabilitet.json", server.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(portable["items"], serde_json::json!([]), "{portable}");
+    let english = client()
+        .get(format!("{}/en/my-data/s/{}/portability.csv", server.base, anna.rsplit('/').next().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(english.status(), 200);
+    assert_eq!(english.text().await.unwrap(), "category,label,value,source,collected_at,bases\r\n");
 }
