@@ -1,10 +1,13 @@
 //! `pactum-bench`: requests per second and latency of Pactum's durable enrolment API, next to a bare
 //! axum handler that parses the same JSON, measured by the same client in the same run; and, with
-//! `--sweep VALUES`, the retention sweep's throughput next to a plain SQL DELETE (see `sweep`).
+//! `--sweep VALUES`, the retention sweep's throughput next to a plain SQL DELETE (see `sweep`); and,
+//! with `--rights PEOPLE`, access-report and erasure latency for one person among many (see `rights`).
 //!
 //! cargo run --release -p pactum-bench -- [--requests N] [--concurrency C] [--postgres URL]
 //! cargo run --release -p pactum-bench -- --sweep 1000000 [--postgres URL]
+//! cargo run --release -p pactum-bench -- --rights 1000000 [--samples 1000] [--postgres URL]
 
+mod rights;
 mod sweep;
 
 use std::sync::Arc;
@@ -42,10 +45,14 @@ struct Options {
     postgres: Option<String>,
     /// Expired personal values to sweep; 0 runs the load benchmark instead.
     sweep_values: usize,
+    /// People in the store for the rights latency benchmark; 0 skips it.
+    rights_people: usize,
+    samples: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { requests: 20_000, concurrency: 64, postgres: None, sweep_values: 0 };
+    let mut o =
+        Options { requests: 20_000, concurrency: 64, postgres: None, sweep_values: 0, rights_people: 0, samples: 1000 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().context("a value is missing");
@@ -54,6 +61,8 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--postgres" => o.postgres = Some(value()?),
             "--sweep" => o.sweep_values = value()?.parse()?,
+            "--rights" => o.rights_people = value()?.parse()?,
+            "--samples" => o.samples = value()?.parse()?,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -291,11 +300,71 @@ async fn run_sweeps(o: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Access-report and erasure latency on SQLite and, with `--postgres`, on PostgreSQL.
+async fn run_rights(o: &Options) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut figures = Vec::new();
+    let url = format!("sqlite://{}", dir.path().join("rights.db").display());
+    let sqlite = pactum_store_sqlite::SqliteBackend::connect(&url).await?;
+    let pool = sqlite.raw_pool().clone();
+    let pactum = start(sqlite, dir.path()).await?;
+    let (ids, seed_seconds) = rights::seed(&pactum, o.rights_people).await?;
+    let rows = rights::measure(&pactum, &ids, o.samples, async |s: pactum_store::SubjectId| {
+        let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = ?")
+            .bind(s.as_bytes().as_slice())
+            .fetch_all(&pool)
+            .await?;
+        Ok(rows.len())
+    })
+    .await?;
+    figures.push(rights::RightsFigures {
+        backend: "SQLite",
+        people: o.rights_people,
+        items: o.rights_people * rights::ITEMS_PER_PERSON,
+        seed_seconds,
+        samples: o.samples,
+        rows,
+    });
+    if let Some(pg) = &o.postgres {
+        let schema = format!("pactum_bench_rights_{}", uuid::Uuid::now_v7().simple());
+        let options: sqlx::postgres::PgConnectOptions = pg.parse()?;
+        let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await?;
+        let backend =
+            pactum_store_postgres::PgBackend::connect_with(options.options([("search_path", schema.as_str())])).await?;
+        let pool = backend.raw_pool().clone();
+        let pg_dir = tempfile::tempdir()?;
+        let pactum = start(backend, pg_dir.path()).await?;
+        let (ids, seed_seconds) = rights::seed(&pactum, o.rights_people).await?;
+        let rows = rights::measure(&pactum, &ids, o.samples, async |s: pactum_store::SubjectId| {
+            let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1")
+                .bind(s.as_bytes().as_slice())
+                .fetch_all(&pool)
+                .await?;
+            Ok(rows.len())
+        })
+        .await?;
+        figures.push(rights::RightsFigures {
+            backend: "PostgreSQL",
+            people: o.rights_people,
+            items: o.rights_people * rights::ITEMS_PER_PERSON,
+            seed_seconds,
+            samples: o.samples,
+            rows,
+        });
+    }
+    rights::print(&figures);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     if o.sweep_values > 0 {
         return run_sweeps(&o).await;
+    }
+    if o.rights_people > 0 {
+        return run_rights(&o).await;
     }
     let mut results = Vec::new();
     let bare = bare_axum().await?;

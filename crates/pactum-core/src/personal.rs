@@ -128,6 +128,27 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         self.policy.purpose(key).ok_or_else(|| CoreError::UnknownPurpose(key.to_string()))
     }
 
+    /// The operation that stores one value of `subject`, sealed under its key and bound to its row.
+    pub fn item_op(
+        &self,
+        subject: SubjectId,
+        key: &SubjectKey,
+        category: &str,
+        value: &str,
+        source: &str,
+    ) -> Result<Op, CoreError> {
+        let id = ItemId::new();
+        let sealed = key.seal(item_binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
+        Ok(Op::PutItem(StoredItem {
+            id,
+            subject,
+            category: category.into(),
+            source: source.into(),
+            collected_at: self.clock.now_micros(),
+            value: sealed,
+        }))
+    }
+
     /// A new instance of `purpose` for `subject`, holding every category the purpose declares,
     /// with `retain_until` computed when the anchor event's date is known.
     pub fn start_purpose(&self, subject: SubjectId, purpose: &Purpose, anchor_date: Option<Date>) -> PurposeInstance {
@@ -253,16 +274,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             if same {
                 continue;
             }
-            let id = ItemId::new();
-            let sealed = key.seal(item_binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
-            ops.push(Op::PutItem(StoredItem {
-                id,
-                subject,
-                category: category.clone(),
-                source: collection.source.clone(),
-                collected_at: now,
-                value: sealed,
-            }));
+            ops.push(self.item_op(subject, &key, category, value, &collection.source)?);
             new_items += 1;
         }
 

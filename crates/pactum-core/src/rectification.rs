@@ -19,6 +19,9 @@ pub const EMAIL_CHANGE_HOURS: i64 = 24;
 
 const TOKEN_DOMAIN: &str = "email_change";
 
+/// The source of a value the person corrected themself.
+const SOURCE: &str = "rectification:subject";
+
 /// What a person asked to change, and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rectification {
@@ -112,7 +115,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let mut ops = Vec::new();
             for (category, value, replaced) in &changes {
                 ops.extend(replaced.iter().copied().map(Op::DeleteItem));
-                ops.push(self.corrected_item(subject, &key, category, value)?);
+                ops.push(self.item_op(subject, &key, category, value, SOURCE)?);
             }
             let categories: Vec<String> = changes.iter().map(|(c, _, _)| c.clone()).collect();
             self.commit_rectification(subject, &categories, ops).await?;
@@ -152,7 +155,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .map_err(|_| CoreError::InvalidLink)?;
         let mut ops: Vec<Op> = items.iter().filter(|i| i.category == "email").map(|i| Op::DeleteItem(i.id)).collect();
-        ops.push(self.corrected_item(subject, &key, "email", &address)?);
+        ops.push(self.item_op(subject, &key, "email", &address, SOURCE)?);
         ops.push(Op::SetEmailIndex { subject, email_index: self.keys.blind_index.email(&address) });
         ops.push(self.mail_op(subject, &key, "email_change", self.email_changed_mail(&old_address))?);
         match self.commit_rectification(subject, &["email".to_string()], ops).await {
@@ -160,25 +163,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Err(CoreError::Store(StoreError::Conflict(_))) => Err(CoreError::EmailTaken),
             Err(e) => Err(e),
         }
-    }
-
-    fn corrected_item(
-        &self,
-        subject: SubjectId,
-        key: &pactum_vault::SubjectKey,
-        category: &str,
-        value: &str,
-    ) -> Result<Op, CoreError> {
-        let id = ItemId::new();
-        let sealed = key.seal(item_binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
-        Ok(Op::PutItem(StoredItem {
-            id,
-            subject,
-            category: category.into(),
-            source: "rectification:subject".into(),
-            collected_at: self.clock.now_micros(),
-            value: sealed,
-        }))
     }
 
     /// Commits a rectification with its record, its audit entry and the Art. 19 notices to every
