@@ -390,9 +390,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let key = self.keys.subject_key(subject, &wrapped)?;
         let purposes = backend.purposes_of(subject).await?;
         let today = self.clock.today();
-        let disclosures = self.disclosure_report(subject, lang).await?;
+        // The parts are independent reads: asked for at once, the report waits for the slowest,
+        // not for their sum.
+        let (disclosures, stored, (participations, certification_messages), requests, redactions) = tokio::try_join!(
+            self.disclosure_report(subject, lang),
+            async { Ok::<_, CoreError>(backend.items_of(subject).await?) },
+            self.certification_report(subject, &purposes, lang),
+            self.requests_of(subject, lang),
+            self.redactions(subject, lang),
+        )?;
         let mut items = Vec::new();
-        for item in backend.items_of(subject).await? {
+        for item in stored {
             let value = key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
             let held_by = purposes
                 .iter()
@@ -433,10 +441,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 received_by,
             });
         }
-        let (participations, certification_messages) = self.certification_report(subject, &purposes, lang).await?;
-        let requests = self.requests_of(subject, lang).await?;
         let restricted = requests.iter().any(|r| r.restricts);
-        let redactions = self.redactions(subject, lang).await?;
         Ok(SubjectReport {
             subject,
             items,

@@ -32,7 +32,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT_LANGUAGE]);
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT_LANGUAGE, header::AUTHORIZATION]);
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/courses", get(courses::<B, C>))
@@ -47,6 +47,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/catalogue", axum::routing::put(put_catalogue::<B, C>))
         .route("/api/v1/certification/participants", post(crate::certification::participants::<B, C>))
         .route("/api/v1/certification/messages", post(crate::certification::deliver_message::<B, C>))
+        .merge(crate::rights_api::routes::<B, C>())
         .layer(cors)
 }
 
@@ -634,7 +635,7 @@ async fn unsubscribe<B: Backend, C: Clock>(
 }
 
 /// The bearer token of a request, if it sent one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())

@@ -23,6 +23,7 @@ mod portal;
 mod rate_limit;
 mod requests;
 mod responses;
+mod rights_api;
 mod signup;
 pub mod transport;
 

@@ -21,6 +21,7 @@ on_both_backends!(
     p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_objection_restricts_until_decided,
     p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_address_waits_for_its_link,
     p30_p31_l5_a_printable_report_masks_other_people_and_only_what_the_person_gave_is_portable,
+    l1_p30_p35_the_rights_api_offers_the_portal_to_another_website,
 );
 
 async fn enrol(server: &Server, email: &str, newsletter: bool) {
@@ -418,4 +419,119 @@ async fn p30_p31_l5_a_printable_report_masks_other_people_and_only_what_the_pers
         .unwrap();
     assert_eq!(english.status(), 200);
     assert_eq!(english.text().await.unwrap(), "category,label,value,source,collected_at,bases\r\n");
+}
+
+/// The token at the end of the "My data" link in the newest mail.
+async fn mailed_token(server: &Server, expected_total: usize) -> String {
+    mailed_link(server, expected_total).await.rsplit('/').next().unwrap().to_string()
+}
+
+async fn l1_p30_p35_the_rights_api_offers_the_portal_to_another_website(server: Server) {
+    enrol(&server, "lis@eksempel.dk", true).await;
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    let api = |path: &str| format!("{}/api/v1/rights/{path}", server.base);
+
+    // The same answer for a known and an unknown address (L1).
+    let known =
+        client().post(api("access-links")).json(&serde_json::json!({"email": "lis@eksempel.dk"})).send().await.unwrap();
+    let unknown = client()
+        .post(api("access-links"))
+        .json(&serde_json::json!({"email": "nobody@eksempel.dk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((known.status(), unknown.status()), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(known.headers()["content-type"], unknown.headers()["content-type"]);
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+    let bad =
+        client().post(api("access-links")).json(&serde_json::json!({"email": "not an address"})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let token = mailed_token(&server, 2).await;
+    let visit = client().post(api("sessions")).json(&serde_json::json!({"token": token})).send().await.unwrap();
+    assert_eq!(visit.status(), 201);
+    let visit: serde_json::Value = visit.json().await.unwrap();
+    let bearer = format!("Bearer {}", visit["token"].as_str().unwrap());
+    let reused = client().post(api("sessions")).json(&serde_json::json!({"token": token})).send().await.unwrap();
+    assert_eq!(reused.status(), 404, "the mailed token works once");
+
+    let anonymous = client().get(api("report")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let forged = client().get(api("report")).header("authorization", "Bearer 00").send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+    let report = client().get(api("report")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(report.status(), 200);
+    assert_eq!(report.headers()["cache-control"], "no-store");
+    let report: serde_json::Value = report.json().await.unwrap();
+    let email = report["items"].as_array().unwrap().iter().find(|i| i["category"] == "email").unwrap();
+    assert_eq!(email["value"], "lis@eksempel.dk");
+    assert!(email["held_by"][0]["retain_until"].is_string() || email["held_by"][0]["rule"].is_string(), "{report}");
+
+    let portable: serde_json::Value =
+        client().get(api("portability")).header("authorization", &bearer).send().await.unwrap().json().await.unwrap();
+    assert!(portable["items"].as_array().unwrap().iter().any(|i| i["value"] == "Lis Lund"), "{portable}");
+
+    // Marketing objection at once (P35), then the newsletter consent reads withdrawn.
+    let objected = client().post(api("objections/marketing")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(objected.status(), 200);
+    assert_eq!(objected.json::<serde_json::Value>().await.unwrap()["withdrawn"], serde_json::json!(["newsletter"]));
+    let someone_elses = client()
+        .post(api("consents/0199a000-0000-7000-8000-000000000000/withdrawal"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(someone_elses.status(), 404);
+
+    let corrected = client()
+        .post(api("rectifications"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"values": {"name": "Lis Lund-Berg"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(corrected.status(), 200);
+    assert_eq!(corrected.json::<serde_json::Value>().await.unwrap()["changed"], serde_json::json!(["name"]));
+    let invalid = client()
+        .post(api("rectifications"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"values": {"participation": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    assert_eq!(invalid.json::<serde_json::Value>().await.unwrap()["fields"][0]["field"], "participation");
+
+    let requested = client()
+        .post(api("requests"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"kind": "objection", "details": "Jeg gør indsigelse mod evalueringen."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(requested.status(), 201);
+    let requested: serde_json::Value = requested.json().await.unwrap();
+    assert_eq!(requested["due_on"], "2026-12-25");
+    assert_eq!(requested["restricted"], true);
+
+    let unconfirmed = client()
+        .post(api("erasure"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"confirm": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unconfirmed.status(), 400);
+    let erased = client()
+        .post(api("erasure"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"confirm": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    let erased: serde_json::Value = erased.json().await.unwrap();
+    assert!(erased["items_deleted"].as_u64().unwrap() >= 2 && erased["proof"].is_string(), "{erased}");
+    let after = client().get(api("report")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(after.status(), 401, "nothing is left to show");
 }
