@@ -336,6 +336,9 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
         let pg_dir = tempfile::tempdir()?;
         let pactum = start(backend, pg_dir.path()).await?;
         let (ids, seed_seconds) = rights::seed(&pactum, o.rights_people).await?;
+        // What autovacuum does on its own some time after a bulk load: without it, the first
+        // minutes after seeding measure the load, not the store.
+        sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
         let rows = rights::measure(&pactum, &ids, o.samples, async |s: pactum_store::SubjectId| {
             let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1")
                 .bind(s.as_bytes().as_slice())

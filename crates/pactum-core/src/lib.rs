@@ -77,6 +77,8 @@ pub enum CoreError {
     EmailTaken,
     #[error("no such rights request")]
     UnknownRequest,
+    #[error("this action is not for a request of this kind")]
+    WrongRequestKind,
     #[error("this request is closed already")]
     RequestClosed,
     #[error("this request can no longer be extended: only once, and only within its first month")]

@@ -114,13 +114,15 @@ pub struct Erasure {
 }
 
 /// A legal-obligation purpose that outlives an erasure request: its data is restricted (stored,
-/// not used) until `retain_until`, then the retention sweep deletes it.
+/// not used) until `retain_until`, then the retention sweep deletes it. `retain_until` is `None`
+/// while the hold's anchor event is still to come (a rights request not yet answered): its rule
+/// then says when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeptHold {
     pub purpose: String,
     pub statute: Option<String>,
     pub categories: Vec<String>,
-    pub retain_until: Date,
+    pub retain_until: Option<Date>,
 }
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
@@ -489,7 +491,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             return Err(CoreError::SubjectGone);
         }
         let today = self.clock.today();
-        let purposes = backend.purposes_of(subject).await?;
+        let (purposes, disclosures) = tokio::try_join!(backend.purposes_of(subject), backend.disclosures_of(subject))?;
         // Kept: legal holds, and an order still open (its invoice can still be credited and its
         // payment refunded; erasing it would leave seats, money and books without a record).
         let (legal, ending): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) = purposes.iter().partition(|p| {
@@ -497,25 +499,26 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         });
         let kept: Vec<KeptHold> = legal
             .iter()
-            .filter_map(|p| {
-                Some(KeptHold {
-                    purpose: p.purpose.clone(),
-                    statute: self.policy.purpose(&p.purpose).and_then(|x| x.statute.clone()),
-                    categories: p.categories.clone(),
-                    retain_until: p.retain_until?,
-                })
+            .map(|p| KeptHold {
+                purpose: p.purpose.clone(),
+                statute: self.policy.purpose(&p.purpose).and_then(|x| x.statute.clone()),
+                categories: p.categories.clone(),
+                retain_until: p.retain_until,
             })
             .collect();
         // Every recipient that received the data is told, in the same transaction (Art. 19, L4).
         let kept_ids: Vec<PurposeInstanceId> =
             if kept.is_empty() { Vec::new() } else { legal.iter().map(|p| p.id).collect() };
-        let notify = self.notifications_for(&backend.disclosures_of(subject).await?, &kept_ids);
+        let notify = self.notifications_for(&disclosures, &kept_ids);
         let notifying = !notify.is_empty();
         let mut notify: Vec<Op> = if notifying { vec![Op::QueueNotifications(notify)] } else { Vec::new() };
-        // The request itself is recorded, closed, in the same change (P34); it names the person
-        // only by pseudonymous id, so it outlives the shredded key.
-        let (record, _) = self.self_service_record(subject, crate::rights::RequestKind::Erasure, "all", "portal");
-        notify.push(record);
+        // A request the person made themself is recorded, closed, in the same change (P34); it names
+        // the person only by pseudonymous id, so it outlives the shredded key. (One staff carry out
+        // is on record already, in the DPO's queue.)
+        if actor == "subject" {
+            let (record, _) = self.self_service_record(subject, crate::rights::RequestKind::Erasure, "all", "portal");
+            notify.push(record);
+        }
         if kept.is_empty() {
             let erased = self.erase_subject_with(subject, rule, actor, notify).await?;
             if notifying {
@@ -528,13 +531,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let now = self.clock.now_micros();
         let mut also = vec![Op::DeleteMailOf(subject)];
         also.extend(notify);
-        for hold in &legal {
-            let retain_until = hold.retain_until.unwrap_or(today);
+        // A hold whose end is not yet known (an open rights request) stays as it is: it is used for
+        // nothing but its own purpose, and its date is set when its anchor event happens.
+        for hold in legal.iter().filter(|h| h.retain_until.is_some()) {
             also.push(Op::EndPurpose {
                 instance: hold.id,
                 ended_at: now,
                 reason: RESTRICTED_AFTER_ERASURE.into(),
-                retain_until,
+                retain_until: hold.retain_until.unwrap_or(today),
             });
         }
         let proof =
@@ -560,10 +564,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         also: Vec<Op>,
     ) -> Result<Erasure, CoreError> {
         let backend = self.store.backend();
-        if backend.subject_key(subject).await?.is_none() {
+        let (key, items, certification) = tokio::try_join!(
+            async { Ok::<_, CoreError>(backend.subject_key(subject).await?) },
+            async { Ok::<_, CoreError>(backend.items_of(subject).await?) },
+            self.certification_proofs(subject, None, rule),
+        )?;
+        if key.is_none() {
             return Err(CoreError::SubjectGone);
         }
-        let items = backend.items_of(subject).await?;
         let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
         parts.extend(items.iter().map(|i| i.value.as_slice()));
         let proof = DeletionProof {
@@ -582,7 +590,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         );
         let proof_id = proof.id;
         let mut ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
-        ops.extend(self.certification_proofs(subject, None, rule).await?);
+        ops.extend(certification);
         ops.extend(also);
         self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
         Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id, kept: Vec::new() })

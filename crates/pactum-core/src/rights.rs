@@ -560,6 +560,53 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(())
     }
 
+    /// Carries out an open erasure request that came by mail, phone or letter (P19, P33): everything
+    /// no legal obligation keeps is erased now, with a deletion proof and Art. 19 notices. The
+    /// request's own record is such a hold until it is answered, so the decision can still be
+    /// mailed; close the request with [`Self::decide_request`].
+    pub async fn erase_for_request(
+        &self,
+        staff: &Staff,
+        id: RightsRequestId,
+    ) -> Result<crate::personal::Erasure, CoreError> {
+        let request = self.open_request(id, RequestKind::Erasure).await?;
+        let rule = format!("erasure requested by the person (GDPR Art. 17), by {}", request.channel);
+        self.erase_on_request(request.subject, &rule, &staff.actor()).await
+    }
+
+    /// Mails the person of an open access or portability request a "My data" link, where the
+    /// report and the portable copy are (P30, L5).
+    pub async fn mail_access_link_for(&self, staff: &Staff, id: RightsRequestId) -> Result<(), CoreError> {
+        let request = self.store.backend().rights_request(id).await?.ok_or(CoreError::UnknownRequest)?;
+        if !request.is_open() {
+            return Err(CoreError::RequestClosed);
+        }
+        if !matches!(RequestKind::parse(&request.kind), Some(RequestKind::Access | RequestKind::Portability)) {
+            return Err(CoreError::WrongRequestKind);
+        }
+        let (_, email) = self.contact(request.subject).await?;
+        self.request_access(&email, Lang::from_code(&request.lang).unwrap_or(Lang::Da)).await?;
+        let event = AuditEvent::new(
+            &staff.actor(),
+            "rights_request.access_link_mailed",
+            Some(request.subject),
+            serde_json::json!({"request": id.to_string()}),
+        );
+        self.store.commit(Change { at: self.clock.now_micros(), ops: Vec::new(), audit: vec![event] }).await?;
+        Ok(())
+    }
+
+    async fn open_request(&self, id: RightsRequestId, kind: RequestKind) -> Result<RightsRequest, CoreError> {
+        let request = self.store.backend().rights_request(id).await?.ok_or(CoreError::UnknownRequest)?;
+        if !request.is_open() {
+            return Err(CoreError::RequestClosed);
+        }
+        if request.kind != kind.key() {
+            return Err(CoreError::WrongRequestKind);
+        }
+        Ok(request)
+    }
+
     /// Whether a purpose is marketing in the sense of Art. 21(2)–(3) (P35, C2): the newsletter,
     /// and every consent purpose whose data the policy passes to a recipient (a sponsor, the
     /// marketing partners).

@@ -318,7 +318,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 .await?;
         }
         Op::DeleteMailOf(subject) => {
-            sqlx::query("DELETE FROM outbox WHERE subject_id = $1")
+            sqlx::query("DELETE FROM outbox WHERE subject_id = $1 AND kind <> 'rights_request'")
                 .bind(subject.as_bytes().as_slice())
                 .execute(&mut *tx)
                 .await?;

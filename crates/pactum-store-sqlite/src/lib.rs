@@ -278,7 +278,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 .await?;
         }
         Op::DeleteMailOf(subject) => {
-            sqlx::query("DELETE FROM outbox WHERE subject_id = ?")
+            sqlx::query("DELETE FROM outbox WHERE subject_id = ? AND kind <> 'rights_request'")
                 .bind(subject.as_bytes().as_slice())
                 .execute(&mut *tx)
                 .await?;

@@ -849,7 +849,8 @@ pub enum Op {
         subject: SubjectId,
         email_index: Vec<u8>,
     },
-    /// Drops every message to or about a subject, pending or delivered (erasure with a legal hold).
+    /// Drops every message to or about a subject, pending or delivered, except the answers to its
+    /// rights requests, which the `rights_requests` hold keeps (erasure with a legal hold).
     DeleteMailOf(SubjectId),
     /// Drops a subject's messages of one kind that are not yet delivered (a marketing objection
     /// stops the newsletter already queued, P35).

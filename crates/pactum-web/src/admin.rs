@@ -44,6 +44,8 @@ pub fn routes<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router<Arc<Ap
         .route("/admin/requests/{request}", get(crate::requests::detail::<B, C>))
         .route("/admin/requests/{request}/extend", post(crate::requests::extend::<B, C>))
         .route("/admin/requests/{request}/decide", post(crate::requests::decide::<B, C>))
+        .route("/admin/requests/{request}/erase", post(crate::requests::erase::<B, C>))
+        .route("/admin/requests/{request}/send-link", post(crate::requests::send_link::<B, C>))
         .route("/admin/staff", get(staff_list::<B, C>).post(invite::<B, C>))
         .route("/admin/staff/{staff}/disable", post(disable::<B, C>))
         .route("/admin/api-tokens", get(tokens::<B, C>).post(create_token::<B, C>))

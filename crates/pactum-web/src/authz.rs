@@ -52,6 +52,8 @@ pub const GRANTS: &[(&str, &str, &[Role])] = &[
     ("GET", "/admin/requests/{request}", &[Admin, Dpo]),
     ("POST", "/admin/requests/{request}/extend", &[Admin, Dpo]),
     ("POST", "/admin/requests/{request}/decide", &[Admin, Dpo]),
+    ("POST", "/admin/requests/{request}/erase", &[Admin, Dpo]),
+    ("POST", "/admin/requests/{request}/send-link", &[Admin, Dpo]),
     ("GET", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff", &[Admin]),
     ("POST", "/admin/staff/{staff}/disable", &[Admin]),

@@ -1162,11 +1162,12 @@ fn kept_hold_line(policy: &pactum_policy::Policy, hold: &pactum_core::personal::
         .map(|c| policy.category(c).map(|x| x.label.get(lang).to_string()).unwrap_or_else(|| c.clone()))
         .collect();
     let statute = hold.statute.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-    let until = format_date(hold.retain_until, lang);
-    match lang {
-        Lang::Da => format!("{label}{statute}: {} – slettes {until}", categories.join(", ")),
-        Lang::En => format!("{label}{statute}: {} – deleted on {until}", categories.join(", ")),
-    }
+    let until = match (hold.retain_until, lang) {
+        (Some(date), Lang::Da) => format!("slettes {}", format_date(date, lang)),
+        (Some(date), Lang::En) => format!("deleted on {}", format_date(date, lang)),
+        (None, _) => purpose.map(|p| p.retention.describe(lang)).unwrap_or_default(),
+    };
+    format!("{label}{statute}: {} – {until}", categories.join(", "))
 }
 
 async fn erase<B: Backend, C: Clock>(

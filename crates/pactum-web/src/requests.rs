@@ -149,6 +149,11 @@ struct DetailPage {
     decision_reason: Option<String>,
     decided_by: Option<String>,
     may_extend: bool,
+    /// An open erasure request: staff can carry it out here.
+    may_erase: bool,
+    /// An open access or portability request: staff can mail the person a "My data" link.
+    may_send_link: bool,
+    notice: Option<String>,
 }
 
 fn request_id(raw: &str) -> Result<RightsRequestId, CoreError> {
@@ -160,9 +165,18 @@ pub async fn detail<B: Backend, C: Clock>(
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
 ) -> Response {
-    let a = AdminChrome::for_staff(&state, &staff);
-    let view = match request_id(&id) {
-        Ok(id) => state.pactum.request_view(&staff, id, Lang::Da).await,
+    detail_page(&state, &staff, &id, None).await
+}
+
+async fn detail_page<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    staff: &Staff,
+    id: &str,
+    notice: Option<String>,
+) -> Response {
+    let a = AdminChrome::for_staff(state, staff);
+    let view = match request_id(id) {
+        Ok(id) => state.pactum.request_view(staff, id, Lang::Da).await,
         Err(e) => Err(e),
     };
     let v = match view {
@@ -170,6 +184,7 @@ pub async fn detail<B: Backend, C: Clock>(
         Err(e) => return failure(a, e),
     };
     let r = &v.report;
+    let open = matches!(r.standing, Standing::Open | Standing::DueSoon | Standing::Overdue);
     let page = DetailPage {
         a,
         id: r.id.to_string(),
@@ -182,7 +197,7 @@ pub async fn detail<B: Backend, C: Clock>(
         extension_reason: r.extension_reason.clone(),
         standing: r.standing.label(Lang::Da),
         overdue: r.standing == Standing::Overdue,
-        open: matches!(r.standing, Standing::Open | Standing::DueSoon | Standing::Overdue),
+        open,
         restricts: r.restricts,
         details: v.details.clone(),
         scope: r.scope.clone(),
@@ -190,6 +205,9 @@ pub async fn detail<B: Backend, C: Clock>(
         decision_reason: r.decision_reason.clone(),
         decided_by: v.decided_by.clone(),
         may_extend: v.may_extend,
+        may_erase: open && r.kind == "erasure",
+        may_send_link: open && (r.kind == "access" || r.kind == "portability"),
+        notice,
     };
     html(page.render())
 }
@@ -255,5 +273,66 @@ pub async fn decide<B: Backend, C: Clock>(
             message(a, StatusCode::CONFLICT, "Anmodningen er allerede afsluttet", Vec::new())
         }
         Err(e) => failure(a, e),
+    }
+}
+
+/// Carries out an erasure request; the request stays open for its decision (P33).
+pub async fn erase<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(raw): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let id = match posted_request(&state, &staff, &raw, &fields, &["csrf"]) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    match state.pactum.erase_for_request(&staff, id).await {
+        Ok(erasure) => {
+            let kept: Vec<&str> = erasure.kept.iter().map(|k| k.purpose.as_str()).collect();
+            let notice = format!(
+                "{} oplysninger er slettet (sletningsbevis {}). Bevaret efter lovkrav: {}. Send nu afgørelsen til personen.",
+                erasure.items_deleted,
+                erasure.proof,
+                if kept.is_empty() { "intet".to_string() } else { kept.join(", ") }
+            );
+            detail_page(&state, &staff, &raw, Some(notice)).await
+        }
+        Err(e) => action_failure(&state, &staff, e),
+    }
+}
+
+/// Mails the person of an access or portability request a "My data" link (P30, L5).
+pub async fn send_link<B: Backend, C: Clock>(
+    State(state): State<Arc<AppState<B, C>>>,
+    Extension(staff): Extension<Staff>,
+    Path(raw): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let id = match posted_request(&state, &staff, &raw, &fields, &["csrf"]) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    match state.pactum.mail_access_link_for(&staff, id).await {
+        Ok(()) => {
+            let notice =
+                "Personen har fået et link til «Mine data» med rapporten og kopien. Send afgørelsen, når det er gjort.";
+            detail_page(&state, &staff, &raw, Some(notice.into())).await
+        }
+        Err(e) => action_failure(&state, &staff, e),
+    }
+}
+
+fn action_failure<B: Backend, C: Clock>(state: &AppState<B, C>, staff: &Staff, e: CoreError) -> Response {
+    let a = AdminChrome::for_staff(state, staff);
+    match e {
+        CoreError::RequestClosed => message(a, StatusCode::CONFLICT, "Anmodningen er allerede afsluttet", Vec::new()),
+        CoreError::WrongRequestKind => {
+            message(a, StatusCode::CONFLICT, "Handlingen passer ikke til denne slags anmodning", Vec::new())
+        }
+        CoreError::SubjectGone => {
+            message(a, StatusCode::CONFLICT, "Personens oplysninger er allerede slettet", Vec::new())
+        }
+        other => failure(a, other),
     }
 }

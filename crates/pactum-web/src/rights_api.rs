@@ -324,7 +324,8 @@ struct KeptHoldOut {
     purpose: String,
     statute: Option<String>,
     categories: Vec<String>,
-    retain_until: String,
+    /// `null` while the hold's end is still to come (a request not yet answered).
+    retain_until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -361,7 +362,7 @@ async fn erase<B: Backend, C: Clock>(
             purpose: k.purpose,
             statute: k.statute,
             categories: k.categories,
-            retain_until: pactum_store::date_to_text(k.retain_until),
+            retain_until: k.retain_until.map(pactum_store::date_to_text),
         })
         .collect();
     let out = Erased { items_deleted: erasure.items_deleted, proof: erasure.proof.to_string(), kept };

@@ -22,6 +22,7 @@ on_both_backends!(
     p25_p32_l4_a_correction_applies_at_once_tells_the_recipients_and_a_new_address_waits_for_its_link,
     p30_p31_l5_a_printable_report_masks_other_people_and_only_what_the_person_gave_is_portable,
     l1_p30_p35_the_rights_api_offers_the_portal_to_another_website,
+    p33_l1_requests_by_letter_for_erasure_and_access_are_carried_out_from_the_queue,
 );
 
 async fn enrol(server: &Server, email: &str, newsletter: bool) {
@@ -531,7 +532,81 @@ async fn l1_p30_p35_the_rights_api_offers_the_portal_to_another_website(server: 
         .unwrap();
     assert_eq!(erased.status(), 200);
     let erased: serde_json::Value = erased.json().await.unwrap();
-    assert!(erased["items_deleted"].as_u64().unwrap() >= 2 && erased["proof"].is_string(), "{erased}");
-    let after = client().get(api("report")).header("authorization", &bearer).send().await.unwrap();
-    assert_eq!(after.status(), 401, "nothing is left to show");
+    assert!(erased["proof"].is_string(), "{erased}");
+    // The open objection is a legal hold (Art. 12, 5(2)): its record stays until it is answered,
+    // and is listed with the rule instead of a date; everything else is gone (P33).
+    assert_eq!(erased["kept"][0]["purpose"], "rights_requests", "{erased}");
+    assert_eq!(erased["kept"][0]["retain_until"], serde_json::Value::Null, "{erased}");
+    let after: serde_json::Value =
+        client().get(api("report")).header("authorization", &bearer).send().await.unwrap().json().await.unwrap();
+    for item in after["items"].as_array().unwrap() {
+        let holders: Vec<&str> = item["held_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["live"] == true)
+            .map(|h| h["purpose"].as_str().unwrap())
+            .collect();
+        assert_eq!(holders, vec!["rights_requests"], "only the request's hold is left: {after}");
+    }
+}
+
+async fn p33_l1_requests_by_letter_for_erasure_and_access_are_carried_out_from_the_queue(server: Server) {
+    enrol(&server, "lis@eksempel.dk", false).await;
+    let dpo = sign_in(&server, &set_up(&server, "dpo", Role::Dpo).await).await;
+    let register = async |kind: &str, email: &str| {
+        let fields = [
+            ("email", email),
+            ("kind", kind),
+            ("channel", "letter"),
+            ("received_on", "2026-11-25"),
+            ("details", "Se brevet af 24. november."),
+        ];
+        let registered = staff_post(&server, Some(&dpo), "/admin/requests", &fields).await;
+        assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+        location(&registered)
+    };
+
+    // Access by letter: the person is mailed a link to "My data".
+    let access = register("access", "lis@eksempel.dk").await;
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    let wrong = staff_post(&server, Some(&dpo), &format!("{access}/erase"), &[]).await;
+    assert_eq!(wrong.status(), 409, "erasure is not what this request asked for");
+    let sent = staff_post(&server, Some(&dpo), &format!("{access}/send-link"), &[]).await;
+    assert_eq!(sent.status(), 200);
+    let link = mailed_link(&server, 2).await;
+    assert!(link.starts_with("/mine-data/adgang/"), "{link}");
+
+    // Erasure by letter: carried out from the queue, then answered by mail.
+    let erasure = register("erasure", "lis@eksempel.dk").await;
+    server.smtp.wait_for(3, Duration::from_secs(5)).await;
+    let html = text(&server, &dpo, &erasure).await;
+    assert!(html.contains("Slet personens oplysninger nu") && !html.contains("Send et link"), "{html}");
+    let erased = staff_post(&server, Some(&dpo), &format!("{erasure}/erase"), &[]).await;
+    assert_eq!(erased.status(), 200);
+    let html = erased.text().await.unwrap();
+    assert!(html.contains("oplysninger er slettet (sletningsbevis"), "{html}");
+    assert!(html.contains("Bevaret efter lovkrav: rights_requests"), "the requests' own record is kept: {html}");
+    let decided = staff_post(
+        &server,
+        Some(&dpo),
+        &format!("{erasure}/decide"),
+        &[("outcome", "done"), ("reason", "Vi har slettet dine oplysninger.")],
+    )
+    .await;
+    assert_eq!(decided.status(), StatusCode::SEE_OTHER);
+    let mails = server.smtp.wait_for(4, Duration::from_secs(5)).await;
+    assert_eq!(mails[3].to, vec!["lis@eksempel.dk".to_string()], "the answer reaches the person after the erasure");
+    assert!(mails[3].body().contains("Vi har slettet dine oplysninger."), "{}", mails[3].body());
+
+    // What is left is the requests' record, until three years after they were answered.
+    let portal = portal_of(&server, "lis@eksempel.dk").await;
+    let json: serde_json::Value =
+        client().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    for item in json["items"].as_array().unwrap() {
+        let live: Vec<&serde_json::Value> =
+            item["held_by"].as_array().unwrap().iter().filter(|h| h["live"] == true).collect();
+        assert!(live.iter().all(|h| h["purpose"] == "rights_requests"), "{json}");
+    }
+    assert!(!json["items"].as_array().unwrap().is_empty(), "the request's contact is kept: {json}");
 }

@@ -147,6 +147,8 @@ const MATRIX: &[(&str, &str, [bool; 4])] = &[
     ("POST", "/admin/requests", [true, false, false, true]),
     ("GET", "/admin/requests/{request}", [true, false, false, true]),
     ("POST", "/admin/requests/{request}/extend", [true, false, false, true]),
+    ("POST", "/admin/requests/{request}/send-link", [true, false, false, true]),
+    ("POST", "/admin/requests/{request}/erase", [true, false, false, true]),
     ("POST", "/admin/requests/{request}/decide", [true, false, false, true]),
     ("POST", "/admin/logout", [true, true, true, true]),
 ];
@@ -217,12 +219,17 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
         ("details", "Jeg vil gerne se mine data."),
     ];
     let mut request_ids = Vec::new();
+    let mut erasure_ids = Vec::new();
     for _ in &roles {
-        let registered = staff_post(&server, Some(&sessions[0]), "/admin/requests", &request_fields).await;
-        assert_eq!(registered.status(), StatusCode::SEE_OTHER);
-        request_ids.push(
-            registered.headers()["location"].to_str().unwrap().trim_start_matches("/admin/requests/").to_string(),
-        );
+        for (kind, ids) in [("access", &mut request_ids), ("erasure", &mut erasure_ids)] {
+            let mut fields = request_fields.to_vec();
+            fields[1] = ("kind", kind);
+            let registered = staff_post(&server, Some(&sessions[0]), "/admin/requests", &fields).await;
+            assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+            ids.push(
+                registered.headers()["location"].to_str().unwrap().trim_start_matches("/admin/requests/").to_string(),
+            );
+        }
     }
 
     for (method, route, grants) in MATRIX.iter().filter(|(_, r, _)| *r != "/admin/logout") {
@@ -268,7 +275,8 @@ async fn p22_route_role_matrix_covers_every_staff_route(server: Server) {
             assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "anonymous POST {path}");
         }
         for (i, role) in roles.iter().enumerate() {
-            let path = path.replace("{request}", &request_ids[i]);
+            let ids = if route.ends_with("/erase") { &erasure_ids } else { &request_ids };
+            let path = path.replace("{request}", &ids[i]);
             let response = if *method == "GET" {
                 staff_get(&server, Some(&sessions[i]), &path).await
             } else {
