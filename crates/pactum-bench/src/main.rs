@@ -347,6 +347,9 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
             Ok(rows.len())
         })
         .await?;
+        // The store is dropped at once, so that its autovacuum does not disturb a later run.
+        drop(pactum);
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await?;
         figures.push(rights::RightsFigures {
             backend: "PostgreSQL",
             people: o.rights_people,
