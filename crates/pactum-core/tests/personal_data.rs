@@ -171,14 +171,25 @@ async fn collected_values_are_reported_with_source_purpose_and_retention<B: Back
 }
 
 /// Reads the database file and its WAL and asserts that none of the values appear in clear text.
-fn assert_no_clear_text(db: &Path, values: &[&str]) {
+/// The database file and its write-ahead log and shared-memory index, where they exist.
+fn database_files(db: &Path) -> Vec<PathBuf> {
     let mut files = vec![db.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
         files.push(PathBuf::from(p));
     }
-    for f in files.iter().filter(|f| f.exists()) {
+    files.into_iter().filter(|f| f.exists()).collect()
+}
+
+/// How many of `needles` (raw bytes) occur anywhere in the database files.
+fn bytes_found(db: &Path, needles: &[Vec<u8>]) -> usize {
+    let files: Vec<Vec<u8>> = database_files(db).iter().map(|f| std::fs::read(f).unwrap()).collect();
+    needles.iter().filter(|n| files.iter().any(|bytes| bytes.windows(n.len()).any(|w| w == n.as_slice()))).count()
+}
+
+fn assert_no_clear_text(db: &Path, values: &[&str]) {
+    for f in &database_files(db) {
         let bytes = std::fs::read(f).unwrap();
         for v in values {
             for needle in [v.to_string(), v.to_lowercase()] {
@@ -215,6 +226,12 @@ async fn p33_erasure_shreds_the_key_and_the_rows<B: Backend>(env: Env<B>) {
     let ciphertexts: Vec<Vec<u8>> =
         backend.items_of(done.subject).await.unwrap().into_iter().map(|i| i.value).collect();
     assert_eq!(ciphertexts.len(), 3);
+    let wrapped = backend.subject_key(done.subject).await.unwrap().unwrap().wrapped;
+    let mut stored = ciphertexts.clone();
+    stored.push(wrapped.clone());
+    if let Some(file) = &env.sqlite_file {
+        assert_eq!(bytes_found(file, &stored), 4, "the scan finds the key and the values while they are stored");
+    }
 
     let erasure = p.erase_subject(done.subject, "erasure request (P33)", "subject").await.unwrap();
     assert_eq!(erasure.items_deleted, 3);
@@ -242,6 +259,9 @@ async fn p33_erasure_shreds_the_key_and_the_rows<B: Backend>(env: Env<B>) {
     assert!(entries.iter().any(|e| e.action == "subject.erase" && e.subject_ref.as_deref() == Some(done.subject.to_string().as_str())));
     if let Some(file) = &env.sqlite_file {
         assert_no_clear_text(file, &[NAME, EMAIL, "4531415926"]);
+        // Nor the wrapped key or the ciphertexts: not in the database file, and not in the
+        // write-ahead log's older page images either (P33, DESIGN: crypto-shredding).
+        assert_eq!(bytes_found(file, &stored), 0, "the erased key or values are still in the files");
     }
     let _ = &env.dir;
 }

@@ -938,7 +938,21 @@ impl Backend for SqliteBackend {
         }
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
         bulk.flush(&mut tx, Some((&entries, head))).await.map_err(apply_error)?;
-        tx.commit().await.map_err(error)
+        tx.commit().await.map_err(error)?;
+        // A shredded key, or a deleted value, must not outlive its row in the older page images of
+        // the write-ahead log: the log is copied into the database file (where `secure_delete` has
+        // zeroed what was deleted) and truncated before the change is acknowledged.
+        let forgets = batch.iter().flat_map(|p| p.change.ops.iter()).any(|op| {
+            matches!(op, Op::ShredSubject(_) | Op::RewrapSubjectKey { .. } | Op::DeleteItem(_) | Op::DeletePurpose(_))
+        });
+        if forgets {
+            let (busy, _, _): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(error)?;
+            if busy != 0 {
+                tracing::warn!("the write-ahead log could not be truncated after a deletion; the next one retries");
+            }
+        }
+        Ok(())
     }
 
     async fn bootstrap_vault_keys(&self, keys: &[VaultKeyRecord]) -> Result<Vec<VaultKeyRecord>, StoreError> {
