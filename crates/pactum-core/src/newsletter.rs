@@ -7,7 +7,9 @@
 //! retention rule (30 days in the bundled policy) then runs out.
 
 use pactum_policy::{Lang, LegalBasis};
-use pactum_store::{AuditEvent, Backend, Change, ConsentId, ConsentRecord, ConsentState, LinkToken, Op, StoredItem};
+use pactum_store::{
+    AuditEvent, Backend, Change, ConsentId, ConsentRecord, ConsentState, LinkToken, Op, StoredItem, SubjectId,
+};
 use pactum_vault::Binding;
 use sha2::{Digest, Sha256};
 use time::Date;
@@ -267,6 +269,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .ok_or(CoreError::InvalidLink)?;
         let consent = backend.consent(link.consent).await?.ok_or(CoreError::InvalidLink)?;
         self.withdraw_consent(consent, method).await
+    }
+
+    /// The consent `raw_id` names, when it is one of `subject`'s own; `None` for any other id.
+    pub async fn own_consent(&self, subject: SubjectId, raw_id: &str) -> Result<Option<ConsentRecord>, CoreError> {
+        let Ok(id) = uuid::Uuid::parse_str(raw_id).map(ConsentId) else { return Ok(None) };
+        Ok(self.store.backend().consent(id).await?.filter(|c| c.subject == subject))
     }
 
     /// Withdraws a consent and ends the purpose it covers; lists what other purposes keep.

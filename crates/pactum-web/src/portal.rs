@@ -491,15 +491,22 @@ struct OpenPage<'a> {
 
 /// The mailed link only shows a button: mail scanners that fetch links must not use it up.
 async fn open_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
-    let lang = lang_of(&uri);
-    let w = words(lang);
-    let page = OpenPage {
-        c: chrome(&state, lang, base(other(lang)).to_string()),
-        title: w.title,
-        intro: w.open_intro,
-        button: w.open,
-        action: uri.path().to_string(),
-    };
+    let w = words(lang_of(&uri));
+    button_page(&state, &uri, w.title, w.open_intro, w.open)
+}
+
+/// A page whose only content is a button that posts to the page's own address: what a mailed
+/// link shows, so that mail scanners that fetch links do not use it up.
+fn button_page<B: Backend, C: Clock>(
+    state: &AppState<B, C>,
+    uri: &Uri,
+    title: &'static str,
+    intro: &'static str,
+    button: &'static str,
+) -> Response {
+    let lang = lang_of(uri);
+    let c = chrome(state, lang, base(other(lang)).to_string());
+    let page = OpenPage { c, title, intro, button, action: uri.path().to_string() };
     no_store(html(page.render()))
 }
 
@@ -933,13 +940,8 @@ async fn withdraw<B: Backend, C: Clock>(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let backend = state.pactum.store.backend();
-    let found = match Uuid::parse_str(&consent) {
-        Ok(id) => backend.consent(pactum_store::ConsentId(id)).await.ok().flatten(),
-        Err(_) => None,
-    };
     // Only the person's own consents: any other id is answered as not found.
-    let Some(record) = found.filter(|c| c.subject == subject) else {
+    let Ok(Some(record)) = state.pactum.own_consent(subject, &consent).await else {
         return link_failure(&state, lang, CoreError::InvalidLink);
     };
     match state.pactum.withdraw_consent(record, "portal").await {
@@ -1050,16 +1052,8 @@ async fn correct<B: Backend, C: Clock>(
 
 /// The mailed link for a new address only shows a button, so that mail scanners do not use it.
 async fn email_change_page<B: Backend, C: Clock>(State(state): State<Arc<AppState<B, C>>>, uri: Uri) -> Response {
-    let lang = lang_of(&uri);
-    let w = words(lang);
-    let page = OpenPage {
-        c: chrome(&state, lang, base(other(lang)).to_string()),
-        title: w.email_confirm_title,
-        intro: w.email_confirm_intro,
-        button: w.email_confirm,
-        action: uri.path().to_string(),
-    };
-    no_store(html(page.render()))
+    let w = words(lang_of(&uri));
+    button_page(&state, &uri, w.email_confirm_title, w.email_confirm_intro, w.email_confirm)
 }
 
 async fn confirm_email_change<B: Backend, C: Clock>(

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use pactum_core::rights::RequestKind;
 use pactum_core::{Clock, CoreError};
 use pactum_policy::Lang;
-use pactum_store::{Backend, ConsentId, SubjectId, Uuid};
+use pactum_store::{Backend, SubjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -202,10 +202,9 @@ async fn withdraw<B: Backend, C: Clock>(
 ) -> Result<Response, ApiError> {
     let lang = Params::from_uri(&uri).lang(&headers);
     let subject = visitor(&state, &headers, lang).await?;
-    let Ok(id) = Uuid::parse_str(&consent).map(ConsentId) else { return Err(not_found(lang)) };
-    let record = state.pactum.store.backend().consent(id).await.map_err(|e| ApiError::from_core(e.into(), lang))?;
     // Only the person's own consents: any other id is answered as not found.
-    let Some(record) = record.filter(|c| c.subject == subject) else { return Err(not_found(lang)) };
+    let record = state.pactum.own_consent(subject, &consent).await.map_err(|e| ApiError::from_core(e, lang))?;
+    let Some(record) = record else { return Err(not_found(lang)) };
     let w = state.pactum.withdraw_consent(record, "portal").await.map_err(|e| ApiError::from_core(e, lang))?;
     let kept = w
         .kept
