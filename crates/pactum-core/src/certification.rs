@@ -441,13 +441,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 content_hash: pactum_vault::digest(&[subject.as_bytes(), row, content]),
             })
         };
+        let (messages, participations) =
+            tokio::try_join!(backend.certification_messages_of_subject(subject), backend.participations_of(subject))?;
         let mut ops = Vec::new();
-        for m in backend.certification_messages_of_subject(subject).await? {
+        for m in messages {
             if goes(&m.instance) {
                 ops.push(proof("certification_message", m.id.as_bytes(), &m.sealed));
             }
         }
-        for p in backend.participations_of(subject).await? {
+        for p in participations {
             if goes(&p.instance) {
                 ops.push(proof("participation", p.enrolment.as_bytes(), &p.passed));
             }
@@ -457,23 +459,22 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// The person's participation records and the partner's messages, opened for their access
     /// report, each with the date its purpose holds it until.
-    pub(crate) async fn certification_report(
+    pub(crate) fn certification_report(
         &self,
-        subject: SubjectId,
+        key: &pactum_vault::SubjectKey,
         purposes: &[pactum_store::PurposeInstance],
+        courses: &[pactum_store::Course],
+        participations: Vec<Participation>,
+        messages: Vec<CertificationMessage>,
         lang: pactum_policy::Lang,
     ) -> Result<(Vec<ParticipationReport>, Vec<MessageReport>), CoreError> {
-        let backend = self.store.backend();
-        let Some(wrapped) = backend.subject_key(subject).await? else { return Ok((Vec::new(), Vec::new())) };
-        let key = self.keys.subject_key(subject, &wrapped)?;
         let until =
             |instance: PurposeInstanceId| purposes.iter().find(|p| p.id == instance).and_then(|p| p.retain_until);
-        let courses = backend.courses().await?;
         let rule = self.policy.purpose(RECORD_PURPOSE).map(|p| p.retention.describe(lang)).unwrap_or_default();
-        let mut participations = Vec::new();
-        for (p, passed) in self.participations(subject).await? {
+        let mut reports = Vec::new();
+        for (p, passed) in open_participations(key, participations)? {
             let course = courses.iter().find(|c| c.id == p.course);
-            participations.push(ParticipationReport {
+            reports.push(ParticipationReport {
                 course: course
                     .map(|c| if lang == pactum_policy::Lang::Da { c.title_da.clone() } else { c.title_en.clone() })
                     .unwrap_or_default(),
@@ -484,12 +485,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 rule: rule.clone(),
             });
         }
-        let mut messages = Vec::new();
-        for m in backend.certification_messages_of_subject(subject).await? {
+        let mut opened = Vec::new();
+        for m in messages {
             let content = key.open(message_binding(&m.id), &m.sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
             let content: SealedContent = serde_json::from_slice(&content)
                 .map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
-            messages.push(MessageReport {
+            opened.push(MessageReport {
                 kind: m.kind,
                 subject_line: content.subject,
                 body: content.body,
@@ -498,7 +499,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 retain_until: until(m.instance),
             });
         }
-        Ok((participations, messages))
+        Ok((reports, opened))
     }
 
     /// A subject's participation records, opened: course, end date, passed.
@@ -506,14 +507,21 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let backend = self.store.backend();
         let Some(wrapped) = backend.subject_key(subject).await? else { return Ok(Vec::new()) };
         let key = self.keys.subject_key(subject, &wrapped)?;
-        let mut out = Vec::new();
-        for p in backend.participations_of(subject).await? {
+        open_participations(&key, backend.participations_of(subject).await?)
+    }
+}
+
+/// Participation records with their passed flag opened.
+fn open_participations(
+    key: &pactum_vault::SubjectKey,
+    rows: Vec<Participation>,
+) -> Result<Vec<(Participation, bool)>, CoreError> {
+    rows.into_iter()
+        .map(|p| {
             let passed = key
                 .open(participation_binding(&p.enrolment), &p.passed)
                 .map_err(|e| CoreError::Vault(e.to_string()))?;
-            let passed = passed.as_slice() == b"yes";
-            out.push((p, passed));
-        }
-        Ok(out)
-    }
+            Ok((p, passed.as_slice() == b"yes"))
+        })
+        .collect()
 }

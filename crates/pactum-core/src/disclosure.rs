@@ -231,9 +231,8 @@ fn may_disclose_without_consent(purpose: &str, basis: LegalBasis) -> bool {
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// The disclosure ledger's entries about a person, labelled for their access report.
-    pub async fn disclosure_report(&self, subject: SubjectId, lang: Lang) -> Result<Vec<DisclosureReport>, CoreError> {
-        let entries = self.store.backend().disclosures_of(subject).await?;
-        Ok(entries
+    pub fn disclosure_report(&self, entries: Vec<Disclosure>, lang: Lang) -> Vec<DisclosureReport> {
+        entries
             .into_iter()
             .map(|d| {
                 let recipient = self.policy.recipient(&d.recipient);
@@ -257,7 +256,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     at: d.at,
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// Checks a disclosure against the policy and the activity, and on success records it in the

@@ -388,19 +388,28 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Everything stored about a subject, decrypted, with the purposes that hold each item and until when.
     pub async fn subject_report(&self, subject: SubjectId, lang: Lang) -> Result<SubjectReport, CoreError> {
         let backend = self.store.backend();
-        let wrapped = backend.subject_key(subject).await?.ok_or(CoreError::SubjectGone)?;
-        let key = self.keys.subject_key(subject, &wrapped)?;
-        let purposes = backend.purposes_of(subject).await?;
-        let today = self.clock.today();
-        // The parts are independent reads: asked for at once, the report waits for the slowest,
-        // not for their sum.
-        let (disclosures, stored, (participations, certification_messages), requests, redactions) = tokio::try_join!(
-            self.disclosure_report(subject, lang),
+        // Every row the report shows is read in one round, all at once: the report waits for the
+        // slowest read, not for their sum, and reads nothing twice.
+        let (wrapped, purposes, stored, ledger, participations, messages, courses, requests, enrolments, orders) = tokio::try_join!(
+            async { Ok::<_, CoreError>(backend.subject_key(subject).await?) },
+            async { Ok::<_, CoreError>(backend.purposes_of(subject).await?) },
             async { Ok::<_, CoreError>(backend.items_of(subject).await?) },
-            self.certification_report(subject, &purposes, lang),
-            self.requests_of(subject, lang),
-            self.redactions(subject, lang),
+            async { Ok::<_, CoreError>(backend.disclosures_of(subject).await?) },
+            async { Ok::<_, CoreError>(backend.participations_of(subject).await?) },
+            async { Ok::<_, CoreError>(backend.certification_messages_of_subject(subject).await?) },
+            async { Ok::<_, CoreError>(backend.courses().await?) },
+            async { Ok::<_, CoreError>(backend.rights_requests_of(subject).await?) },
+            async { Ok::<_, CoreError>(backend.enrolments_of_subject(subject).await?) },
+            async { Ok::<_, CoreError>(backend.orders_of_buyer(subject).await?) },
         )?;
+        let wrapped = wrapped.ok_or(CoreError::SubjectGone)?;
+        let key = self.keys.subject_key(subject, &wrapped)?;
+        let today = self.clock.today();
+        let redactions = self.redactions(&enrolments, &orders, &ledger, lang);
+        let disclosures = self.disclosure_report(ledger, lang);
+        let (participations, certification_messages) =
+            self.certification_report(&key, &purposes, &courses, participations, messages, lang)?;
+        let requests = requests.iter().map(|r| self.request_report(r, Some(&key), today, lang)).collect::<Vec<_>>();
         let mut items = Vec::new();
         for item in stored {
             let value = key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
@@ -487,11 +496,18 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// their `retain_until`, when the sweep erases the rest with the key. The answer lists them.
     pub async fn erase_on_request(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
         let backend = self.store.backend();
-        if backend.subject_key(subject).await?.is_none() {
+        // Everything the erasure needs is read at once, so it costs one round of reads.
+        let (key, purposes, disclosures, items, certification) = tokio::try_join!(
+            async { Ok::<_, CoreError>(backend.subject_key(subject).await?) },
+            async { Ok::<_, CoreError>(backend.purposes_of(subject).await?) },
+            async { Ok::<_, CoreError>(backend.disclosures_of(subject).await?) },
+            async { Ok::<_, CoreError>(backend.items_of(subject).await?) },
+            self.certification_proofs(subject, None, rule),
+        )?;
+        if key.is_none() {
             return Err(CoreError::SubjectGone);
         }
         let today = self.clock.today();
-        let (purposes, disclosures) = tokio::try_join!(backend.purposes_of(subject), backend.disclosures_of(subject))?;
         // Kept: legal holds, and an order still open (its invoice can still be credited and its
         // payment refunded; erasing it would leave seats, money and books without a record).
         let (legal, ending): (Vec<&PurposeInstance>, Vec<&PurposeInstance>) = purposes.iter().partition(|p| {
@@ -520,13 +536,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             notify.push(record);
         }
         if kept.is_empty() {
-            let erased = self.erase_subject_with(subject, rule, actor, notify).await?;
+            let erased = self.commit_erasure(subject, &items, certification, rule, actor, notify).await?;
             if notifying {
                 self.mail_ready.notify_one();
             }
             return Ok(erased);
         }
-        let items = backend.items_of(subject).await?;
         let doomed = crate::retention_sweep::unheld(&items, &legal);
         let now = self.clock.now_micros();
         let mut also = vec![Op::DeleteMailOf(subject)];
@@ -572,6 +587,20 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if key.is_none() {
             return Err(CoreError::SubjectGone);
         }
+        self.commit_erasure(subject, &items, certification, rule, actor, also).await
+    }
+
+    /// Shreds the key and deletes every row of `subject`, with a deletion proof over `items`, the
+    /// certification proofs and `also` in the same change.
+    async fn commit_erasure(
+        &self,
+        subject: SubjectId,
+        items: &[StoredItem],
+        certification: Vec<Op>,
+        rule: &str,
+        actor: &str,
+        also: Vec<Op>,
+    ) -> Result<Erasure, CoreError> {
         let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
         parts.extend(items.iter().map(|i| i.value.as_slice()));
         let proof = DeletionProof {

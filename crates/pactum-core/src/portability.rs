@@ -9,7 +9,7 @@
 //! others gave about them (a buyer, the certification partner, staff) are not portable.
 
 use pactum_policy::Lang;
-use pactum_store::{StoredItem, SubjectId};
+use pactum_store::{Disclosure, Enrolment, Order, StoredItem, SubjectId};
 use serde::Serialize;
 
 use crate::personal::item_binding;
@@ -54,15 +54,20 @@ pub fn portability_csv(items: &[PortableItem]) -> String {
 
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// What the report withholds about other people, counted, with the reason (P31).
-    pub async fn redactions(&self, subject: SubjectId, lang: Lang) -> Result<Vec<Redaction>, CoreError> {
-        let backend = self.store.backend();
-        let own: Vec<_> = backend.enrolments_of_subject(subject).await?.into_iter().map(|e| e.id).collect();
+    pub fn redactions(
+        &self,
+        own_enrolments: &[Enrolment],
+        orders: &[Order],
+        disclosures: &[Disclosure],
+        lang: Lang,
+    ) -> Vec<Redaction> {
+        let own: Vec<_> = own_enrolments.iter().map(|e| e.id).collect();
         let others_reason = match lang {
             Lang::Da => "Andre personers oplysninger (databeskyttelsesforordningen art. 15, stk. 4)",
             Lang::En => "Other people's data (GDPR Art. 15(4))",
         };
         let mut redactions = Vec::new();
-        for order in backend.orders_of_buyer(subject).await? {
+        for order in orders {
             let others = order.participants.iter().filter(|p| !own.contains(p)).count();
             if others > 0 {
                 let what = match lang {
@@ -74,9 +79,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 redactions.push(Redaction { what, reason: others_reason.into() });
             }
         }
-        let disclosures = backend.disclosures_of(subject).await?;
         let mut batches: Vec<(String, String)> = Vec::new();
-        for d in &disclosures {
+        for d in disclosures {
             let key = (d.recipient.clone(), d.batch.to_string());
             if !batches.contains(&key) {
                 batches.push(key);
@@ -90,7 +94,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             };
             redactions.push(Redaction { what, reason: others_reason.into() });
         }
-        Ok(redactions)
+        redactions
     }
 
     /// The values the person provided under consent or contract, opened (L5). Callers audit the read.

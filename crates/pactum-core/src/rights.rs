@@ -662,7 +662,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .collect())
     }
 
-    fn request_report(
+    pub(crate) fn request_report(
         &self,
         r: &RightsRequest,
         key: Option<&pactum_vault::SubjectKey>,

@@ -8,6 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use pactum_store::sql::forget;
 use pactum_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
@@ -135,6 +136,13 @@ fn apply_error(e: ApplyError) -> StoreError {
     }
 }
 
+/// Runs one of the [`forget`] lists for `id` as a single script: one round trip for twenty statements.
+async fn forget_rows(tx: &mut PgConnection, statements: &[&str], id: &[u8]) -> Result<(), ApplyError> {
+    let script = forget::script(statements, [id], |hex| format!("'\\x{hex}'::bytea"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
+    Ok(())
+}
+
 async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
     match op {
         Op::CreateSubject(s) => insert_subjects(tx, &[s]).await?,
@@ -208,62 +216,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .execute(&mut *tx)
             .await?;
         }
-        Op::DeletePurpose(id) => {
-            sqlx::query(pactum_store::sql::rights_requests::DELETE_OF_INSTANCE)
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
-            for sql in [
-                "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = $1)",
-                "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = $1)",
-                "DELETE FROM consents WHERE instance_id = $1",
-                "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = $1",
-                "DELETE FROM invoices WHERE instance_id = $1",
-                "DELETE FROM waiting_list WHERE instance_id = $1",
-                "DELETE FROM disclosures WHERE instance_id = $1",
-                "DELETE FROM certification_messages WHERE instance_id = $1",
-                "DELETE FROM participations WHERE instance_id = $1",
-                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
-                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = $1)",
-                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = $1)",
-                "DELETE FROM orders WHERE instance_id = $1",
-                "DELETE FROM enrolments WHERE instance_id = $1",
-                "DELETE FROM purpose_holds WHERE instance_id = $1",
-                "DELETE FROM purpose_instances WHERE id = $1",
-            ] {
-                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
-            }
-        }
-        Op::ShredSubject(id) => {
-            sqlx::query(pactum_store::sql::rights_requests::FORGET_SUBJECT)
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
-            // The key goes first: from this statement on, nothing left of the subject can be opened.
-            for sql in [
-                "DELETE FROM subject_keys WHERE subject_id = $1",
-                "DELETE FROM items WHERE subject_id = $1",
-                "DELETE FROM outbox WHERE subject_id = $1",
-                "DELETE FROM consents WHERE subject_id = $1",
-                "DELETE FROM link_tokens WHERE subject_id = $1",
-                "DELETE FROM access_links WHERE subject_id = $1",
-                "DELETE FROM invoices WHERE buyer_subject_id = $1",
-                "DELETE FROM waiting_list WHERE subject_id = $1",
-                "DELETE FROM disclosures WHERE subject_id = $1",
-                "DELETE FROM certification_messages WHERE subject_id = $1",
-                "DELETE FROM participations WHERE subject_id = $1",
-                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
-                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = $1)",
-                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = $1)",
-                "DELETE FROM orders WHERE buyer_subject_id = $1",
-                "DELETE FROM enrolments WHERE subject_id = $1",
-                "DELETE FROM purpose_holds WHERE subject_id = $1",
-                "DELETE FROM purpose_instances WHERE subject_id = $1",
-                "DELETE FROM subjects WHERE id = $1",
-            ] {
-                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
-            }
-        }
+        Op::DeletePurpose(id) => forget_rows(tx, forget::PURPOSES, id.as_bytes()).await?,
+        Op::ShredSubject(id) => forget_rows(tx, forget::SUBJECTS, id.as_bytes()).await?,
         Op::RecordDeletion(p) => {
             sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(p.id.as_bytes().as_slice())

@@ -6,11 +6,14 @@
 //! backend, in [`pactum_store::Store`].
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use pactum_store::sql::forget;
 use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::oneshot;
 
 mod incidents;
 mod ledger;
@@ -23,6 +26,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteBackend {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// Dropped with the last clone of the backend, which stops the checkpointer.
+    _checkpointer: Arc<oneshot::Sender<()>>,
 }
 
 fn error(e: sqlx::Error) -> StoreError {
@@ -55,19 +60,49 @@ impl SqliteBackend {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            // The checkpointer copies the log into the database file, so no commit waits for it.
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(error)?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-        let reader =
-            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(error)?;
-        Ok(SqliteBackend { reader, writer })
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone().read_only(true))
+            .await
+            .map_err(error)?;
+        let checkpointer = SqliteConnection::connect_with(&options).await.map_err(error)?;
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(run_checkpointer(checkpointer, stopped));
+        Ok(SqliteBackend { reader, writer, _checkpointer: Arc::new(stop) })
     }
 
     /// The writer pool, for maintenance commands and tests that must reach the raw tables.
     pub fn raw_pool(&self) -> &SqlitePool {
         &self.writer
     }
+}
+
+/// How often the checkpointer copies committed pages from the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the write-ahead log into the database file in the background, on a connection of its
+/// own. A passive checkpoint blocks neither the writer nor a reader, so no commit pays for it
+/// (SQLite's automatic checkpoint would run inside whichever commit crossed its threshold). Runs
+/// until `stop` is dropped.
+async fn run_checkpointer(mut conn: SqliteConnection, mut stop: oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+                    tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries");
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
 }
 
 /// Why one operation could not be applied.
@@ -92,6 +127,13 @@ fn apply_error(e: ApplyError) -> StoreError {
         ApplyError::LeaseHeld => StoreError::LeaseHeld,
         ApplyError::AlreadyUsed => StoreError::Conflict("a single-use value was used already".into()),
     }
+}
+
+/// Runs one of the [`forget`] lists for `id` as a single script: one round trip for twenty statements.
+async fn forget_rows(tx: &mut SqliteConnection, statements: &[&str], id: &[u8]) -> Result<(), ApplyError> {
+    let script = forget::script(statements, [id], |hex| format!("X'{hex}'"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
+    Ok(())
 }
 
 async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> {
@@ -169,62 +211,8 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .execute(&mut *tx)
             .await?;
         }
-        Op::DeletePurpose(id) => {
-            sqlx::query(pactum_store::sql::rights_requests::DELETE_OF_INSTANCE)
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
-            for sql in [
-                "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
-                "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id = ?)",
-                "DELETE FROM consents WHERE instance_id = ?",
-                "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id = ?",
-                "DELETE FROM invoices WHERE instance_id = ?",
-                "DELETE FROM waiting_list WHERE instance_id = ?",
-                "DELETE FROM disclosures WHERE instance_id = ?",
-                "DELETE FROM certification_messages WHERE instance_id = ?",
-                "DELETE FROM participations WHERE instance_id = ?",
-                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
-                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id = ?)",
-                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id = ?)",
-                "DELETE FROM orders WHERE instance_id = ?",
-                "DELETE FROM enrolments WHERE instance_id = ?",
-                "DELETE FROM purpose_holds WHERE instance_id = ?",
-                "DELETE FROM purpose_instances WHERE id = ?",
-            ] {
-                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
-            }
-        }
-        Op::ShredSubject(id) => {
-            sqlx::query(pactum_store::sql::rights_requests::FORGET_SUBJECT)
-                .bind(id.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
-            // The key goes first: from this statement on, nothing left of the subject can be opened.
-            for sql in [
-                "DELETE FROM subject_keys WHERE subject_id = ?",
-                "DELETE FROM items WHERE subject_id = ?",
-                "DELETE FROM outbox WHERE subject_id = ?",
-                "DELETE FROM consents WHERE subject_id = ?",
-                "DELETE FROM link_tokens WHERE subject_id = ?",
-                "DELETE FROM access_links WHERE subject_id = ?",
-                "DELETE FROM invoices WHERE buyer_subject_id = ?",
-                "DELETE FROM waiting_list WHERE subject_id = ?",
-                "DELETE FROM disclosures WHERE subject_id = ?",
-                "DELETE FROM certification_messages WHERE subject_id = ?",
-                "DELETE FROM participations WHERE subject_id = ?",
-                "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
-                "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id = ?)",
-                "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id = ?)",
-                "DELETE FROM orders WHERE buyer_subject_id = ?",
-                "DELETE FROM enrolments WHERE subject_id = ?",
-                "DELETE FROM purpose_holds WHERE subject_id = ?",
-                "DELETE FROM purpose_instances WHERE subject_id = ?",
-                "DELETE FROM subjects WHERE id = ?",
-            ] {
-                sqlx::query(sql).bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
-            }
-        }
+        Op::DeletePurpose(id) => forget_rows(tx, forget::PURPOSES, id.as_bytes()).await?,
+        Op::ShredSubject(id) => forget_rows(tx, forget::SUBJECTS, id.as_bytes()).await?,
         Op::RecordDeletion(p) => {
             sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(p.id.as_bytes().as_slice())
@@ -939,18 +927,15 @@ impl Backend for SqliteBackend {
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
         bulk.flush(&mut tx, Some((&entries, head))).await.map_err(apply_error)?;
         tx.commit().await.map_err(error)?;
-        // A shredded key, or a deleted value, must not outlive its row in the older page images of
-        // the write-ahead log: the log is copied into the database file (where `secure_delete` has
-        // zeroed what was deleted) and truncated before the change is acknowledged.
-        let forgets = batch.iter().flat_map(|p| p.change.ops.iter()).any(|op| {
-            matches!(op, Op::ShredSubject(_) | Op::RewrapSubjectKey { .. } | Op::DeleteItem(_) | Op::DeletePurpose(_))
-        });
-        if forgets {
-            let (busy, _, _): (i64, i64, i64) =
-                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(error)?;
-            if busy != 0 {
-                tracing::warn!("the write-ahead log could not be truncated after a deletion; the next one retries");
-            }
+        Ok(())
+    }
+
+    async fn scrub(&self) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(error)?;
+        let (busy, _, _): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(error)?;
+        if busy != 0 {
+            return Err(StoreError::Unavailable("a reader held the write-ahead log; it was not truncated".into()));
         }
         Ok(())
     }

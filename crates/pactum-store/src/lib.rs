@@ -48,6 +48,14 @@ pub trait Backend: Clone + Send + Sync + 'static {
         head: &AuditHead,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Makes what committed changes deleted unrecoverable from the files as well, not only from the
+    /// tables (SQLite: the write-ahead log, whose older page images still hold deleted rows, is
+    /// copied into the database file, where `secure_delete` zeroed them, and truncated). The writer
+    /// calls it soon after a change that forgot something; see [`Store`].
+    fn scrub(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Inserts the system keys if none exist yet, then returns the ones stored (several nodes may race here).
     fn bootstrap_vault_keys(
         &self,

@@ -981,6 +981,14 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// Whether this operation deletes personal data or a key, so that the files must be scrubbed
+    /// of it afterwards (see [`Backend::scrub`](crate::Backend::scrub)).
+    pub fn forgets(&self) -> bool {
+        matches!(self, Op::ShredSubject(_) | Op::RewrapSubjectKey { .. } | Op::DeleteItem(_) | Op::DeletePurpose(_))
+    }
+}
+
 /// One atomic unit of work: its operations and the audit events that describe it are committed
 /// together or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,13 +40,79 @@ pub mod rights_requests {
     pub const ONE: &str = select!("WHERE id = $1");
     /// A subject's requests, oldest first; binds the subject id.
     pub const OF_SUBJECT: &str = select!("WHERE subject_id = $1 ORDER BY received_at, id");
-    /// When a subject's key is shredded: the sealed reasons could no longer be read, so they go,
-    /// and so do the links to the rows the shredding deletes. Binds the subject id.
-    pub const FORGET_SUBJECT: &str = "UPDATE rights_requests SET extension_reason = NULL, decision_reason = NULL, \
-         instance_id = NULL, details_item_id = NULL WHERE subject_id = $1";
-    /// When the purpose instance that holds a request ends its retention, the request goes with
-    /// it. Binds the instance id.
-    pub const DELETE_OF_INSTANCE: &str = "DELETE FROM rights_requests WHERE instance_id = $1";
+}
+
+/// What forgetting deletes: every row that names a shredded subject, or a purpose instance whose
+/// retention has ended, as statements over `$ids` (the list of ids), run in this order.
+pub mod forget {
+    /// A shredded subject. Its rights requests stay (they are the record of the request), but their
+    /// sealed reasons could no longer be read, so they go, and so do the links to the rows the
+    /// shredding deletes. Then the key goes first: from that statement on, nothing left of the
+    /// subject can be opened.
+    pub const SUBJECTS: &[&str] = &[
+        "UPDATE rights_requests SET extension_reason = NULL, decision_reason = NULL, instance_id = NULL, \
+         details_item_id = NULL WHERE subject_id IN ($ids)",
+        "DELETE FROM subject_keys WHERE subject_id IN ($ids)",
+        "DELETE FROM items WHERE subject_id IN ($ids)",
+        "DELETE FROM outbox WHERE subject_id IN ($ids)",
+        "DELETE FROM consents WHERE subject_id IN ($ids)",
+        "DELETE FROM link_tokens WHERE subject_id IN ($ids)",
+        "DELETE FROM access_links WHERE subject_id IN ($ids)",
+        "DELETE FROM invoices WHERE buyer_subject_id IN ($ids)",
+        "DELETE FROM waiting_list WHERE subject_id IN ($ids)",
+        "DELETE FROM disclosures WHERE subject_id IN ($ids)",
+        "DELETE FROM certification_messages WHERE subject_id IN ($ids)",
+        "DELETE FROM participations WHERE subject_id IN ($ids)",
+        "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id IN ($ids))",
+        "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE buyer_subject_id IN ($ids))",
+        "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id IN ($ids))",
+        "DELETE FROM orders WHERE buyer_subject_id IN ($ids)",
+        "DELETE FROM enrolments WHERE subject_id IN ($ids)",
+        "DELETE FROM purpose_holds WHERE subject_id IN ($ids)",
+        "DELETE FROM purpose_instances WHERE subject_id IN ($ids)",
+        "DELETE FROM subjects WHERE id IN ($ids)",
+    ];
+
+    /// A purpose instance whose retention has ended: the rows it held, and the rights requests it
+    /// held (they go with it).
+    pub const PURPOSES: &[&str] = &[
+        "DELETE FROM rights_requests WHERE instance_id IN ($ids)",
+        "UPDATE enrolments SET sponsor_consent_id = NULL WHERE sponsor_consent_id IN \
+         (SELECT id FROM consents WHERE instance_id IN ($ids))",
+        "DELETE FROM link_tokens WHERE consent_id IN (SELECT id FROM consents WHERE instance_id IN ($ids))",
+        "DELETE FROM consents WHERE instance_id IN ($ids)",
+        "UPDATE enrolments SET certification_instance_id = NULL WHERE certification_instance_id IN ($ids)",
+        "DELETE FROM invoices WHERE instance_id IN ($ids)",
+        "DELETE FROM waiting_list WHERE instance_id IN ($ids)",
+        "DELETE FROM disclosures WHERE instance_id IN ($ids)",
+        "DELETE FROM certification_messages WHERE instance_id IN ($ids)",
+        "DELETE FROM participations WHERE instance_id IN ($ids)",
+        "DELETE FROM order_participants WHERE order_id IN (SELECT id FROM orders WHERE instance_id IN ($ids))",
+        "DELETE FROM payment_events WHERE order_id IN (SELECT id FROM orders WHERE instance_id IN ($ids))",
+        "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id IN ($ids))",
+        "DELETE FROM orders WHERE instance_id IN ($ids)",
+        "DELETE FROM enrolments WHERE instance_id IN ($ids)",
+        "DELETE FROM purpose_holds WHERE instance_id IN ($ids)",
+        "DELETE FROM purpose_instances WHERE id IN ($ids)",
+    ];
+
+    /// `statements` for `ids` as one script, one round trip to the database. Each id is written
+    /// as a literal by `literal` (the backend's spelling of a byte string); ids are bytes Pactum
+    /// generated and are written as hex digits only, so nothing from outside reaches the text.
+    pub fn script<'a>(
+        statements: &[&str],
+        ids: impl IntoIterator<Item = &'a [u8]>,
+        literal: fn(&str) -> String,
+    ) -> String {
+        let list: Vec<String> = ids.into_iter().map(|id| literal(&hex::encode(id))).collect();
+        let list = list.join(", ");
+        let mut script = String::new();
+        for statement in statements {
+            script.push_str(&statement.replace("$ids", &list));
+            script.push_str(";\n");
+        }
+        script
+    }
 }
 
 /// The rights-request part of a backend, written once for both: expands, in an adapter crate, to

@@ -8,21 +8,32 @@
 //!
 //! If a batch fails, its changes are retried one by one, so one bad change cannot fail its
 //! neighbours.
+//!
+//! After a change that deleted personal data or a key, the writer also scrubs the files of it
+//! ([`Backend::scrub`]), but not on the path of the answer: it waits until no change has come for
+//! [`SCRUB_WHEN_IDLE`], or at the most [`SCRUB_WITHIN`] while changes keep coming.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pactum_vault::AuditKey;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AuditEntry, AuditHead, Backend, Change, PreparedChange, StoreError};
+use crate::{AuditEntry, AuditHead, Backend, Change, Op, PreparedChange, StoreError};
 
 /// The most changes one transaction takes.
 pub const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
+/// After a deletion, the files are scrubbed once the writer has had nothing to do for this long…
+pub const SCRUB_WHEN_IDLE: Duration = Duration::from_millis(20);
+/// …or this long after the deletion at the latest.
+pub const SCRUB_WITHIN: Duration = Duration::from_secs(1);
 
-struct Job {
-    change: Change,
-    done: oneshot::Sender<Result<(), StoreError>>,
+type Answer = oneshot::Sender<Result<(), StoreError>>;
+
+enum Job {
+    Commit { change: Change, done: Answer },
+    Scrub { done: Answer },
 }
 
 /// A backend with its writer. Cheap to clone; all clones share the writer.
@@ -64,11 +75,18 @@ impl<B: Backend> Store<B> {
 
     /// Commits a change; returns once it is durable.
     pub async fn commit(&self, change: Change) -> Result<(), StoreError> {
+        self.ask(|done| Job::Commit { change, done }).await
+    }
+
+    /// Scrubs the files now of what committed changes deleted (the writer does it by itself within
+    /// [`SCRUB_WITHIN`] of a deletion); returns once done.
+    pub async fn scrub(&self) -> Result<(), StoreError> {
+        self.ask(|done| Job::Scrub { done }).await
+    }
+
+    async fn ask(&self, job: impl FnOnce(Answer) -> Job) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { change, done })
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        self.jobs.send(job(done)).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 }
@@ -82,14 +100,63 @@ struct Writer<B: Backend> {
 impl<B: Backend> Writer<B> {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
-        while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let batch = std::mem::take(&mut jobs);
-            self.commit_batch(batch).await;
+        // Since when a deletion has waited for its scrub.
+        let mut scrub_due: Option<Instant> = None;
+        loop {
+            let received = match scrub_due {
+                None => queue.recv_many(&mut jobs, MAX_BATCH).await,
+                Some(since) => {
+                    let wait = SCRUB_WHEN_IDLE.min(SCRUB_WITHIN.saturating_sub(since.elapsed()));
+                    match tokio::time::timeout(wait, queue.recv_many(&mut jobs, MAX_BATCH)).await {
+                        Ok(received) => received,
+                        Err(_quiet) => {
+                            scrub_due = self.scrub(Vec::new()).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if received == 0 {
+                break;
+            }
+            let mut commits = Vec::with_capacity(jobs.len());
+            let mut scrubs = Vec::new();
+            for job in jobs.drain(..) {
+                match job {
+                    Job::Commit { change, done } => commits.push((change, done)),
+                    Job::Scrub { done } => scrubs.push(done),
+                }
+            }
+            if commits.iter().any(|(change, _)| change.ops.iter().any(Op::forgets)) {
+                scrub_due.get_or_insert_with(Instant::now);
+            }
+            if !commits.is_empty() {
+                self.commit_batch(commits).await;
+            }
+            if !scrubs.is_empty() || scrub_due.is_some_and(|since| since.elapsed() >= SCRUB_WITHIN) {
+                scrub_due = self.scrub(scrubs).await;
+            }
+        }
+        if scrub_due.is_some() {
+            self.scrub(Vec::new()).await;
         }
     }
 
-    async fn commit_batch(&mut self, jobs: Vec<Job>) {
-        let (done, changes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.done, j.change)).unzip();
+    /// Scrubs the files and answers `waiting`; returns when the next try is due if it failed.
+    async fn scrub(&self, waiting: Vec<Answer>) -> Option<Instant> {
+        let result = self.backend.scrub().await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "the files could not be scrubbed after a deletion; trying again");
+        }
+        let retry = result.is_err().then(Instant::now);
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+        retry
+    }
+
+    async fn commit_batch(&mut self, jobs: Vec<(Change, Answer)>) {
+        let (changes, done): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
         let (prepared, head) = self.prepare(changes);
         match self.backend.apply_batch(&prepared, &head).await {
             Ok(()) => {
