@@ -50,6 +50,13 @@ fn joined(
     }
 }
 
+/// How far a running sweep is: people visited, of how many found due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepProgress {
+    pub people: u64,
+    pub total: u64,
+}
+
 /// What a sweep did, or with `dry_run`, would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -122,13 +129,28 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Up to [`IN_FLIGHT`] people are swept at once: each is still its own change, and the
     /// group-committing writer commits those that wait together in one transaction.
     pub async fn run_retention(&self, today: Date, dry_run: bool) -> Result<SweepReport, CoreError> {
+        self.run_retention_with_progress(today, dry_run, |_| {}).await
+    }
+
+    /// [`run_retention`](Self::run_retention), telling `progress` how far it is after each page of
+    /// people (and once before the first).
+    pub async fn run_retention_with_progress(
+        &self,
+        today: Date,
+        dry_run: bool,
+        progress: impl Fn(SweepProgress),
+    ) -> Result<SweepReport, CoreError> {
         let backend = self.store.backend();
         let mut report = SweepReport { dry_run, ..SweepReport::default() };
+        // People who become due while the sweep runs are swept too, so the total only ever grows.
+        let mut so_far = SweepProgress { people: 0, total: backend.count_subjects_with_expired_purposes(today).await? };
+        progress(so_far);
         let mut after = None;
         loop {
             let subjects = backend.subjects_with_expired_purposes(today, after, PAGE).await?;
             let Some(last) = subjects.last() else { break };
             after = Some(*last);
+            let page = subjects.len() as u64;
             let mut tasks = tokio::task::JoinSet::new();
             for subject in subjects {
                 let pactum = self.clone();
@@ -143,6 +165,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             while let Some(done) = tasks.join_next().await {
                 merge(&mut report, joined(Some(done))?);
             }
+            so_far.people += page;
+            so_far.total = so_far.total.max(so_far.people);
+            progress(so_far);
         }
         report.subjects.sort_by_key(|s| s.subject);
         if !dry_run {

@@ -1,5 +1,5 @@
-//! The newsletter's double opt-in, one-click unsubscribe and sending, with mail over real SMTP:
-//! P05, P07, P20, P21, C6, L11, L12.
+//! The newsletter's double opt-in, one-click unsubscribe and sending, with mail over real SMTP,
+//! on both backends: P05, P07, P20, P21, P35, C2, C6, L3, L11, L12.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,21 +12,35 @@ use pactum_core::personal::Collection;
 use pactum_core::{CoreError, ManualClock, Pactum, Settings};
 use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
 use pactum_store::{Backend, ConsentState};
+use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
 use pactum_testkit::{ReceivedMail, SmtpServer};
 use time::macros::{date, datetime};
 
-struct Env {
-    p: Pactum<SqliteBackend, ManualClock>,
+struct Env<B: Backend> {
+    p: Pactum<B, ManualClock>,
     smtp: SmtpServer,
     mailer: SmtpMailer,
     _dir: tempfile::TempDir,
 }
 
-async fn env() -> Env {
+async fn sqlite() -> Option<Env<SqliteBackend>> {
     let dir = tempfile::tempdir().unwrap();
     let backend =
         SqliteBackend::connect(&format!("sqlite://{}", dir.path().join("pactum.db").display())).await.unwrap();
+    Some(start(backend, dir).await)
+}
+
+async fn postgres() -> Option<Env<PgBackend>> {
+    let Ok(url) = std::env::var("PACTUM_TEST_PG_URL") else {
+        eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
+        return None;
+    };
+    let (backend, _) = PgBackend::connect_to_new_schema(&url, "pactum_test").await.unwrap();
+    Some(start(backend, tempfile::tempdir().unwrap()).await)
+}
+
+async fn start<B: Backend>(backend: B, dir: tempfile::TempDir) -> Env<B> {
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
     let ring = load(KeySource::File { path: dir.path().join("master.key"), may_create: true }).unwrap();
     let settings = Settings { public_url: "https://kurser.example".into(), ..Settings::default() };
@@ -44,6 +58,24 @@ async fn env() -> Env {
     Env { p, smtp, mailer, _dir: dir }
 }
 
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend { $( #[tokio::test] async fn $name() { if let Some(env) = super::sqlite().await { super::$name(env).await } } )* }
+        mod postgres_backend { $( #[tokio::test] async fn $name() { if let Some(env) = super::postgres().await { super::$name(env).await } } )* }
+    };
+}
+
+on_both_backends!(
+    p07_double_opt_in_by_mailed_link,
+    an_expired_confirmation_link_is_refused,
+    p03_a_changed_notice_is_shown_again_before_anything_is_stored,
+    p21_c6_unsubscribe_takes_effect_at_once_and_says_what_is_kept,
+    p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_headers,
+    p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_a_suppression_hash,
+    p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_already_queued,
+    l3_p35_an_open_objection_restricts_marketing_until_decided,
+);
+
 fn subscription(email: &str, lang: Lang) -> Subscription {
     Subscription {
         email: email.into(),
@@ -55,7 +87,7 @@ fn subscription(email: &str, lang: Lang) -> Subscription {
     }
 }
 
-async fn deliver(env: &Env, expected_total: usize) -> Vec<ReceivedMail> {
+async fn deliver<B: Backend>(env: &Env<B>, expected_total: usize) -> Vec<ReceivedMail> {
     deliver_due_mail(&env.p, &env.mailer).await.unwrap();
     env.smtp.wait_for(expected_total, Duration::from_secs(5)).await
 }
@@ -67,9 +99,7 @@ fn link(mail: &ReceivedMail, path: &str) -> String {
     line.rsplit('/').next().unwrap().trim().to_string()
 }
 
-#[tokio::test]
-async fn p07_double_opt_in_by_mailed_link() {
-    let env = env().await;
+async fn p07_double_opt_in_by_mailed_link<B: Backend>(env: Env<B>) {
     let p = &env.p;
     let outcome = p.subscribe_newsletter(subscription("ida@eksempel.dk", Lang::Da)).await.unwrap();
     let SubscribeOutcome::ConfirmationSent { consent } = outcome else { panic!("a confirmation is sent") };
@@ -123,15 +153,13 @@ trait ClockMicros {
     fn clock_micros(&self) -> i64;
 }
 
-impl ClockMicros for Pactum<SqliteBackend, ManualClock> {
+impl<B: Backend> ClockMicros for Pactum<B, ManualClock> {
     fn clock_micros(&self) -> i64 {
         pactum_core::Clock::now_micros(&self.clock)
     }
 }
 
-#[tokio::test]
-async fn an_expired_confirmation_link_is_refused() {
-    let env = env().await;
+async fn an_expired_confirmation_link_is_refused<B: Backend>(env: Env<B>) {
     env.p.subscribe_newsletter(subscription("late@eksempel.dk", Lang::En)).await.unwrap();
     let mails = deliver(&env, 1).await;
     let token = link(&mails[0], "/en/newsletter/confirm/");
@@ -139,18 +167,14 @@ async fn an_expired_confirmation_link_is_refused() {
     assert!(matches!(env.p.confirm_consent(&token).await, Err(CoreError::LinkExpired)));
 }
 
-#[tokio::test]
-async fn p03_a_changed_notice_is_shown_again_before_anything_is_stored() {
-    let env = env().await;
+async fn p03_a_changed_notice_is_shown_again_before_anything_is_stored<B: Backend>(env: Env<B>) {
     let mut old = subscription("x@eksempel.dk", Lang::Da);
     old.notice_version = "2025.9".into();
     assert!(matches!(env.p.subscribe_newsletter(old).await, Err(CoreError::NoticeChanged)));
     assert_eq!(env.p.find_subject_by_email("x@eksempel.dk").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn p21_c6_unsubscribe_takes_effect_at_once_and_says_what_is_kept() {
-    let env = env().await;
+async fn p21_c6_unsubscribe_takes_effect_at_once_and_says_what_is_kept<B: Backend>(env: Env<B>) {
     let p = &env.p;
     p.collect(Collection {
         purpose: "course_enrolment".into(),
@@ -182,9 +206,7 @@ async fn p21_c6_unsubscribe_takes_effect_at_once_and_says_what_is_kept() {
     assert!(matches!(p.unsubscribe("not-a-token", "one-click").await, Err(CoreError::InvalidLink)));
 }
 
-#[tokio::test]
-async fn p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_headers() {
-    let env = env().await;
+async fn p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_headers<B: Backend>(env: Env<B>) {
     let p = &env.p;
     for email in ["active@eksempel.dk", "pending@eksempel.dk", "gone@eksempel.dk"] {
         p.subscribe_newsletter(subscription(email, Lang::Da)).await.unwrap();
@@ -217,9 +239,9 @@ async fn p05_l11_newsletters_go_to_active_subscriptions_only_with_one_click_head
     assert_eq!(p.send_newsletter("Igen", "Tekst", None).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_a_suppression_hash() {
-    let env = env().await;
+async fn p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_a_suppression_hash<B: Backend>(
+    env: Env<B>,
+) {
     let p = &env.p;
     p.subscribe_newsletter(subscription("nina@eksempel.dk", Lang::Da)).await.unwrap();
     let mails = deliver(&env, 1).await;
@@ -245,9 +267,9 @@ async fn p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_
     assert_eq!(backend.deletion_proofs_of(&subject.to_string()).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_already_queued() {
-    let env = env().await;
+async fn p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_already_queued<B: Backend>(
+    env: Env<B>,
+) {
     let p = &env.p;
     for email in ["objects@eksempel.dk", "stays@eksempel.dk"] {
         p.subscribe_newsletter(subscription(email, Lang::Da)).await.unwrap();
@@ -275,9 +297,7 @@ async fn p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_
     assert!(requests.iter().all(|r| r.decided_on.is_some()), "self-service completes within the request (P34)");
 }
 
-#[tokio::test]
-async fn l3_p35_an_open_objection_restricts_marketing_until_decided() {
-    let env = env().await;
+async fn l3_p35_an_open_objection_restricts_marketing_until_decided<B: Backend>(env: Env<B>) {
     let p = &env.p;
     p.subscribe_newsletter(subscription("disputes@eksempel.dk", Lang::Da)).await.unwrap();
     let mail = deliver(&env, 1).await;

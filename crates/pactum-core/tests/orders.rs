@@ -9,7 +9,6 @@ use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
 use pactum_store::{Backend, SessionId};
 use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
-use std::str::FromStr;
 use time::macros::{date, datetime};
 
 /// The L6 worked example: a course ending 15 March 2025.
@@ -42,11 +41,7 @@ async fn postgres(dir: &std::path::Path) -> Option<(Pactum<PgBackend, ManualCloc
         eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
         return None;
     };
-    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-    let mut conn = sqlx::ConnectOptions::connect(&admin).await.unwrap();
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.unwrap();
-    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.unwrap();
+    let (backend, _) = PgBackend::connect_to_new_schema(&url, "pactum_test").await.expect("PostgreSQL reachable");
     Some(start(backend, dir).await)
 }
 

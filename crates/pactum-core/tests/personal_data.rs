@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::personal::Collection;
+use pactum_core::retention_sweep::SweepProgress;
 use pactum_core::{CoreError, ManualClock, Pactum};
 use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
 use pactum_store::Backend;
@@ -55,11 +55,7 @@ async fn postgres() -> Option<Env<PgBackend>> {
         eprintln!("SKIPPED: PostgreSQL backend (PACTUM_TEST_PG_URL is not set)");
         return None;
     };
-    let schema = format!("pactum_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::postgres::PgConnectOptions::from_str(&url).expect("postgres URL");
-    let mut conn = sqlx::ConnectOptions::connect(&admin).await.expect("PostgreSQL reachable");
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.expect("schema");
-    let backend = PgBackend::connect_with(admin.options([("search_path", schema.as_str())])).await.expect("connect");
+    let (backend, _) = PgBackend::connect_to_new_schema(&url, "pactum_test").await.expect("PostgreSQL reachable");
     let dir = tempfile::tempdir().expect("temporary directory");
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).expect("policy");
     let pactum = Pactum::start(
@@ -346,8 +342,17 @@ async fn p16_the_retention_sweep_deletes_what_no_live_purpose_holds<B: Backend>(
     assert_eq!(forecast.purposes_ended.get("course_enrolment"), Some(&2));
     assert!(p.find_subject_by_email(EMAIL).await.unwrap().is_some(), "a dry run deletes nothing");
 
-    let swept = p.run_retention(date!(2027 - 04 - 15), false).await.unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let swept = p
+        .run_retention_with_progress(date!(2027 - 04 - 15), false, |so_far| seen.lock().unwrap().push(so_far))
+        .await
+        .unwrap();
     assert_eq!((swept.subjects_erased, swept.items_deleted), (1, 4));
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        vec![SweepProgress { people: 0, total: 2 }, SweepProgress { people: 2, total: 2 }],
+        "the progress counts both people whose enrolment ran out, before the first page and after it"
+    );
     assert_eq!(p.find_subject_by_email(EMAIL).await.unwrap(), None, "nothing holds it any more: erased");
     assert!(backend.subject_key(only.subject).await.unwrap().is_none(), "its key is shredded");
     let proofs = backend.deletion_proofs_of(&only.subject.to_string()).await.unwrap();

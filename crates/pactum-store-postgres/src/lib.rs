@@ -49,6 +49,23 @@ impl PgBackend {
     }
 
     /// Connects with prepared options (tests use them to isolate each case in its own schema).
+    /// Creates a schema of its own, named `prefix` and a fresh id, and connects to the database at
+    /// `url` with that schema as the search path: for tests and benchmarks, which must not share
+    /// tables. Returns the backend and the schema's name.
+    pub async fn connect_to_new_schema(url: &str, prefix: &str) -> Result<(PgBackend, String), StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+        let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.map_err(error)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await
+            .map_err(error)?;
+        let _ = sqlx::Connection::close(conn).await;
+        let backend = Self::connect_with(options.options([("search_path", schema.as_str())])).await?;
+        Ok((backend, schema))
+    }
+
     pub async fn connect_with(options: PgConnectOptions) -> Result<PgBackend, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
@@ -1110,6 +1127,15 @@ impl Backend for PgBackend {
             .await
             .map_err(error)?;
         row.map(|r| get(&r, "purpose")).transpose()
+    }
+
+    async fn count_subjects_with_expired_purposes(&self, today: time::Date) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(pactum_store::sql::subjects::COUNT_WITH_EXPIRED_PURPOSES)
+            .bind(date_to_text(today))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn subjects_with_expired_purposes(

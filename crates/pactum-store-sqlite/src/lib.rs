@@ -1120,6 +1120,15 @@ impl Backend for SqliteBackend {
         row.map(|r| get(&r, "purpose")).transpose()
     }
 
+    async fn count_subjects_with_expired_purposes(&self, today: time::Date) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(pactum_store::sql::subjects::COUNT_WITH_EXPIRED_PURPOSES)
+            .bind(date_to_text(today))
+            .fetch_one(&self.reader)
+            .await
+            .map_err(error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     async fn subjects_with_expired_purposes(
         &self,
         today: time::Date,

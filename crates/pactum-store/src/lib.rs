@@ -92,6 +92,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// The purpose an address was suppressed for, if it was.
     fn suppression(&self, email_index: &[u8]) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
+    /// How many subjects have a purpose whose `retain_until` is before `today`.
+    fn count_subjects_with_expired_purposes(
+        &self,
+        today: time::Date,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Subjects (in id order, after `after`) with a purpose whose `retain_until` is before `today`.
     fn subjects_with_expired_purposes(
         &self,

@@ -6,6 +6,9 @@
 pub mod subjects {
     /// Binds the new index, then the subject id. A duplicate is refused by the unique index.
     pub const SET_EMAIL_INDEX: &str = "UPDATE subjects SET email_index = $1 WHERE id = $2";
+    /// How many subjects have a purpose whose retention ran out before the bound date.
+    pub const COUNT_WITH_EXPIRED_PURPOSES: &str =
+        "SELECT COUNT(DISTINCT subject_id) FROM purpose_instances WHERE retain_until < $1";
 }
 
 /// The rights-request register (P34, L1).

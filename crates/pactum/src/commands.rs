@@ -1,5 +1,6 @@
 //! The commands behind the command line.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use pactum_core::api_tokens::Scope;
@@ -509,7 +510,18 @@ async fn retention_on<B: Backend>(
 ) -> anyhow::Result<i32> {
     let pactum =
         Pactum::start(backend, load(key_source(settings, false))?, policy, SystemClock, settings.core()).await?;
-    let report = pactum.run_retention(today, dry_run).await?;
+    // The bar is for a person watching; a log or a pipe gets the summary only.
+    let watching = std::io::stderr().is_terminal();
+    let report = pactum
+        .run_retention_with_progress(today, dry_run, |so_far| {
+            if watching {
+                eprint!("\r{}", sweep_progress_bar(so_far));
+            }
+        })
+        .await?;
+    if watching {
+        eprintln!();
+    }
     let verb = if dry_run { "would delete" } else { "deleted" };
     println!(
         "retention as of {}: {verb} {} personal values; {} subjects {}",
@@ -528,6 +540,18 @@ async fn retention_on<B: Backend>(
         println!("  {swept}");
     }
     Ok(0)
+}
+
+/// One line of `pactum retention run`'s progress bar: `[#####-----]  50 %  250 of 500 people`.
+pub fn sweep_progress_bar(so_far: pactum_core::retention_sweep::SweepProgress) -> String {
+    const WIDTH: u64 = 30;
+    let (done, total) = (so_far.people, so_far.total.max(so_far.people));
+    // Nothing due counts as done.
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let filled = usize::try_from(filled).unwrap_or(0);
+    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH as usize - filled));
+    format!("[{bar}] {percent:>3} %  {done} of {total} people")
 }
 
 /// The keys of the recipients' notification webhooks, from the environment variables the policy
@@ -580,5 +604,31 @@ async fn run_retention_schedule<B: Backend, C: Clock>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pactum_core::retention_sweep::SweepProgress;
+
+    use super::sweep_progress_bar;
+
+    #[test]
+    fn the_sweep_progress_bar_fills_with_the_people_visited() {
+        assert_eq!(
+            sweep_progress_bar(SweepProgress { people: 0, total: 500 }),
+            "[------------------------------]   0 %  0 of 500 people"
+        );
+        assert_eq!(
+            sweep_progress_bar(SweepProgress { people: 250, total: 500 }),
+            "[###############---------------]  50 %  250 of 500 people"
+        );
+        assert_eq!(
+            sweep_progress_bar(SweepProgress { people: 500, total: 500 }),
+            "[##############################] 100 %  500 of 500 people"
+        );
+        // Nothing due: done at once. More visited than counted (people became due meanwhile): full.
+        assert!(sweep_progress_bar(SweepProgress { people: 0, total: 0 }).contains("100 %  0 of 0 people"));
+        assert!(sweep_progress_bar(SweepProgress { people: 600, total: 500 }).contains("100 %  600 of 600 people"));
     }
 }
