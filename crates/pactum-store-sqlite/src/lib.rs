@@ -752,7 +752,6 @@ impl<'a> Bulk<'a> {
         true
     }
 
-    /// Writes what is gathered, with `audit` (the batch's entries and head) when given.
     /// Moves the gathered rows, and the batch's audit entries, into `sql` as multi-row inserts.
     fn push_rows(&mut self, sql: &mut Statements, audit: Option<(&[&'a AuditEntry], &'a AuditHead)>) {
         push_subjects(sql, &std::mem::take(&mut self.subjects));
@@ -765,6 +764,7 @@ impl<'a> Bulk<'a> {
         }
     }
 
+    /// Writes what is gathered, with `audit` (the batch's entries and head) when given.
     async fn flush(
         &mut self,
         tx: &mut SqliteConnection,
@@ -935,6 +935,7 @@ impl Backend for SqliteBackend {
             }
             return Ok(());
         }
+        // Not plain inserts only: what the check gathered is dropped, and the batch is applied in order.
         let mut bulk = Bulk::default();
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
         for prepared in batch {

@@ -31,9 +31,9 @@ pub const SCRUB_WITHIN: Duration = Duration::from_secs(1);
 
 type Answer = oneshot::Sender<Result<(), StoreError>>;
 
-enum Job {
-    Commit { change: Change, done: Answer },
-    Scrub { done: Answer },
+struct Job {
+    change: Change,
+    done: Answer,
 }
 
 /// A backend with its writer. Cheap to clone; all clones share the writer.
@@ -75,18 +75,11 @@ impl<B: Backend> Store<B> {
 
     /// Commits a change; returns once it is durable.
     pub async fn commit(&self, change: Change) -> Result<(), StoreError> {
-        self.ask(|done| Job::Commit { change, done }).await
-    }
-
-    /// Scrubs the files now of what committed changes deleted (the writer does it by itself within
-    /// [`SCRUB_WITHIN`] of a deletion); returns once done.
-    pub async fn scrub(&self) -> Result<(), StoreError> {
-        self.ask(|done| Job::Scrub { done }).await
-    }
-
-    async fn ask(&self, job: impl FnOnce(Answer) -> Job) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        self.jobs.send(job(done)).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        self.jobs
+            .send(Job { change, done })
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 }
@@ -110,7 +103,7 @@ impl<B: Backend> Writer<B> {
                     match tokio::time::timeout(wait, queue.recv_many(&mut jobs, MAX_BATCH)).await {
                         Ok(received) => received,
                         Err(_quiet) => {
-                            scrub_due = self.scrub(Vec::new()).await;
+                            scrub_due = self.scrub().await;
                             continue;
                         }
                     }
@@ -119,44 +112,31 @@ impl<B: Backend> Writer<B> {
             if received == 0 {
                 break;
             }
-            let mut commits = Vec::with_capacity(jobs.len());
-            let mut scrubs = Vec::new();
-            for job in jobs.drain(..) {
-                match job {
-                    Job::Commit { change, done } => commits.push((change, done)),
-                    Job::Scrub { done } => scrubs.push(done),
-                }
-            }
-            if commits.iter().any(|(change, _)| change.ops.iter().any(Op::forgets)) {
+            if jobs.iter().any(|job| job.change.ops.iter().any(Op::forgets)) {
                 scrub_due.get_or_insert_with(Instant::now);
             }
-            if !commits.is_empty() {
-                self.commit_batch(commits).await;
-            }
-            if !scrubs.is_empty() || scrub_due.is_some_and(|since| since.elapsed() >= SCRUB_WITHIN) {
-                scrub_due = self.scrub(scrubs).await;
+            let batch = std::mem::take(&mut jobs);
+            self.commit_batch(batch).await;
+            if scrub_due.is_some_and(|since| since.elapsed() >= SCRUB_WITHIN) {
+                scrub_due = self.scrub().await;
             }
         }
         if scrub_due.is_some() {
-            self.scrub(Vec::new()).await;
+            self.scrub().await;
         }
     }
 
-    /// Scrubs the files and answers `waiting`; returns when the next try is due if it failed.
-    async fn scrub(&self, waiting: Vec<Answer>) -> Option<Instant> {
+    /// Scrubs the files; returns when the next try is due if it failed.
+    async fn scrub(&self) -> Option<Instant> {
         let result = self.backend.scrub().await;
         if let Err(e) = &result {
             tracing::warn!(error = %e, "the files could not be scrubbed after a deletion; trying again");
         }
-        let retry = result.is_err().then(Instant::now);
-        for done in waiting {
-            let _ = done.send(result.clone());
-        }
-        retry
+        result.is_err().then(Instant::now)
     }
 
-    async fn commit_batch(&mut self, jobs: Vec<(Change, Answer)>) {
-        let (changes, done): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+    async fn commit_batch(&mut self, jobs: Vec<Job>) {
+        let (done, changes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.done, j.change)).unzip();
         let (prepared, head) = self.prepare(changes);
         match self.backend.apply_batch(&prepared, &head).await {
             Ok(()) => {
