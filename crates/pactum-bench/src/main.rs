@@ -277,16 +277,7 @@ async fn run_sweeps(o: &Options) -> anyhow::Result<()> {
         figures.push(
             sweep_pair(
                 "PostgreSQL",
-                async |name: &str| {
-                    let schema = format!("pactum_bench_{name}_{}", uuid::Uuid::now_v7().simple());
-                    let options: sqlx::postgres::PgConnectOptions = pg.parse()?;
-                    let mut conn = sqlx::ConnectOptions::connect(&options).await?;
-                    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await?;
-                    Ok(pactum_store_postgres::PgBackend::connect_with(
-                        options.options([("search_path", schema.as_str())]),
-                    )
-                    .await?)
-                },
+                async |name: &str| Ok(FreshSchema::create(pg, name).await?.backend),
                 async |b: &pactum_store_postgres::PgBackend| {
                     Ok(sqlx::query("DELETE FROM items").execute(b.raw_pool()).await?.rows_affected())
                 },
@@ -326,12 +317,8 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
         rows,
     });
     if let Some(pg) = &o.postgres {
-        let schema = format!("pactum_bench_rights_{}", uuid::Uuid::now_v7().simple());
-        let options: sqlx::postgres::PgConnectOptions = pg.parse()?;
-        let mut conn = sqlx::ConnectOptions::connect(&options).await?;
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await?;
-        let backend =
-            pactum_store_postgres::PgBackend::connect_with(options.options([("search_path", schema.as_str())])).await?;
+        let fresh = FreshSchema::create(pg, "rights").await?;
+        let backend = fresh.backend.clone();
         let pool = backend.raw_pool().clone();
         let pg_dir = tempfile::tempdir()?;
         let pactum = start(backend, pg_dir.path()).await?;
@@ -349,7 +336,7 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
         .await?;
         // The store is dropped at once, so that its autovacuum does not disturb a later run.
         drop(pactum);
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).await?;
+        fresh.drop().await?;
         figures.push(rights::RightsFigures {
             backend: "PostgreSQL",
             people: o.rights_people,
@@ -361,6 +348,32 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
     }
     rights::print(&figures);
     Ok(())
+}
+
+/// A PostgreSQL store in a schema of its own, so that every run starts empty and leaves nothing.
+struct FreshSchema {
+    backend: pactum_store_postgres::PgBackend,
+    schema: String,
+    admin: sqlx::PgConnection,
+}
+
+impl FreshSchema {
+    async fn create(url: &str, name: &str) -> anyhow::Result<FreshSchema> {
+        let schema = format!("pactum_bench_{name}_{}", uuid::Uuid::now_v7().simple());
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let mut admin = sqlx::ConnectOptions::connect(&options).await?;
+        sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await?;
+        let backend =
+            pactum_store_postgres::PgBackend::connect_with(options.options([("search_path", schema.as_str())])).await?;
+        Ok(FreshSchema { backend, schema, admin })
+    }
+
+    async fn drop(mut self) -> anyhow::Result<()> {
+        drop(self.backend);
+        let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
+        sqlx::Executor::execute(&mut self.admin, sqlx::AssertSqlSafe(sql)).await?;
+        Ok(())
+    }
 }
 
 #[tokio::main]
@@ -388,10 +401,10 @@ async fn main() -> anyhow::Result<()> {
 
     if let Some(pg) = &o.postgres {
         let pg_dir = tempfile::tempdir()?;
-        let backend = pactum_store_postgres::PgBackend::connect(pg).await?;
-        let (base, session) = pactum_server(backend, pg_dir.path()).await?;
-        let run: &'static str = Box::leak(format!("pg-{}", uuid::Uuid::now_v7().simple()).into_boxed_str());
-        run_pactum(&mut results, &o, "PostgreSQL", &base, session, run).await?;
+        let fresh = FreshSchema::create(pg, "load").await?;
+        let (base, session) = pactum_server(fresh.backend.clone(), pg_dir.path()).await?;
+        run_pactum(&mut results, &o, "PostgreSQL", &base, session, "pg").await?;
+        fresh.drop().await?;
     }
     print(&results);
     Ok(())

@@ -429,6 +429,20 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         rule: &str,
     ) -> Result<Vec<Op>, CoreError> {
         let backend = self.store.backend();
+        let (messages, participations) =
+            tokio::try_join!(backend.certification_messages_of_subject(subject), backend.participations_of(subject))?;
+        Ok(self.certification_proof_ops(subject, &messages, &participations, ending, rule))
+    }
+
+    /// [`certification_proofs`](Self::certification_proofs) over rows already read.
+    pub(crate) fn certification_proof_ops(
+        &self,
+        subject: SubjectId,
+        messages: &[CertificationMessage],
+        participations: &[Participation],
+        ending: Option<&[PurposeInstanceId]>,
+        rule: &str,
+    ) -> Vec<Op> {
         let goes = |instance: &PurposeInstanceId| ending.is_none_or(|e| e.contains(instance));
         let now = self.clock.now_micros();
         let proof = |record_class: &str, row: &[u8], content: &[u8]| {
@@ -441,8 +455,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 content_hash: pactum_vault::digest(&[subject.as_bytes(), row, content]),
             })
         };
-        let (messages, participations) =
-            tokio::try_join!(backend.certification_messages_of_subject(subject), backend.participations_of(subject))?;
         let mut ops = Vec::new();
         for m in messages {
             if goes(&m.instance) {
@@ -454,7 +466,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 ops.push(proof("participation", p.enrolment.as_bytes(), &p.passed));
             }
         }
-        Ok(ops)
+        ops
     }
 
     /// The person's participation records and the partner's messages, opened for their access

@@ -601,6 +601,22 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         actor: &str,
         also: Vec<Op>,
     ) -> Result<Erasure, CoreError> {
+        let (ops, event, proof) = self.erasure_ops(subject, items, certification, rule, actor, also);
+        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
+        Ok(Erasure { subject, items_deleted: items.len(), proof, kept: Vec::new() })
+    }
+
+    /// What erasing `subject` writes: the shredding, a deletion proof over `items`, the
+    /// certification proofs and `also`, and the audit entry that says so.
+    pub(crate) fn erasure_ops(
+        &self,
+        subject: SubjectId,
+        items: &[StoredItem],
+        certification: Vec<Op>,
+        rule: &str,
+        actor: &str,
+        also: Vec<Op>,
+    ) -> (Vec<Op>, AuditEvent, ProofId) {
         let mut parts: Vec<&[u8]> = vec![subject.as_bytes()];
         parts.extend(items.iter().map(|i| i.value.as_slice()));
         let proof = DeletionProof {
@@ -618,10 +634,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             serde_json::json!({"items": items.len(), "rule": rule, "proof": proof.id.to_string()}),
         );
         let proof_id = proof.id;
-        let mut ops = vec![Op::ShredSubject(subject), Op::RecordDeletion(proof)];
+        let mut ops = vec![Op::ShredSubjects(vec![subject]), Op::RecordDeletion(proof)];
         ops.extend(certification);
         ops.extend(also);
-        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
-        Ok(Erasure { subject, items_deleted: items.len(), proof: proof_id, kept: Vec::new() })
+        (ops, event, proof_id)
     }
 }

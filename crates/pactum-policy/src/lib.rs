@@ -13,7 +13,7 @@ pub mod ropa;
 pub use countries::is_eea;
 pub use model::*;
 pub use parse::{CONSENT_COOKIE, Diagnostic, PolicyErrors, parse_policy};
-pub use retention::{Anchor, Period, RetentionRule};
+pub use retention::{Anchor, Period, RecordClass, RecordRule, RetentionRule};
 
 /// The example policy bundled with Pactum: the seed privacy policy, encoded in full.
 pub const BUNDLED_POLICY: &str = include_str!("../../../policy/metier.toml");

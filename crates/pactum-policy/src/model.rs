@@ -65,6 +65,8 @@ pub struct Policy {
     pub purposes: Vec<Purpose>,
     pub recipients: Vec<Recipient>,
     pub cookies: Vec<Cookie>,
+    /// How long the records of Pactum's own duties are kept (Art. 19 notices, the breach register).
+    pub records: Vec<crate::RecordRule>,
     /// A digest of the cookie section; the consent widget asks again when it changes.
     pub cookie_version: String,
     /// A digest of the whole source file, recorded when the policy is activated.
@@ -78,6 +80,10 @@ impl Policy {
 
     pub fn purpose(&self, key: &str) -> Option<&Purpose> {
         self.purposes.iter().find(|p| p.key == key)
+    }
+
+    pub fn record(&self, class: crate::RecordClass) -> Option<&crate::RecordRule> {
+        self.records.iter().find(|r| r.class == class)
     }
 
     pub fn recipient(&self, key: &str) -> Option<&Recipient> {

@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::countries::{is_country_code, is_eea};
 use crate::model::*;
-use crate::retention::{Anchor, Period, RetentionRule, clamped_date};
+use crate::retention::{Anchor, Period, RecordClass, RecordRule, RetentionRule, clamped_date};
 
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +128,17 @@ struct Reader<'s> {
 /// The first-party cookie in which the consent widget keeps the visitor's choice.
 pub const CONSENT_COOKIE: &str = "pactum_consent";
 
-const TOP_KEYS: &[&str] =
-    &["version", "effective", "financial_year_end", "controller", "categories", "purposes", "recipients", "cookies"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "effective",
+    "financial_year_end",
+    "controller",
+    "categories",
+    "purposes",
+    "recipients",
+    "cookies",
+    "records",
+];
 const CONTROLLER_KEYS: &[&str] = &["name", "cvr", "address", "email", "phone", "website", "dpo", "example"];
 const CATEGORY_KEYS: &[&str] = &["label", "class", "kind", "max_length"];
 const PURPOSE_KEYS: &[&str] =
@@ -138,6 +147,8 @@ const RETENTION_KEYS: &[&str] = &["after", "years", "months", "days"];
 const RECIPIENT_KEYS: &[&str] =
     &["name", "role", "country", "safeguard", "basis", "purposes", "categories", "statute", "description", "notify"];
 const COOKIE_KEYS: &[&str] = &["provider", "category", "purpose", "lifetime"];
+const RECORD_KEYS: &[&str] = &["label", "retention"];
+const PERIOD_KEYS: &[&str] = &["years", "months", "days"];
 
 const CATEGORY_CLASSES: [(&str, CategoryClass); 3] = [
     ("ordinary", CategoryClass::Ordinary),
@@ -188,6 +199,7 @@ impl<'s> Reader<'s> {
         }
         let recipients = self.keyed_tables(&top, "recipients", |r, key, span, t| r.recipient(key, span, t, &purposes));
         let cookies = self.keyed_tables(&top, "cookies", |r, key, _span, t| r.cookie(key, t));
+        let records = self.keyed_tables(&top, "records", |r, key, span, t| r.record(key, span, t));
         if let Some(section) = top.get("cookies")
             && !cookies.iter().any(|c| c.name == CONSENT_COOKIE && c.category == CookieCategory::Necessary)
         {
@@ -215,7 +227,35 @@ impl<'s> Reader<'s> {
             purposes,
             recipients,
             cookies,
+            records,
         })
+    }
+
+    fn record(&mut self, key: &str, key_span: &Range<usize>, t: &Table<'_, '_>) -> Option<RecordRule> {
+        self.allow_keys(t, RECORD_KEYS);
+        let Some((_, class)) = RecordClass::ALL.iter().find(|(k, _)| *k == key) else {
+            let known = RecordClass::ALL.iter().map(|(k, _)| *k);
+            let list: Vec<&str> = RecordClass::ALL.iter().map(|(k, _)| *k).collect();
+            self.error(
+                key_span.clone(),
+                format!("`{key}` is not a record class Pactum keeps"),
+                suggestion(key, known, &format!("the record classes are {}", list.join(", "))),
+            );
+            return None;
+        };
+        let label = self.text(t, "label", true);
+        let period = match self.sub_table(t, "retention") {
+            Some(r) => {
+                self.allow_keys(&r, PERIOD_KEYS);
+                Period {
+                    years: self.integer(&r, "years", 0, 100).unwrap_or(0) as u16,
+                    months: self.integer(&r, "months", 0, 1200).unwrap_or(0) as u16,
+                    days: self.integer(&r, "days", 0, 36_500).unwrap_or(0) as u16,
+                }
+            }
+            None => return None,
+        };
+        Some(RecordRule { class: *class, label: label?, period })
     }
 
     fn controller(&mut self, t: &Table<'_, '_>) -> Option<Controller> {

@@ -125,6 +125,67 @@ impl Period {
     }
 }
 
+/// A record Pactum keeps about its own duties rather than about a person's data: it holds
+/// pseudonymous ids only, and is kept as long as it documents that the duty was done (art. 5(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordClass {
+    /// The Art. 19 notices to recipients (L4), kept from delivery, or from when delivery was given up.
+    RecipientNotifications,
+    /// The register of personal-data breaches (Art. 33(5), L9), kept from when a breach was recorded.
+    Incidents,
+}
+
+impl RecordClass {
+    pub const ALL: [(&'static str, RecordClass); 2] =
+        [("recipient_notifications", RecordClass::RecipientNotifications), ("incidents", RecordClass::Incidents)];
+
+    pub fn key(self) -> &'static str {
+        Self::ALL.iter().find(|(_, c)| *c == self).map(|(k, _)| *k).unwrap_or("incidents")
+    }
+
+    /// The event the retention of this record counts from, in words.
+    pub fn anchor_phrase(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (RecordClass::RecipientNotifications, Lang::Da) => "efter underretningen er leveret eller opgivet",
+            (RecordClass::RecipientNotifications, Lang::En) => "after the notice was delivered or given up",
+            (RecordClass::Incidents, Lang::Da) => "efter bruddet er registreret",
+            (RecordClass::Incidents, Lang::En) => "after the breach was recorded",
+        }
+    }
+}
+
+/// How long the policy keeps one class of records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordRule {
+    pub class: RecordClass,
+    pub label: crate::model::Text,
+    pub period: Period,
+}
+
+impl RecordRule {
+    /// The last day a record may be kept, given the day its retention counts from.
+    pub fn retain_until(&self, anchor_date: Date) -> Date {
+        add_period(anchor_date, self.period)
+    }
+
+    /// The rule in words, e.g. "5 år efter bruddet er registreret".
+    pub fn describe(&self, lang: Lang) -> String {
+        let period = self.period.describe(lang);
+        let period = if period.is_empty() { "0".to_string() } else { period };
+        format!("{period} {}", self.class.anchor_phrase(lang))
+    }
+
+    /// A day such that every record whose retention counted from an earlier day may have run out by
+    /// `today`, and none from that day on has: a bound for the query, refined by
+    /// [`retain_until`](Self::retain_until). A year is at least 365 days and a month at least 28.
+    pub fn candidates_before(&self, today: Date) -> Date {
+        let shortest =
+            i64::from(self.period.years) * 365 + i64::from(self.period.months) * 28 + i64::from(self.period.days);
+        today.checked_sub(time::Duration::days(shortest)).unwrap_or(Date::MIN)
+    }
+}
+
 /// How long a purpose may hold its data: a period after an anchor event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RetentionRule {

@@ -18,7 +18,16 @@ pub struct Ropa {
     pub dpo: String,
     pub policy_version: String,
     pub activities: Vec<Activity>,
+    /// The records of Pactum's own duties, each with how long it is kept.
+    pub records: Vec<RopaRecord>,
     pub measures: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RopaRecord {
+    pub class: String,
+    pub name: String,
+    pub retention: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +134,15 @@ pub fn record(policy: &Policy, lang: Lang) -> Ropa {
         dpo,
         policy_version: policy.version.clone(),
         activities,
+        records: policy
+            .records
+            .iter()
+            .map(|r| RopaRecord {
+                class: r.class.key().to_string(),
+                name: r.label.get(lang).to_string(),
+                retention: r.describe(lang),
+            })
+            .collect(),
         measures: measures(lang),
     }
 }
@@ -167,6 +185,15 @@ impl Ropa {
                 ));
             }
             out.push_str(&format!("- {}: {}\n", t("Sletning", "Erasure"), a.retention));
+        }
+        if !self.records.is_empty() {
+            out.push_str(&format!(
+                "\n## {}\n\n",
+                t("Dokumentation af vores egne pligter", "Records of our own duties")
+            ));
+            for r in &self.records {
+                out.push_str(&format!("- {}: {} ({})\n", r.name, r.retention, t("sletning", "erasure")));
+            }
         }
         out.push_str(&format!(
             "\n## {}\n\n",

@@ -81,3 +81,9 @@ pub(crate) async fn incident(pool: &PgPool, id: IncidentId) -> Result<Option<Inc
         .map_err(error)?;
     row.as_ref().map(incident_from_row).transpose()
 }
+
+/// Deletes an incident from the register.
+pub(crate) async fn delete_incident(tx: &mut PgConnection, id: IncidentId) -> Result<(), ApplyError> {
+    sqlx::query("DELETE FROM incidents WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+    Ok(())
+}

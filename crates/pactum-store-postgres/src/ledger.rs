@@ -6,6 +6,7 @@ use pactum_store::*;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool};
 
+use crate::subjects::{Whose, query_of};
 use crate::{ApplyError, corrupt, date_col, error, get, id_from};
 
 pub(crate) async fn record_disclosures(tx: &mut PgConnection, entries: &[Disclosure]) -> Result<(), ApplyError> {
@@ -112,12 +113,14 @@ pub(crate) async fn disclosures_to(
     rows.iter().map(disclosure_from_row).collect()
 }
 
-pub(crate) async fn disclosures_of(pool: &PgPool, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
-    let rows = sqlx::query(
+pub(crate) async fn disclosures_of(pool: &PgPool, whose: Whose<'_>) -> Result<Vec<Disclosure>, StoreError> {
+    let rows = query_of(
+        whose,
         "SELECT id, batch_id, recipient, purpose, basis, categories, subject_id, instance_id, activity_id, reference, \
-         statute, actor, at FROM disclosures WHERE subject_id = $1 ORDER BY at, id",
+         statute, actor, at FROM disclosures",
+        "subject_id",
+        "ORDER BY at, id",
     )
-    .bind(subject.as_bytes().as_slice())
     .fetch_all(pool)
     .await
     .map_err(error)?;
@@ -125,9 +128,9 @@ pub(crate) async fn disclosures_of(pool: &PgPool, subject: SubjectId) -> Result<
 }
 
 /// Which certification messages to read.
-pub(crate) enum MessagesOf {
+pub(crate) enum MessagesOf<'a> {
     Session(SessionId),
-    Subject(SubjectId),
+    Subjects(Whose<'a>),
     One(CertificationMessageId),
 }
 
@@ -143,16 +146,15 @@ macro_rules! message_select {
 
 pub(crate) async fn certification_messages(
     pool: &PgPool,
-    of: MessagesOf,
+    of: MessagesOf<'_>,
 ) -> Result<Vec<CertificationMessage>, StoreError> {
-    let query =
-        match &of {
-            MessagesOf::Session(s) => sqlx::query(message_select!("WHERE session_id = $1 ORDER BY received_at, id"))
-                .bind(s.as_bytes().to_vec()),
-            MessagesOf::Subject(s) => sqlx::query(message_select!("WHERE subject_id = $1 ORDER BY received_at, id"))
-                .bind(s.as_bytes().to_vec()),
-            MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = $1")).bind(id.as_bytes().to_vec()),
-        };
+    let query = match &of {
+        MessagesOf::Session(s) => {
+            sqlx::query(message_select!("WHERE session_id = $1 ORDER BY received_at, id")).bind(s.as_bytes().to_vec())
+        }
+        MessagesOf::Subjects(whose) => query_of(*whose, message_select!(""), "subject_id", "ORDER BY received_at, id"),
+        MessagesOf::One(id) => sqlx::query(message_select!("WHERE id = $1")).bind(id.as_bytes().to_vec()),
+    };
     let rows = query.fetch_all(pool).await.map_err(error)?;
     rows.iter()
         .map(|r: &PgRow| {
@@ -170,12 +172,13 @@ pub(crate) async fn certification_messages(
         .collect()
 }
 
-pub(crate) async fn participations_of(pool: &PgPool, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT enrolment_id, subject_id, instance_id, course_id, ends_on, passed, recorded_at FROM participations \
-         WHERE subject_id = $1 ORDER BY ends_on, enrolment_id",
+pub(crate) async fn participations_of(pool: &PgPool, whose: Whose<'_>) -> Result<Vec<Participation>, StoreError> {
+    let rows = query_of(
+        whose,
+        "SELECT enrolment_id, subject_id, instance_id, course_id, ends_on, passed, recorded_at FROM participations",
+        "subject_id",
+        "ORDER BY ends_on, enrolment_id",
     )
-    .bind(subject.as_bytes().as_slice())
     .fetch_all(pool)
     .await
     .map_err(error)?;
@@ -313,6 +316,33 @@ pub(crate) async fn claim_notifications(
     let mut claimed = rows.iter().map(notification_from_row).collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|n| (n.created_at, n.id));
     Ok(claimed)
+}
+
+/// Settled notifications whose retention counts from before `before`, oldest first.
+pub(crate) async fn settled_notifications(
+    pool: &PgPool,
+    before: Micros,
+    limit: u32,
+) -> Result<Vec<RecipientNotification>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        notification_columns!(),
+        " FROM recipient_notifications WHERE status <> 'pending' AND COALESCE(delivered_at, created_at) < $1 \
+         ORDER BY COALESCE(delivered_at, created_at), id LIMIT $2"
+    ))
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(error)?;
+    rows.iter().map(notification_from_row).collect()
+}
+
+/// Deletes the notifications `ids`.
+pub(crate) async fn delete_notifications(tx: &mut PgConnection, ids: &[NotificationId]) -> Result<(), ApplyError> {
+    let ids: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+    sqlx::query("DELETE FROM recipient_notifications WHERE id = ANY($1)").bind(ids).execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// The newest notifications first, at most `limit`.

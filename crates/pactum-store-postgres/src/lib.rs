@@ -17,6 +17,9 @@ mod incidents;
 mod ledger;
 mod orders;
 mod rights;
+mod subjects;
+
+use subjects::Whose;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -153,9 +156,13 @@ fn apply_error(e: ApplyError) -> StoreError {
     }
 }
 
-/// Runs one of the [`forget`] lists for `id` as a single script: one round trip for twenty statements.
-async fn forget_rows(tx: &mut PgConnection, statements: &[&str], id: &[u8]) -> Result<(), ApplyError> {
-    let script = forget::script(statements, [id], |hex| format!("'\\x{hex}'::bytea"));
+/// Runs one of the [`forget`] lists for `ids` as a single script: one round trip for twenty statements.
+async fn forget_rows<'a>(
+    tx: &mut PgConnection,
+    statements: &[&str],
+    ids: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(), ApplyError> {
+    let script = forget::script(statements, ids, |hex| format!("'\\x{hex}'::bytea"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
     Ok(())
 }
@@ -233,8 +240,11 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .execute(&mut *tx)
             .await?;
         }
-        Op::DeletePurpose(id) => forget_rows(tx, forget::PURPOSES, id.as_bytes()).await?,
-        Op::ShredSubject(id) => forget_rows(tx, forget::SUBJECTS, id.as_bytes()).await?,
+        Op::DeletePurpose(id) => forget_rows(tx, forget::PURPOSES, [id.as_bytes().as_slice()]).await?,
+        Op::ShredSubjects(ids) if ids.is_empty() => {}
+        Op::ShredSubjects(ids) => {
+            forget_rows(tx, forget::SUBJECTS, ids.iter().map(|id| id.as_bytes().as_slice())).await?
+        }
         Op::RecordDeletion(p) => {
             sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(p.id.as_bytes().as_slice())
@@ -566,6 +576,8 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::NotificationFailed { id, attempts, next_attempt_at, give_up, error } => {
             ledger::notification_failed(tx, *id, *attempts, *next_attempt_at, *give_up, error).await?
         }
+        Op::DeleteNotifications(ids) => ledger::delete_notifications(tx, ids).await?,
+        Op::DeleteIncident(id) => incidents::delete_incident(tx, *id).await?,
         Op::ActivatePolicy(a) => {
             sqlx::query("INSERT INTO policy_activations (version, source_digest, cookie_version, activated_at) VALUES ($1, $2, $3, $4)")
                 .bind(&a.version)
@@ -814,7 +826,6 @@ fn mail_from_row(r: &sqlx::postgres::PgRow) -> Result<OutboxMail, StoreError> {
 
 const CONSENT_SELECT_BY_ID: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE id = $1";
 const CONSENT_SELECT_ACTIVE: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE purpose = $1 AND state = 'active' ORDER BY id";
-const CONSENT_SELECT_BY_SUBJECT: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents WHERE subject_id = $1 ORDER BY id";
 
 fn consent_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
     let state: String = get(r, "state")?;
@@ -1030,67 +1041,15 @@ impl Backend for PgBackend {
     }
 
     async fn items_of(&self, subject: SubjectId) -> Result<Vec<StoredItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1 ORDER BY id",
-        )
-        .bind(subject.as_bytes().as_slice())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredItem {
-                    id: id_from(r, "id", ItemId::from_slice)?,
-                    subject,
-                    category: get(r, "category")?,
-                    source: get(r, "source")?,
-                    collected_at: get(r, "collected_at")?,
-                    value: get(r, "value")?,
-                })
-            })
-            .collect()
+        subjects::items(&self.pool, Whose::One(subject)).await
     }
 
     async fn purposes_of(&self, subject: SubjectId) -> Result<Vec<PurposeInstance>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version \
-             FROM purpose_instances WHERE subject_id = $1 ORDER BY id",
-        )
-        .bind(subject.as_bytes().as_slice())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error)?;
-        let holds =
-            sqlx::query("SELECT instance_id, category FROM purpose_holds WHERE subject_id = $1 ORDER BY category")
-                .bind(subject.as_bytes().as_slice())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(error)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
-            let mut categories = Vec::new();
-            for h in &holds {
-                if id_from(h, "instance_id", PurposeInstanceId::from_slice)? == id {
-                    categories.push(get(h, "category")?);
-                }
-            }
-            out.push(PurposeInstance {
-                id,
-                subject,
-                purpose: get(r, "purpose")?,
-                basis: get(r, "basis")?,
-                anchor: get(r, "anchor")?,
-                anchor_date: date_col(r, "anchor_date")?,
-                retain_until: date_col(r, "retain_until")?,
-                started_at: get(r, "started_at")?,
-                ended_at: get(r, "ended_at")?,
-                end_reason: get(r, "end_reason")?,
-                notice_version: get(r, "notice_version")?,
-                categories,
-            });
-        }
-        Ok(out)
+        subjects::purposes(&self.pool, Whose::One(subject)).await
+    }
+
+    async fn rows_of_subjects(&self, subjects: &[SubjectId]) -> Result<SubjectRows, StoreError> {
+        subjects::rows_of_subjects(&self.pool, subjects).await
     }
 
     async fn access_link(&self, hash: &[u8]) -> Result<Option<AccessLink>, StoreError> {
@@ -1280,12 +1239,7 @@ impl Backend for PgBackend {
     }
 
     async fn consents_of(&self, subject: SubjectId) -> Result<Vec<ConsentRecord>, StoreError> {
-        let rows = sqlx::query(CONSENT_SELECT_BY_SUBJECT)
-            .bind(subject.as_bytes().as_slice())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error)?;
-        rows.iter().map(consent_from_row).collect()
+        subjects::consents(&self.pool, Whose::One(subject)).await
     }
 
     async fn active_consents(&self, purpose: &str) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -1518,7 +1472,7 @@ impl Backend for PgBackend {
     }
 
     async fn disclosures_of(&self, subject: SubjectId) -> Result<Vec<Disclosure>, StoreError> {
-        ledger::disclosures_of(&self.pool, subject).await
+        ledger::disclosures_of(&self.pool, Whose::One(subject)).await
     }
 
     async fn certification_messages_of_session(
@@ -1532,7 +1486,7 @@ impl Backend for PgBackend {
         &self,
         subject: SubjectId,
     ) -> Result<Vec<CertificationMessage>, StoreError> {
-        ledger::certification_messages(&self.pool, ledger::MessagesOf::Subject(subject)).await
+        ledger::certification_messages(&self.pool, ledger::MessagesOf::Subjects(Whose::One(subject))).await
     }
 
     async fn certification_message(
@@ -1549,6 +1503,14 @@ impl Backend for PgBackend {
         limit: u32,
     ) -> Result<Vec<RecipientNotification>, StoreError> {
         ledger::claim_notifications(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn settled_notifications(
+        &self,
+        before: Micros,
+        limit: u32,
+    ) -> Result<Vec<RecipientNotification>, StoreError> {
+        ledger::settled_notifications(&self.pool, before, limit).await
     }
 
     async fn notifications(&self, limit: u32) -> Result<Vec<RecipientNotification>, StoreError> {
@@ -1584,7 +1546,7 @@ impl Backend for PgBackend {
     }
 
     async fn participations_of(&self, subject: SubjectId) -> Result<Vec<Participation>, StoreError> {
-        ledger::participations_of(&self.pool, subject).await
+        ledger::participations_of(&self.pool, Whose::One(subject)).await
     }
 
     async fn waiting_list(&self, session: SessionId) -> Result<Vec<WaitingEntry>, StoreError> {

@@ -81,3 +81,9 @@ pub(crate) async fn incident(pool: &SqlitePool, id: IncidentId) -> Result<Option
         .map_err(error)?;
     row.as_ref().map(incident_from_row).transpose()
 }
+
+/// Deletes an incident from the register.
+pub(crate) async fn delete_incident(tx: &mut SqliteConnection, id: IncidentId) -> Result<(), ApplyError> {
+    sqlx::query("DELETE FROM incidents WHERE id = ?").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
+    Ok(())
+}

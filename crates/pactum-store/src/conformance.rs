@@ -184,7 +184,7 @@ pub async fn shredding_removes_key_first_then_every_row<B: Backend>(backend: B) 
     };
     store
         .commit(change(
-            vec![Op::ShredSubject(s.id), Op::RecordDeletion(proof.clone())],
+            vec![Op::ShredSubjects(vec![s.id]), Op::RecordDeletion(proof.clone())],
             vec![event("subject.erase", Some(s.id))],
         ))
         .await
@@ -503,7 +503,7 @@ pub async fn outbox_is_claimed_under_a_lease_and_emptied_when_delivered<B: Backe
     assert_eq!(backend.mail(a.id).await.unwrap(), None, "with its delivery records");
     let again = mail(0);
     store.commit(change(vec![Op::EnqueueMail(again.clone())], vec![])).await.unwrap();
-    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![s.id])], vec![])).await.unwrap();
     assert_eq!(backend.mail(again.id).await.unwrap(), None, "erasure removes the subject's mail");
 }
 
@@ -584,7 +584,7 @@ pub async fn consents_move_from_pending_to_active_to_withdrawn<B: Backend>(backe
         (ConsentState::Withdrawn, Some(40), Some("one-click"))
     );
     assert_eq!(b.consents_of(s.id).await.unwrap().len(), 1);
-    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![s.id])], vec![])).await.unwrap();
     assert!(b.consents_of(s.id).await.unwrap().is_empty());
     assert_eq!(b.link_token(&[5; 32]).await.unwrap(), None);
 }
@@ -677,7 +677,7 @@ pub async fn catalogue_is_upserted_and_enrolments_follow_their_subject<B: Backen
     assert!(matches!(full, Err(StoreError::Full)), "the seat limit holds inside the transaction: {full:?}");
     assert_eq!(b.enrolments_of_subject(s.id).await.unwrap(), vec![enrolment]);
     assert!(b.enrolments_of(event.id.0).await.unwrap().is_empty());
-    store.commit(change(vec![Op::ShredSubject(s.id)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![s.id])], vec![])).await.unwrap();
     assert!(b.enrolments_of(session.id.0).await.unwrap().is_empty());
 }
 
@@ -993,13 +993,13 @@ pub async fn orders_keep_their_participants_and_invoices_are_numbered_without_ga
     assert_eq!(b.waiting_list(session).await.unwrap(), waiting, "in the order people joined");
     store.commit(change(vec![Op::WaitingNotified { id: waiting[0].id, at: 30 }], vec![])).await.unwrap();
     assert_eq!(b.waiting_list(session).await.unwrap()[0].notified_at, Some(30));
-    store.commit(change(vec![Op::ShredSubject(waiting[0].subject)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![waiting[0].subject])], vec![])).await.unwrap();
     assert_eq!(b.waiting_list(session).await.unwrap(), waiting[1..].to_vec());
 
     // The bookkeeping hold ending takes its invoices with it; shredding the buyer takes the order.
     store.commit(change(vec![Op::DeletePurpose(bookkeeping.id)], vec![])).await.unwrap();
     assert!(b.invoices_of_buyer(buyer.id).await.unwrap().is_empty());
-    store.commit(change(vec![Op::ShredSubject(buyer.id)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![buyer.id])], vec![])).await.unwrap();
     assert!(b.order(order.id).await.unwrap().is_none());
     assert!(b.orders_of_buyer(buyer.id).await.unwrap().is_empty());
 }
@@ -1070,7 +1070,7 @@ pub async fn rights_requests_are_queued_by_deadline_and_go_with_their_purpose<B:
     // drops the sealed reasons of what is left, and keeps the pseudonymous record.
     store.commit(change(vec![Op::DeletePurpose(held.id)], vec![])).await.unwrap();
     assert_eq!(b.rights_request(later.id).await.unwrap(), None);
-    store.commit(change(vec![Op::ShredSubject(person.id)], vec![])).await.unwrap();
+    store.commit(change(vec![Op::ShredSubjects(vec![person.id])], vec![])).await.unwrap();
     let kept = b.rights_request(decided.id).await.unwrap().unwrap();
     assert_eq!((kept.decision_reason, kept.extension_reason), (None, None));
     assert_eq!(kept.status, "rejected");

@@ -17,6 +17,9 @@ pub mod sql;
 mod writer;
 
 pub use records::*;
+/// For the adapter macros in [`sql`], so that an adapter needs no tokio of its own.
+#[doc(hidden)]
+pub use tokio as __tokio;
 pub use uuid::Uuid;
 pub use writer::Store;
 
@@ -105,6 +108,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
         after: Option<SubjectId>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SubjectId>, StoreError>> + Send;
+
+    /// The purposes, items, certification rows, consents and e-mail indexes of `subjects`, for the
+    /// retention sweep: one page of people read at once instead of person by person.
+    fn rows_of_subjects(&self, subjects: &[SubjectId]) -> impl Future<Output = Result<SubjectRows, StoreError>> + Send;
 
     fn deletion_proofs_of(
         &self,
@@ -234,6 +241,15 @@ pub trait Backend: Clone + Send + Sync + 'static {
         &self,
         now: Micros,
         lease_until: Micros,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecipientNotification>, StoreError>> + Send;
+
+    /// Recipient notifications no longer being delivered (delivered, given up or manual) whose
+    /// retention counts from before `before`: the day of delivery, else the day they were queued.
+    /// Oldest first, at most `limit`.
+    fn settled_notifications(
+        &self,
+        before: Micros,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RecipientNotification>, StoreError>> + Send;
 

@@ -833,8 +833,8 @@ pub enum Op {
     /// Removes a purpose instance whose retention ran out, with what hangs on it: its holds, the
     /// enrolment it is the purpose of, and its consents with their link tokens.
     DeletePurpose(PurposeInstanceId),
-    /// Crypto-shreds a subject: its key is deleted first, then every row that belongs to it.
-    ShredSubject(SubjectId),
+    /// Crypto-shreds subjects: their keys are deleted first, then every row that belongs to them.
+    ShredSubjects(Vec<SubjectId>),
     RecordDeletion(DeletionProof),
     RewrapSubjectKey {
         subject: SubjectId,
@@ -979,14 +979,39 @@ pub enum Op {
         give_up: bool,
         error: String,
     },
+    /// Deletes recipient notifications whose retention ran out (the retention sweep).
+    DeleteNotifications(Vec<NotificationId>),
+    /// Deletes an incident whose retention ran out (the retention sweep).
+    DeleteIncident(IncidentId),
 }
 
 impl Op {
     /// Whether this operation deletes personal data or a key, so that the files must be scrubbed
     /// of it afterwards (see [`Backend::scrub`](crate::Backend::scrub)).
     pub fn forgets(&self) -> bool {
-        matches!(self, Op::ShredSubject(_) | Op::RewrapSubjectKey { .. } | Op::DeleteItem(_) | Op::DeletePurpose(_))
+        matches!(
+            self,
+            Op::ShredSubjects(_)
+                | Op::RewrapSubjectKey { .. }
+                | Op::DeleteItem(_)
+                | Op::DeletePurpose(_)
+                | Op::DeleteIncident(_)
+        )
     }
+}
+
+/// What the retention sweep reads of a page of subjects, in one round.
+#[derive(Debug, Clone, Default)]
+pub struct SubjectRows {
+    pub purposes: Vec<PurposeInstance>,
+    pub items: Vec<StoredItem>,
+    pub messages: Vec<CertificationMessage>,
+    pub participations: Vec<Participation>,
+    pub consents: Vec<ConsentRecord>,
+    /// The e-mail blind index of each subject that has one.
+    pub email_indexes: Vec<(SubjectId, Vec<u8>)>,
+    /// What the disclosure ledger shows they were disclosed to, for the Art. 19 notices.
+    pub disclosures: Vec<Disclosure>,
 }
 
 /// One atomic unit of work: its operations and the audit events that describe it are committed

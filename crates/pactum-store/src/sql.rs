@@ -11,6 +11,13 @@ pub mod subjects {
         "SELECT COUNT(DISTINCT subject_id) FROM purpose_instances WHERE retain_until < $1";
 }
 
+/// Consent records.
+pub mod consents {
+    /// Every column of a consent record; a filter and an order follow.
+    pub const SELECT: &str = "SELECT id, subject_id, purpose, instance_id, state, lang, policy_version, text, \
+         text_hash, method, requested_at, confirmed_at, withdrawn_at, withdraw_method FROM consents";
+}
+
 /// The rights-request register (P34, L1).
 pub mod rights_requests {
     /// Inserts a request, or replaces the mutable part of one (extension, decision).
@@ -216,6 +223,136 @@ macro_rules! rights_requests_adapter {
                 .await
                 .map_err(error)?;
             rows.iter().map(rights_request_from_row).collect()
+        }
+    };
+}
+
+/// Reads of subjects' rows for one subject (the access report, an erasure) or for a page of them at
+/// once (the retention sweep), with one SQL text and one row mapping for both, written once for
+/// both backends: expands, in an adapter crate, to `Whose`, `query_of`, `items`, `purposes`,
+/// `consents`, `email_indexes` and `rows_of_subjects`. `$many` is the backend's condition for a
+/// list of ids bound as one parameter, and `$bind_many` makes that parameter. It uses the adapter's
+/// own `get`, `id_from`, `date_col`, `error`, `consent_from_row`, and the ledger's
+/// `certification_messages` and `participations_of`.
+#[macro_export]
+// `crate::ledger` is meant: the adapter's own ledger module.
+#[allow(clippy::crate_in_macro_def)]
+macro_rules! subjects_adapter {
+    ($db:ty, $row:ty, $pool:ty, many = $many:literal, bind_many = $bind_many:expr) => {
+        use $crate::{
+            ConsentRecord, ItemId, PurposeInstance, PurposeInstanceId, StoreError, StoredItem, SubjectId, SubjectRows,
+        };
+
+        /// Whose rows a read is for. Many subjects are bound as one parameter, so the statement
+        /// text stays the same whatever the page's size.
+        #[derive(Clone, Copy)]
+        pub(crate) enum Whose<'a> {
+            One(SubjectId),
+            Many(&'a [SubjectId]),
+        }
+
+        /// `<select> WHERE <column>` matching `whose`, then `<tail>`, with its parameter bound.
+        pub(crate) fn query_of<'q>(
+            whose: Whose<'_>,
+            select: &str,
+            column: &str,
+            tail: &str,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            match whose {
+                Whose::One(s) => sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE {column} = $1 {tail}")))
+                    .bind(s.as_bytes().to_vec()),
+                Whose::Many(ids) => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE {column} {} {tail}", $many)))
+                        .bind($bind_many(ids))
+                }
+            }
+        }
+
+        pub(crate) async fn items(pool: &$pool, whose: Whose<'_>) -> Result<Vec<StoredItem>, StoreError> {
+            let select = "SELECT id, subject_id, category, source, collected_at, value FROM items";
+            let rows = query_of(whose, select, "subject_id", "ORDER BY id").fetch_all(pool).await.map_err(error)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredItem {
+                        id: id_from(r, "id", ItemId::from_slice)?,
+                        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+                        category: get(r, "category")?,
+                        source: get(r, "source")?,
+                        collected_at: get(r, "collected_at")?,
+                        value: get(r, "value")?,
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn purposes(pool: &$pool, whose: Whose<'_>) -> Result<Vec<PurposeInstance>, StoreError> {
+            let select = "SELECT id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, \
+                 ended_at, end_reason, notice_version FROM purpose_instances";
+            let rows = query_of(whose, select, "subject_id", "ORDER BY id").fetch_all(pool).await.map_err(error)?;
+            let holds = query_of(whose, "SELECT instance_id, category FROM purpose_holds", "subject_id", "ORDER BY category")
+                .fetch_all(pool)
+                .await
+                .map_err(error)?;
+            let mut categories = std::collections::HashMap::<PurposeInstanceId, Vec<String>>::new();
+            for h in &holds {
+                categories
+                    .entry(id_from(h, "instance_id", PurposeInstanceId::from_slice)?)
+                    .or_default()
+                    .push(get(h, "category")?);
+            }
+            rows.iter()
+                .map(|r: &$row| {
+                    let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
+                    Ok(PurposeInstance {
+                        id,
+                        subject: id_from(r, "subject_id", SubjectId::from_slice)?,
+                        purpose: get(r, "purpose")?,
+                        basis: get(r, "basis")?,
+                        anchor: get(r, "anchor")?,
+                        anchor_date: date_col(r, "anchor_date")?,
+                        retain_until: date_col(r, "retain_until")?,
+                        started_at: get(r, "started_at")?,
+                        ended_at: get(r, "ended_at")?,
+                        end_reason: get(r, "end_reason")?,
+                        notice_version: get(r, "notice_version")?,
+                        categories: categories.remove(&id).unwrap_or_default(),
+                    })
+                })
+                .collect()
+        }
+
+        pub(crate) async fn consents(pool: &$pool, whose: Whose<'_>) -> Result<Vec<ConsentRecord>, StoreError> {
+            let rows = query_of(whose, $crate::sql::consents::SELECT, "subject_id", "ORDER BY id")
+                .fetch_all(pool)
+                .await
+                .map_err(error)?;
+            rows.iter().map(consent_from_row).collect()
+        }
+
+        pub(crate) async fn email_indexes(
+            pool: &$pool,
+            whose: Whose<'_>,
+        ) -> Result<Vec<(SubjectId, Vec<u8>)>, StoreError> {
+            let rows = query_of(whose, "SELECT id, email_index FROM subjects", "id", "AND email_index IS NOT NULL")
+                .fetch_all(pool)
+                .await
+                .map_err(error)?;
+            rows.iter().map(|r| Ok((id_from(r, "id", SubjectId::from_slice)?, get(r, "email_index")?))).collect()
+        }
+
+        /// Everything the retention sweep reads of `subjects`, the reads running side by side.
+        pub(crate) async fn rows_of_subjects(pool: &$pool, subjects: &[SubjectId]) -> Result<SubjectRows, StoreError> {
+            let whose = Whose::Many(subjects);
+            let (purposes, items, messages, participations, consents, email_indexes, disclosures) = $crate::__tokio::try_join!(
+                purposes(pool, whose),
+                items(pool, whose),
+                crate::ledger::certification_messages(pool, crate::ledger::MessagesOf::Subjects(whose)),
+                crate::ledger::participations_of(pool, whose),
+                consents(pool, whose),
+                email_indexes(pool, whose),
+                crate::ledger::disclosures_of(pool, whose),
+            )?;
+            Ok(SubjectRows { purposes, items, messages, participations, consents, email_indexes, disclosures })
         }
     };
 }

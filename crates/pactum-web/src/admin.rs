@@ -855,6 +855,8 @@ struct ForecastRow {
     subjects: usize,
     items: usize,
     purposes: Vec<(String, usize)>,
+    /// Records of Pactum's own duties (and certification records), per class.
+    records: Vec<(String, usize)>,
 }
 
 #[derive(Template)]
@@ -882,6 +884,7 @@ async fn retention<B: Backend, C: Clock>(
                 subjects: report.subjects_erased,
                 items: report.items_deleted,
                 purposes: report.purposes_ended.into_iter().collect(),
+                records: report.records_deleted.into_iter().collect(),
             }),
             Err(e) => return failure(a, e),
         }
@@ -892,6 +895,7 @@ async fn retention<B: Backend, C: Clock>(
         .purposes
         .iter()
         .map(|p| (p.label.get(Lang::Da).to_string(), p.retention.describe(Lang::Da)))
+        .chain(state.pactum.policy.records.iter().map(|r| (r.label.get(Lang::Da).to_string(), r.describe(Lang::Da))))
         .collect();
     html(RetentionPage { a, rows, rules }.render())
 }

@@ -539,6 +539,9 @@ async fn retention_on<B: Backend>(
     for swept in &report.subjects {
         println!("  {swept}");
     }
+    for record in &report.records {
+        println!("  {record}");
+    }
     Ok(0)
 }
 
