@@ -470,9 +470,17 @@ fn l7_policy_ropa_prints_the_record_of_processing_from_the_policy() {
     assert!(md.contains("- Erasure: 5 years after the course ends"), "{md}");
     assert!(md.contains("transfer to a third country: EU Commission standard contractual clauses (Art. 46)"), "{md}");
     assert!(md.contains("## Technical and organisational security measures (Art. 32)"));
-    // Every purpose of the policy is an activity in the record.
+    // The records Pactum keeps of its own duties, with how long each is kept.
+    assert!(md.contains("## Records of our own duties"), "{md}");
+    assert!(
+        md.contains(
+            "- Register of personal data breaches (Art. 33(5)): 5 years after the breach was recorded (erasure)"
+        ),
+        "{md}"
+    );
+    // Every purpose of the policy is an activity in the record, beside the records and the measures.
     let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
-    assert_eq!(md.matches("\n## ").count(), policy.purposes.len() + 1);
+    assert_eq!(md.matches("\n## ").count(), policy.purposes.len() + 2);
     std::fs::write(&file, "version = 1\n").unwrap();
     let broken = pactum(&["policy", "ropa", file.to_str().unwrap()], dir.path());
     assert_eq!(broken.status.code(), Some(1), "a broken policy gives no record");
