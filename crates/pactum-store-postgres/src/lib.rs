@@ -162,7 +162,7 @@ async fn forget_rows<'a>(
     statements: &[&str],
     ids: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<(), ApplyError> {
-    let script = forget::script(statements, ids, |hex| format!("'\\x{hex}'::bytea"));
+    let script = forget::script(statements, &forget::literals(ids, |hex| format!("'\\x{hex}'::bytea")).join(", "));
     sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
     Ok(())
 }
@@ -245,17 +245,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
         Op::ShredSubjects(ids) => {
             forget_rows(tx, forget::SUBJECTS, ids.iter().map(|id| id.as_bytes().as_slice())).await?
         }
-        Op::RecordDeletion(p) => {
-            sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(p.id.as_bytes().as_slice())
-                .bind(p.at)
-                .bind(&p.record_class)
-                .bind(&p.subject_ref)
-                .bind(&p.rule)
-                .bind(&p.content_hash)
-                .execute(&mut *tx)
-                .await?;
-        }
+        Op::RecordDeletion(p) => insert_proofs(tx, &[p]).await?,
         Op::RewrapSubjectKey { subject, key } => {
             sqlx::query("UPDATE subject_keys SET master_key_id = $1, wrapped = $2 WHERE subject_id = $3")
                 .bind(&key.master_key_id)
@@ -735,6 +725,7 @@ struct Bulk<'a> {
     purposes: Vec<&'a PurposeInstance>,
     enrolments: Vec<&'a Enrolment>,
     consents: Vec<&'a CookieConsent>,
+    proofs: Vec<&'a DeletionProof>,
     /// Seats to claim per activity: (activity, how many, the seat limit).
     seat_claims: Vec<(Uuid, u32, u32)>,
 }
@@ -747,6 +738,7 @@ impl<'a> Bulk<'a> {
             Op::PutItem(i) => self.items.push(i),
             Op::StartPurpose(p) => self.purposes.push(p),
             Op::RecordCookieConsent(c) => self.consents.push(c),
+            Op::RecordDeletion(p) => self.proofs.push(p),
             Op::Enrol { enrolment, seats } => {
                 match self.seat_claims.iter_mut().find(|(activity, _, _)| *activity == enrolment.activity) {
                     Some((_, count, limit)) => {
@@ -771,8 +763,28 @@ impl<'a> Bulk<'a> {
         insert_purposes(tx, &std::mem::take(&mut self.purposes)).await?;
         insert_enrolments(tx, &std::mem::take(&mut self.enrolments)).await?;
         insert_cookie_consents(tx, &std::mem::take(&mut self.consents)).await?;
+        insert_proofs(tx, &std::mem::take(&mut self.proofs)).await?;
         Ok(())
     }
+}
+
+/// Deletion proofs, many per statement: a page of the retention sweep writes one per person.
+async fn insert_proofs(tx: &mut PgConnection, proofs: &[&DeletionProof]) -> Result<(), sqlx::Error> {
+    for chunk in proofs.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) ",
+        );
+        insert.push_values(chunk, |mut row, p| {
+            row.push_bind(p.id.as_bytes().as_slice())
+                .push_bind(p.at)
+                .push_bind(&p.record_class)
+                .push_bind(&p.subject_ref)
+                .push_bind(&p.rule)
+                .push_bind(&p.content_hash);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Cookie-consent decisions, the highest-volume rows, many per statement.

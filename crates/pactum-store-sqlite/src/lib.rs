@@ -64,7 +64,8 @@ impl SqliteBackend {
             .max_connections(1)
             .min_connections(1)
             // The checkpointer copies the log into the database file, so no commit waits for it.
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            // Temporary tables (the ids being forgotten) stay in memory.
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0").pragma("temp_store", "MEMORY"))
             .await
             .map_err(error)?;
         MIGRATOR.run(&writer).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
@@ -132,20 +133,37 @@ fn apply_error(e: ApplyError) -> StoreError {
     }
 }
 
-/// Runs one of the [`forget`] lists for `ids` as a single script: one round trip for twenty statements.
+/// Runs one of the [`forget`] lists for `ids` as a single script: one round trip for twenty
+/// statements. The ids are written once, into a temporary table of the writer's connection, and
+/// each statement reads them from there: SQLite would otherwise parse and sort the whole list
+/// again for every statement.
 async fn forget_rows<'a>(
     tx: &mut SqliteConnection,
     statements: &[&str],
     ids: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<(), ApplyError> {
-    let script = forget::script(statements, ids, |hex| format!("X'{hex}'"));
+    let rows = forget::literals(ids, |hex| format!("(X'{hex}')"));
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut script = format!(
+        "CREATE TEMP TABLE IF NOT EXISTS forget_ids (id BLOB PRIMARY KEY);\n\
+         INSERT OR IGNORE INTO temp.forget_ids (id) VALUES {};\n",
+        rows.join(", ")
+    );
+    script.push_str(&forget::script(statements, "SELECT id FROM temp.forget_ids"));
+    script.push_str("DELETE FROM temp.forget_ids;\n");
     sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
     Ok(())
 }
 
 async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> {
     match op {
-        Op::CreateSubject(_) | Op::PutItem(_) | Op::StartPurpose(_) | Op::RecordCookieConsent(_) => {
+        Op::CreateSubject(_)
+        | Op::PutItem(_)
+        | Op::StartPurpose(_)
+        | Op::RecordCookieConsent(_)
+        | Op::RecordDeletion(_) => {
             let mut bulk = Bulk::default();
             bulk.gather(op);
             bulk.flush(tx, None).await?;
@@ -222,17 +240,6 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
         Op::ShredSubjects(ids) if ids.is_empty() => {}
         Op::ShredSubjects(ids) => {
             forget_rows(tx, forget::SUBJECTS, ids.iter().map(|id| id.as_bytes().as_slice())).await?
-        }
-        Op::RecordDeletion(p) => {
-            sqlx::query("INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(p.id.as_bytes().as_slice())
-                .bind(p.at)
-                .bind(&p.record_class)
-                .bind(&p.subject_ref)
-                .bind(&p.rule)
-                .bind(&p.content_hash)
-                .execute(&mut *tx)
-                .await?;
         }
         Op::RewrapSubjectKey { subject, key } => {
             sqlx::query("UPDATE subject_keys SET master_key_id = ?, wrapped = ? WHERE subject_id = ?")
@@ -692,6 +699,23 @@ fn push_cookie_consents(sql: &mut Statements, consents: &[&CookieConsent]) {
     );
 }
 
+/// Deletion proofs: a page of the retention sweep writes one per person.
+fn push_proofs(sql: &mut Statements, proofs: &[&DeletionProof]) {
+    push_inserts(
+        sql,
+        "deletion_proofs (id, at, record_class, subject_ref, rule, content_hash)",
+        proofs,
+        |mut row, p| {
+            row.push_bind(p.id.as_bytes().as_slice())
+                .push_bind(p.at)
+                .push_bind(&p.record_class)
+                .push_bind(&p.subject_ref)
+                .push_bind(&p.rule)
+                .push_bind(&p.content_hash);
+        },
+    );
+}
+
 /// The batch's audit entries, and the chain head they end at.
 fn push_audit(sql: &mut Statements, entries: &[&AuditEntry], head: &AuditHead) {
     push_inserts(
@@ -737,6 +761,7 @@ struct Bulk<'a> {
     purposes: Vec<&'a PurposeInstance>,
     enrolments: Vec<&'a Enrolment>,
     consents: Vec<&'a CookieConsent>,
+    proofs: Vec<&'a DeletionProof>,
     /// Seats to claim per activity: (activity, how many, the seat limit).
     seat_claims: Vec<(Uuid, u32, u32)>,
 }
@@ -749,6 +774,7 @@ impl<'a> Bulk<'a> {
             Op::PutItem(i) => self.items.push(i),
             Op::StartPurpose(p) => self.purposes.push(p),
             Op::RecordCookieConsent(c) => self.consents.push(c),
+            Op::RecordDeletion(p) => self.proofs.push(p),
             Op::Enrol { enrolment, seats } => {
                 match self.seat_claims.iter_mut().find(|(activity, _, _)| *activity == enrolment.activity) {
                     Some((_, count, limit)) => {
@@ -771,6 +797,7 @@ impl<'a> Bulk<'a> {
         push_purposes(sql, &std::mem::take(&mut self.purposes));
         push_enrolments(sql, &std::mem::take(&mut self.enrolments));
         push_cookie_consents(sql, &std::mem::take(&mut self.consents));
+        push_proofs(sql, &std::mem::take(&mut self.proofs));
         if let Some((entries, head)) = audit {
             push_audit(sql, entries, head);
         }

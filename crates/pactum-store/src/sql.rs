@@ -106,19 +106,19 @@ pub mod forget {
         "DELETE FROM purpose_instances WHERE id IN ($ids)",
     ];
 
-    /// `statements` for `ids` as one script, one round trip to the database. Each id is written
-    /// as a literal by `literal` (the backend's spelling of a byte string); ids are bytes Pactum
-    /// generated and are written as hex digits only, so nothing from outside reaches the text.
-    pub fn script<'a>(
-        statements: &[&str],
-        ids: impl IntoIterator<Item = &'a [u8]>,
-        literal: fn(&str) -> String,
-    ) -> String {
-        let list: Vec<String> = ids.into_iter().map(|id| literal(&hex::encode(id))).collect();
-        let list = list.join(", ");
+    /// `ids` as literals, each written by `literal` (the backend's spelling of a byte string); ids
+    /// are bytes Pactum generated and are written as hex digits only, so nothing from outside
+    /// reaches the text.
+    pub fn literals<'a>(ids: impl IntoIterator<Item = &'a [u8]>, literal: fn(&str) -> String) -> Vec<String> {
+        ids.into_iter().map(|id| literal(&hex::encode(id))).collect()
+    }
+
+    /// `statements` as one script, one round trip to the database, with `$ids` spelled `set`:
+    /// a list from [`literals`], or a query over a table that holds them.
+    pub fn script(statements: &[&str], set: &str) -> String {
         let mut script = String::new();
         for statement in statements {
-            script.push_str(&statement.replace("$ids", &list));
+            script.push_str(&statement.replace("$ids", set));
             script.push_str(";\n");
         }
         script
@@ -231,14 +231,22 @@ macro_rules! rights_requests_adapter {
 /// once (the retention sweep), with one SQL text and one row mapping for both, written once for
 /// both backends: expands, in an adapter crate, to `Whose`, `query_of`, `items`, `purposes`,
 /// `consents`, `email_indexes` and `rows_of_subjects`. `$many` is the backend's condition for a
-/// list of ids bound as one parameter, and `$bind_many` makes that parameter. It uses the adapter's
+/// list of ids bound as one parameter, `$bind_many` makes that parameter, and `$join_categories`
+/// is its aggregate joining a group's `category` values with commas. It uses the adapter's
 /// own `get`, `id_from`, `date_col`, `error`, `consent_from_row`, and the ledger's
 /// `certification_messages` and `participations_of`.
 #[macro_export]
 // `crate::ledger` is meant: the adapter's own ledger module.
 #[allow(clippy::crate_in_macro_def)]
 macro_rules! subjects_adapter {
-    ($db:ty, $row:ty, $pool:ty, many = $many:literal, bind_many = $bind_many:expr) => {
+    (
+        $db:ty,
+        $row:ty,
+        $pool:ty,
+        many = $many:literal,
+        bind_many = $bind_many:expr,
+        join_categories = $join_categories:literal
+    ) => {
         use $crate::{
             ConsentRecord, ItemId, PurposeInstance, PurposeInstanceId, StoreError, StoredItem, SubjectId, SubjectRows,
         };
@@ -289,16 +297,23 @@ macro_rules! subjects_adapter {
             let select = "SELECT id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, \
                  ended_at, end_reason, notice_version FROM purpose_instances";
             let rows = query_of(whose, select, "subject_id", "ORDER BY id").fetch_all(pool).await.map_err(error)?;
-            let holds = query_of(whose, "SELECT instance_id, category FROM purpose_holds", "subject_id", "ORDER BY category")
-                .fetch_all(pool)
-                .await
-                .map_err(error)?;
+            // One row per purpose with its categories joined by commas (category keys are policy
+            // keys: lower-case letters, digits and underscores).
+            let holds = query_of(
+                whose,
+                &format!("SELECT instance_id, {} AS categories FROM purpose_holds", $join_categories),
+                "subject_id",
+                "GROUP BY instance_id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(error)?;
             let mut categories = std::collections::HashMap::<PurposeInstanceId, Vec<String>>::new();
             for h in &holds {
-                categories
-                    .entry(id_from(h, "instance_id", PurposeInstanceId::from_slice)?)
-                    .or_default()
-                    .push(get(h, "category")?);
+                let joined: String = get(h, "categories")?;
+                let mut held: Vec<String> = joined.split(',').map(str::to_string).collect();
+                held.sort();
+                categories.insert(id_from(h, "instance_id", PurposeInstanceId::from_slice)?, held);
             }
             rows.iter()
                 .map(|r: &$row| {
