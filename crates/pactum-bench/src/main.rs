@@ -10,6 +10,10 @@
 mod rights;
 mod sweep;
 
+/// The allocator of the `pactum` binary, so that the figures are those of the server as shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
