@@ -606,7 +606,6 @@ async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) ->
     Ok(())
 }
 
-/// Takes one seat on the enrolment's activity, or fails with [`ApplyError::Full`].
 /// Claims `count` seats on an activity in one statement, or fails with `Full` when fewer are left
 /// than `seats` allows; a batch claims each activity's seats together, not one by one.
 async fn claim_seats(tx: &mut PgConnection, activity: Uuid, count: u32, seats: u32) -> Result<(), ApplyError> {

@@ -410,7 +410,7 @@ pub async fn every_column_is_classified<B: Backend>(backend: B) {
 }
 
 pub async fn cookie_consents_are_kept_with_their_receipt<B: Backend>(backend: B) {
-    let (store, _) = store(backend).await;
+    let (store, key) = store(backend.clone()).await;
     let decisions: Vec<CookieConsent> = (0..50)
         .map(|n| CookieConsent {
             receipt: ReceiptId::new(),
@@ -424,11 +424,14 @@ pub async fn cookie_consents_are_kept_with_their_receipt<B: Backend>(backend: B)
         })
         .collect();
     let mut tasks = Vec::new();
-    for d in decisions.clone() {
+    let record = |store: &Store<B>, d: CookieConsent| {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             store.commit(change(vec![Op::RecordCookieConsent(d)], vec![event("cookie_consent.record", None)])).await
-        }));
+        })
+    };
+    for d in decisions.clone() {
+        tasks.push(record(&store, d));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -437,6 +440,26 @@ pub async fn cookie_consents_are_kept_with_their_receipt<B: Backend>(backend: B)
         assert_eq!(store.backend().cookie_consent(d.receipt).await.unwrap().as_ref(), Some(d));
     }
     assert_eq!(store.backend().cookie_consent(ReceiptId::new()).await.unwrap(), None);
+    // Every decision has its audit entry, in one unbroken chain whose head was kept.
+    assert_eq!(chain_of(store.backend(), "node-a").await.len(), 50);
+    let head = store.backend().audit_heads().await.unwrap();
+    assert_eq!(head.iter().find(|h| h.chain == "node-a").map(|h| h.seq), Some(50));
+    // A decision recorded twice fails alone; its batch neighbours are kept, and the chain has no gap.
+    let mut again: Vec<CookieConsent> =
+        decisions[..20].iter().map(|d| CookieConsent { receipt: ReceiptId::new(), ..d.clone() }).collect();
+    again[10] = decisions[0].clone();
+    let tasks: Vec<_> = again.iter().cloned().map(|d| record(&store, d)).collect();
+    let mut failures = 0;
+    for t in tasks {
+        failures += usize::from(t.await.unwrap().is_err());
+    }
+    assert_eq!(failures, 1, "only the decision recorded twice fails");
+    assert_eq!(chain_of(store.backend(), "node-a").await.len(), 69);
+    drop(store);
+    let restarted = Store::start(backend, key.clone(), "node-a").await.unwrap();
+    record(&restarted, CookieConsent { receipt: ReceiptId::new(), ..decisions[1].clone() }).await.unwrap().unwrap();
+    assert_eq!(chain_of(restarted.backend(), "node-a").await.len(), 70);
+    verify(restarted.backend(), &key).await.unwrap();
 }
 
 pub async fn outbox_is_claimed_under_a_lease_and_emptied_when_delivered<B: Backend>(backend: B) {
