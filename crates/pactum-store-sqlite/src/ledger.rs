@@ -340,12 +340,12 @@ pub(crate) async fn settled_notifications(
 
 /// Deletes the notifications `ids`.
 pub(crate) async fn delete_notifications(tx: &mut SqliteConnection, ids: &[NotificationId]) -> Result<(), ApplyError> {
-    for id in ids {
-        sqlx::query("DELETE FROM recipient_notifications WHERE id = ?")
-            .bind(id.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
-    }
+    // One statement for the page: the ids bound as one JSON array of hex strings.
+    let list = crate::json_hex_array(ids.iter().map(|id| id.as_bytes().as_slice()));
+    sqlx::query("DELETE FROM recipient_notifications WHERE id IN (SELECT unhex(value) FROM json_each(?))")
+        .bind(list)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -133,6 +133,13 @@ fn apply_error(e: ApplyError) -> StoreError {
     }
 }
 
+/// Ids as a JSON array of hex strings: a list bound as one parameter, which SQL reads back with
+/// `SELECT unhex(value) FROM json_each(?)`. Hex digits need no escaping.
+pub(crate) fn json_hex_array<'a>(ids: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let quoted: Vec<String> = ids.into_iter().map(|id| format!("\"{}\"", hex::encode(id))).collect();
+    format!("[{}]", quoted.join(","))
+}
+
 /// Runs one of the [`forget`] lists for `ids` as a single script: one round trip for twenty
 /// statements. The ids are written once, into a temporary table of the writer's connection, and
 /// each statement reads them from there: SQLite would otherwise parse and sort the whole list

@@ -4,8 +4,7 @@
 use crate::{consent_from_row, date_col, error, get, id_from};
 
 fn json_ids(ids: &[SubjectId]) -> String {
-    let quoted: Vec<String> = ids.iter().map(|id| format!("\"{}\"", hex::encode(id.as_bytes()))).collect();
-    format!("[{}]", quoted.join(","))
+    crate::json_hex_array(ids.iter().map(|id| id.as_bytes().as_slice()))
 }
 
 pactum_store::subjects_adapter!(
