@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod conformance;
+mod ledger_adapter;
 mod records;
 pub mod schema;
 pub mod sql;
