@@ -584,25 +584,29 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
 /// Rows per multi-row INSERT; keeps the bound parameters well under every backend's limit.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Audit entries, many rows per statement: one batch's entries cost a few statements, not one each.
+/// Audit entries, all of a batch in one statement whose text never changes: the rows go as one
+/// array per column, so PostgreSQL plans it once per connection, whatever the batch's size.
 async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) -> Result<(), sqlx::Error> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) ",
-        );
-        insert.push_values(chunk, |mut row, e| {
-            row.push_bind(&e.chain)
-                .push_bind(e.seq as i64)
-                .push_bind(e.at)
-                .push_bind(&e.actor)
-                .push_bind(&e.action)
-                .push_bind(&e.subject_ref)
-                .push_bind(&e.details)
-                .push_bind(&e.prev_hash)
-                .push_bind(&e.hash);
-        });
-        insert.build().execute(&mut *tx).await?;
+    if entries.is_empty() {
+        return Ok(());
     }
+    let column = |f: fn(&AuditEntry) -> &str| entries.iter().map(|e| f(e)).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) \
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::bytea[], $9::bytea[])",
+    )
+    .bind(column(|e| &e.chain))
+    .bind(entries.iter().map(|e| e.seq as i64).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.at).collect::<Vec<_>>())
+    .bind(column(|e| &e.actor))
+    .bind(column(|e| &e.action))
+    .bind(entries.iter().map(|e| e.subject_ref.as_deref()).collect::<Vec<_>>())
+    .bind(column(|e| &e.details))
+    .bind(entries.iter().map(|e| e.prev_hash.as_slice()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -788,22 +792,26 @@ async fn insert_proofs(tx: &mut PgConnection, proofs: &[&DeletionProof]) -> Resu
 
 /// Cookie-consent decisions, the highest-volume rows, many per statement.
 async fn insert_cookie_consents(tx: &mut PgConnection, consents: &[&CookieConsent]) -> Result<(), sqlx::Error> {
-    for chunk in consents.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, decided_at) ",
-        );
-        insert.push_values(chunk, |mut row, c| {
-            row.push_bind(c.receipt.as_bytes().as_slice())
-                .push_bind(&c.device)
-                .push_bind(&c.granted)
-                .push_bind(&c.method)
-                .push_bind(&c.cookie_version)
-                .push_bind(&c.policy_version)
-                .push_bind(&c.ip_prefix)
-                .push_bind(c.decided_at);
-        });
-        insert.build().execute(&mut *tx).await?;
+    if consents.is_empty() {
+        return Ok(());
     }
+    // One array per column, as for the audit entries: the busiest insert is planned once.
+    let column = |f: fn(&CookieConsent) -> &str| consents.iter().map(|c| f(c)).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, \
+         decided_at) SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::int8[])",
+    )
+    .bind(consents.iter().map(|c| c.receipt.as_bytes().as_slice()).collect::<Vec<_>>())
+    .bind(consents.iter().map(|c| c.device.as_slice()).collect::<Vec<_>>())
+    .bind(column(|c| &c.granted))
+    .bind(column(|c| &c.method))
+    .bind(column(|c| &c.cookie_version))
+    .bind(column(|c| &c.policy_version))
+    .bind(column(|c| &c.ip_prefix))
+    .bind(consents.iter().map(|c| c.decided_at).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

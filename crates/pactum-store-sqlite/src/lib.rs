@@ -7,6 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pactum_store::sql::forget;
@@ -31,6 +32,8 @@ pub struct SqliteBackend {
     writer: SqlitePool,
     /// Dropped with the last clone of the backend, which stops the checkpointer.
     _checkpointer: Arc<oneshot::Sender<()>>,
+    /// Raised by the checkpointer when the log has grown too long; see [`run_checkpointer`].
+    log_long: Arc<AtomicBool>,
 }
 
 fn error(e: sqlx::Error) -> StoreError {
@@ -56,10 +59,12 @@ impl SqliteBackend {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             // Deleted content is overwritten, so erased rows do not linger in free pages.
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            // When the log starts again, its file is cut back to this size.
+            .pragma("journal_size_limit", LOG_SIZE_LIMIT.to_string());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -76,8 +81,9 @@ impl SqliteBackend {
             .map_err(error)?;
         let checkpointer = SqliteConnection::connect_with(&options).await.map_err(error)?;
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(run_checkpointer(checkpointer, stopped));
-        Ok(SqliteBackend { reader, writer, _checkpointer: Arc::new(stop) })
+        let log_long = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run_checkpointer(checkpointer, log_long.clone(), stopped));
+        Ok(SqliteBackend { reader, writer, _checkpointer: Arc::new(stop), log_long })
     }
 
     /// The writer pool, for maintenance commands and tests that must reach the raw tables.
@@ -88,25 +94,72 @@ impl SqliteBackend {
 
 /// How often the checkpointer copies committed pages from the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// The log's length, in pages, past which the checkpointer makes the writer start it again from
+/// the beginning (at 4 KiB pages, 64 MiB).
+const RESTART_LOG_AT_PAGES: i64 = 16 * 1024;
+/// How long the writer waits for readers to leave the log before it starts it again; if one stays
+/// longer, the next batch tries again.
+const RESTART_PATIENCE_MS: u64 = 100;
+/// How long a connection waits for a lock another one holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// What is left of the log's file once it starts again, in bytes.
+const LOG_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// Copies the write-ahead log into the database file in the background, on a connection of its
 /// own. A passive checkpoint blocks neither the writer nor a reader, so no commit pays for it
-/// (SQLite's automatic checkpoint would run inside whichever commit crossed its threshold). Runs
-/// until `stop` is dropped.
-async fn run_checkpointer(mut conn: SqliteConnection, mut stop: oneshot::Receiver<()>) {
+/// (SQLite's automatic checkpoint would run inside whichever commit crossed its threshold).
+///
+/// Under a steady stream of commits a passive checkpoint never catches up with the log's end, and
+/// SQLite starts the log again only once one has: the log would grow for as long as the stream
+/// lasts (gigabytes in minutes), and every commit and read would slow down with it. So once the log
+/// is longer than [`RESTART_LOG_AT_PAGES`], the checkpointer raises `log_long`, and the writer
+/// starts the log again before its next batch ([`restart_log`]). Runs until `stop` is dropped.
+async fn run_checkpointer(mut conn: SqliteConnection, log_long: Arc<AtomicBool>, mut stop: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
-                    tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries");
+                if log_long.load(Ordering::Relaxed) {
+                    // The writer is about to copy the rest; a checkpoint here would only hold it up.
+                    continue;
+                }
+                // The row is (busy, pages in the log, pages copied).
+                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut conn).await {
+                    Ok((_, log_pages, _)) if log_pages >= RESTART_LOG_AT_PAGES => log_long.store(true, Ordering::Relaxed),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries"),
                 }
             }
         }
     }
     let _ = conn.close().await;
+}
+
+/// Copies the rest of the log into the database file and has the next commit write the log from
+/// its start again (its file cut back to [`LOG_SIZE_LIMIT`]). Only the writer can: a checkpoint on
+/// another connection would wait for a moment between the writer's transactions that, under load,
+/// never comes. It waits at most [`RESTART_PATIENCE_MS`] for readers to leave the log; while one
+/// stays, `log_long` stays raised and the next batch tries again.
+async fn restart_log(writer: &mut SqliteConnection, log_long: &AtomicBool) {
+    let restarted = async {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {RESTART_PATIENCE_MS}")))
+            .execute(&mut *writer)
+            .await?;
+        // The row is (busy, pages in the log, pages copied).
+        let (busy, _, _): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis())))
+            .execute(&mut *writer)
+            .await?;
+        Ok::<bool, sqlx::Error>(busy == 0)
+    };
+    match restarted.await {
+        Ok(true) => log_long.store(false, Ordering::Relaxed),
+        Ok(false) => tracing::debug!("a reader held the write-ahead log; the next batch starts it again"),
+        Err(e) => tracing::warn!(error = %e, "the write-ahead log could not be started again; the next batch retries"),
+    }
 }
 
 /// Why one operation could not be applied.
@@ -964,6 +1017,9 @@ fn api_token_from_row(r: &SqliteRow) -> Result<ApiToken, StoreError> {
 impl Backend for SqliteBackend {
     async fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(error)?;
+        if self.log_long.load(Ordering::Relaxed) {
+            restart_log(&mut conn, &self.log_long).await;
+        }
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
         let mut bulk = Bulk::default();
         // A batch of plain inserts only (cookie-consent decisions, the busiest path) is one script
