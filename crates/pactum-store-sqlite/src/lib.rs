@@ -143,22 +143,20 @@ async fn run_checkpointer(mut conn: SqliteConnection, log_long: Arc<AtomicBool>,
 /// never comes. It waits at most [`RESTART_PATIENCE_MS`] for readers to leave the log; while one
 /// stays, `log_long` stays raised and the next batch tries again.
 async fn restart_log(writer: &mut SqliteConnection, log_long: &AtomicBool) {
-    let restarted = async {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {RESTART_PATIENCE_MS}")))
-            .execute(&mut *writer)
-            .await?;
+    let patience = |timeout: u128| sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {timeout}")));
+    let restarted = match patience(u128::from(RESTART_PATIENCE_MS)).execute(&mut *writer).await {
         // The row is (busy, pages in the log, pages copied).
-        let (busy, _, _): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis())))
-            .execute(&mut *writer)
-            .await?;
-        Ok::<bool, sqlx::Error>(busy == 0)
+        Ok(_) => sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await,
+        Err(e) => Err(e),
     };
-    match restarted.await {
-        Ok(true) => log_long.store(false, Ordering::Relaxed),
-        Ok(false) => tracing::debug!("a reader held the write-ahead log; the next batch starts it again"),
-        Err(e) => tracing::warn!(error = %e, "the write-ahead log could not be started again; the next batch retries"),
+    // Whatever happened, the writer waits for locks as long as before.
+    let restored = patience(BUSY_TIMEOUT.as_millis()).execute(&mut *writer).await;
+    match (restarted, restored) {
+        (Ok((0, _, _)), Ok(_)) => log_long.store(false, Ordering::Relaxed),
+        (Ok(_), Ok(_)) => tracing::debug!("a reader held the write-ahead log; the next batch starts it again"),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "the write-ahead log could not be started again; the next batch retries")
+        }
     }
 }
 
