@@ -5,7 +5,7 @@
 //! reads use a small pool of their own and never block it. Group commit happens in front of this
 //! backend, in [`pactum_store::Store`]. A background connection checkpoints the log, and the
 //! writer starts it again once it passes 64 MiB, so the log stays bounded under steady load
-//! ([`run_checkpointer`]).
+//! (see `run_checkpointer`).
 
 use std::str::FromStr;
 use std::sync::Arc;
