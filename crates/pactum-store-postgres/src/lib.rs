@@ -584,27 +584,31 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
 /// Rows per multi-row INSERT; keeps the bound parameters well under every backend's limit.
 const ROWS_PER_INSERT: usize = 500;
 
+/// One column of `rows`, as the array an `UNNEST` insert binds.
+fn column<'a, T, V>(rows: &[&'a T], value: impl Fn(&'a T) -> V) -> Vec<V> {
+    rows.iter().map(|row| value(row)).collect()
+}
+
 /// Audit entries, all of a batch in one statement whose text never changes: the rows go as one
 /// array per column, so PostgreSQL plans it once per connection, whatever the batch's size.
 async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) -> Result<(), sqlx::Error> {
     if entries.is_empty() {
         return Ok(());
     }
-    let column = |f: fn(&AuditEntry) -> &str| entries.iter().map(|e| f(e)).collect::<Vec<&str>>();
     sqlx::query(
         "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) \
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], \
          $8::bytea[], $9::bytea[])",
     )
-    .bind(column(|e| &e.chain))
-    .bind(entries.iter().map(|e| e.seq as i64).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.at).collect::<Vec<_>>())
-    .bind(column(|e| &e.actor))
-    .bind(column(|e| &e.action))
-    .bind(entries.iter().map(|e| e.subject_ref.as_deref()).collect::<Vec<_>>())
-    .bind(column(|e| &e.details))
-    .bind(entries.iter().map(|e| e.prev_hash.as_slice()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
+    .bind(column(entries, |e| e.chain.as_str()))
+    .bind(column(entries, |e| e.seq as i64))
+    .bind(column(entries, |e| e.at))
+    .bind(column(entries, |e| e.actor.as_str()))
+    .bind(column(entries, |e| e.action.as_str()))
+    .bind(column(entries, |e| e.subject_ref.as_deref()))
+    .bind(column(entries, |e| e.details.as_str()))
+    .bind(column(entries, |e| e.prev_hash.as_slice()))
+    .bind(column(entries, |e| e.hash.as_slice()))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -796,20 +800,19 @@ async fn insert_cookie_consents(tx: &mut PgConnection, consents: &[&CookieConsen
         return Ok(());
     }
     // One array per column, as for the audit entries: the busiest insert is planned once.
-    let column = |f: fn(&CookieConsent) -> &str| consents.iter().map(|c| f(c)).collect::<Vec<&str>>();
     sqlx::query(
         "INSERT INTO cookie_consents (receipt, device, granted, method, cookie_version, policy_version, ip_prefix, \
          decided_at) SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::int8[])",
     )
-    .bind(consents.iter().map(|c| c.receipt.as_bytes().as_slice()).collect::<Vec<_>>())
-    .bind(consents.iter().map(|c| c.device.as_slice()).collect::<Vec<_>>())
-    .bind(column(|c| &c.granted))
-    .bind(column(|c| &c.method))
-    .bind(column(|c| &c.cookie_version))
-    .bind(column(|c| &c.policy_version))
-    .bind(column(|c| &c.ip_prefix))
-    .bind(consents.iter().map(|c| c.decided_at).collect::<Vec<_>>())
+    .bind(column(consents, |c| c.receipt.as_bytes().as_slice()))
+    .bind(column(consents, |c| c.device.as_slice()))
+    .bind(column(consents, |c| c.granted.as_str()))
+    .bind(column(consents, |c| c.method.as_str()))
+    .bind(column(consents, |c| c.cookie_version.as_str()))
+    .bind(column(consents, |c| c.policy_version.as_str()))
+    .bind(column(consents, |c| c.ip_prefix.as_str()))
+    .bind(column(consents, |c| c.decided_at))
     .execute(&mut *tx)
     .await?;
     Ok(())
