@@ -127,9 +127,8 @@ async fn run_checkpointer(mut conn: SqliteConnection, log_long: Arc<AtomicBool>,
                     // The writer is about to copy the rest; a checkpoint here would only hold it up.
                     continue;
                 }
-                // The row is (busy, pages in the log, pages copied).
-                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut conn).await {
-                    Ok((_, log_pages, _)) if log_pages >= RESTART_LOG_AT_PAGES => log_long.store(true, Ordering::Relaxed),
+                match checkpoint(&mut conn, "PASSIVE").await {
+                    Ok(done) if done.log_pages >= RESTART_LOG_AT_PAGES => log_long.store(true, Ordering::Relaxed),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries"),
                 }
@@ -137,6 +136,22 @@ async fn run_checkpointer(mut conn: SqliteConnection, log_long: Arc<AtomicBool>,
         }
     }
     let _ = conn.close().await;
+}
+
+/// What one checkpoint of the write-ahead log found.
+struct Checkpoint {
+    /// It could not finish: another connection held what it had to wait for.
+    blocked: bool,
+    /// The log's length, in pages.
+    log_pages: i64,
+}
+
+/// Runs `PRAGMA wal_checkpoint(<mode>)` on `conn`.
+async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<Checkpoint, sqlx::Error> {
+    // The row is (busy, pages in the log, pages copied).
+    let (busy, log_pages, _): (i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("PRAGMA wal_checkpoint({mode})"))).fetch_one(conn).await?;
+    Ok(Checkpoint { blocked: busy != 0, log_pages })
 }
 
 /// Copies the rest of the log into the database file and has the next commit write the log from
@@ -147,14 +162,13 @@ async fn run_checkpointer(mut conn: SqliteConnection, log_long: Arc<AtomicBool>,
 async fn restart_log(writer: &mut SqliteConnection, log_long: &AtomicBool) {
     let patience = |timeout: u128| sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {timeout}")));
     let restarted = match patience(u128::from(RESTART_PATIENCE_MS)).execute(&mut *writer).await {
-        // The row is (busy, pages in the log, pages copied).
-        Ok(_) => sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await,
+        Ok(_) => checkpoint(writer, "RESTART").await,
         Err(e) => Err(e),
     };
     // Whatever happened, the writer waits for locks as long as before.
     let restored = patience(BUSY_TIMEOUT.as_millis()).execute(&mut *writer).await;
     match (restarted, restored) {
-        (Ok((0, _, _)), Ok(_)) => log_long.store(false, Ordering::Relaxed),
+        (Ok(Checkpoint { blocked: false, .. }), Ok(_)) => log_long.store(false, Ordering::Relaxed),
         (Ok(_), Ok(_)) => tracing::debug!("a reader held the write-ahead log; the next batch starts it again"),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "the write-ahead log could not be started again; the next batch retries")
@@ -1054,9 +1068,7 @@ impl Backend for SqliteBackend {
 
     async fn scrub(&self) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(error)?;
-        let (busy, _, _): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await.map_err(error)?;
-        if busy != 0 {
+        if checkpoint(&mut conn, "TRUNCATE").await.map_err(error)?.blocked {
             return Err(StoreError::Unavailable("a reader held the write-ahead log; it was not truncated".into()));
         }
         Ok(())
