@@ -320,6 +320,8 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
         samples: o.samples,
         rows,
     });
+    // The SQLite store and its files go before PostgreSQL is measured, so nothing of them runs beside it.
+    drop((pactum, pool, dir));
     if let Some(pg) = &o.postgres {
         let fresh = FreshSchema::create(pg, "rights").await?;
         let backend = fresh.backend.clone();
@@ -327,9 +329,11 @@ async fn run_rights(o: &Options) -> anyhow::Result<()> {
         let pg_dir = tempfile::tempdir()?;
         let pactum = start(backend, pg_dir.path()).await?;
         let (ids, seed_seconds) = rights::seed(&pactum, o.rights_people).await?;
-        // What autovacuum does on its own some time after a bulk load: without it, the first
-        // minutes after seeding measure the load, not the store.
+        // What autovacuum and the checkpointer do on their own some time after a bulk load:
+        // without them, the first minutes after seeding measure the load (its statistics, and
+        // gigabytes of pages still to be written out), not the store.
         sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
+        sqlx::query("CHECKPOINT").execute(&pool).await?;
         let rows = rights::measure(&pactum, &ids, o.samples, async |s: pactum_store::SubjectId| {
             let rows = sqlx::query("SELECT id, category, source, collected_at, value FROM items WHERE subject_id = $1")
                 .bind(s.as_bytes().as_slice())
