@@ -589,16 +589,19 @@ fn column<'a, T, V>(rows: &[&'a T], value: impl Fn(&'a T) -> V) -> Vec<V> {
     rows.iter().map(|row| value(row)).collect()
 }
 
-/// Audit entries, all of a batch in one statement whose text never changes: the rows go as one
-/// array per column, so PostgreSQL plans it once per connection, whatever the batch's size.
-async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) -> Result<(), sqlx::Error> {
+/// A batch's audit entries, and the chain's head moved to `head`, in one statement whose text never
+/// changes: the rows go as one array per column, so PostgreSQL plans it once per connection,
+/// whatever the batch's size.
+async fn insert_audit(tx: &mut PgConnection, entries: &[&AuditEntry], head: &AuditHead) -> Result<(), sqlx::Error> {
     if entries.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) \
+        "WITH logged AS (INSERT INTO audit_log (chain, seq, at, actor, action, subject_ref, details, prev_hash, hash) \
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::bytea[], $9::bytea[])",
+         $8::bytea[], $9::bytea[])) \
+         INSERT INTO audit_heads (chain, seq, hash, mac) VALUES ($10, $11, $12, $13) \
+         ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
     )
     .bind(column(entries, |e| e.chain.as_str()))
     .bind(column(entries, |e| e.seq as i64))
@@ -609,6 +612,10 @@ async fn insert_audit_entries(tx: &mut PgConnection, entries: &[&AuditEntry]) ->
     .bind(column(entries, |e| e.details.as_str()))
     .bind(column(entries, |e| e.prev_hash.as_slice()))
     .bind(column(entries, |e| e.hash.as_slice()))
+    .bind(&head.chain)
+    .bind(head.seq as i64)
+    .bind(&head.hash)
+    .bind(&head.mac)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -964,20 +971,7 @@ impl Backend for PgBackend {
         }
         bulk.flush(&mut tx).await.map_err(apply_error)?;
         let entries: Vec<&AuditEntry> = batch.iter().flat_map(|p| p.entries.iter()).collect();
-        insert_audit_entries(&mut tx, &entries).await.map_err(error)?;
-        if batch.iter().any(|p| !p.entries.is_empty()) {
-            sqlx::query(
-                "INSERT INTO audit_heads (chain, seq, hash, mac) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
-            )
-            .bind(&head.chain)
-            .bind(head.seq as i64)
-            .bind(&head.hash)
-            .bind(&head.mac)
-            .execute(&mut *tx)
-            .await
-            .map_err(error)?;
-        }
+        insert_audit(&mut tx, &entries, head).await.map_err(error)?;
         tx.commit().await.map_err(error)
     }
 
