@@ -16,7 +16,7 @@ use pactum_store::sql::forget;
 use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 mod incidents;
 mod ledger;
@@ -41,8 +41,8 @@ pub struct SqliteBackend {
 /// What the writer and the checkpointer tell each other about the write-ahead log.
 #[derive(Default)]
 struct LogState {
-    /// Raised by the writer when it commits, lowered by the checkpointer when it copies the log.
-    grown: AtomicBool,
+    /// Told by the writer after each batch; wakes the checkpointer (a permit waits if it is busy).
+    grown: Notify,
     /// Raised by the checkpointer when the log has grown too long; see [`run_checkpointer`].
     long: AtomicBool,
 }
@@ -103,13 +103,14 @@ impl SqliteBackend {
     }
 }
 
-/// How often the checkpointer copies what the writer committed from the write-ahead log into the
-/// database file. Each checkpoint ends by syncing the database file, and a commit that syncs the log
-/// meanwhile waits behind it: small, frequent checkpoints keep that wait short (at 100 ms, an
-/// erasure's p99 on a store of a million people was a quarter longer than at 10 ms).
+/// How often, at most, the checkpointer copies what the writer committed from the write-ahead log
+/// into the database file; it runs only after a commit. Each checkpoint ends by syncing the
+/// database file, and a commit that syncs the log meanwhile waits behind it: small, frequent
+/// checkpoints keep that wait short (at 100 ms, an erasure's p99 on a store of a million people was
+/// a quarter longer than at 10 ms).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 /// The longest the checkpointer goes without a checkpoint, for writes made outside the writer's
-/// batches (leases, claims), which do not raise [`LogState::grown`].
+/// batches (leases, claims), which do not tell [`LogState::grown`].
 const CHECKPOINT_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 /// The log's length, in pages, past which the checkpointer makes the writer start it again from
 /// the beginning (at 4 KiB pages, 64 MiB).
@@ -132,27 +133,28 @@ const LOG_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// is longer than [`RESTART_LOG_AT_PAGES`], the checkpointer raises `log.long`, and the writer
 /// starts the log again before its next batch ([`restart_log`]). Runs until `stop` is dropped.
 async fn run_checkpointer(mut conn: SqliteConnection, log: Arc<LogState>, mut stop: oneshot::Receiver<()>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = tokio::time::Instant::now();
     loop {
+        // An idle server sleeps here; a commit wakes it.
         tokio::select! {
             _ = &mut stop => break,
-            _ = tick.tick() => {
-                if log.long.load(Ordering::Relaxed) {
-                    // The writer is about to copy the rest; a checkpoint here would only hold it up.
-                    continue;
-                }
-                if !log.grown.swap(false, Ordering::Relaxed) && last.elapsed() < CHECKPOINT_AT_LEAST_EVERY {
-                    continue;
-                }
-                last = tokio::time::Instant::now();
-                match checkpoint(&mut conn, "PASSIVE").await {
-                    Ok(done) if done.log_pages >= RESTART_LOG_AT_PAGES => log.long.store(true, Ordering::Relaxed),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries"),
+            _ = log.grown.notified() => {}
+            _ = tokio::time::sleep(CHECKPOINT_AT_LEAST_EVERY) => {}
+        }
+        // While the log is too long the writer is about to copy the rest; a checkpoint here would
+        // only hold it up.
+        if !log.long.load(Ordering::Relaxed) {
+            match checkpoint(&mut conn, "PASSIVE").await {
+                Ok(done) if done.log_pages >= RESTART_LOG_AT_PAGES => log.long.store(true, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "a checkpoint of the write-ahead log failed; the next one retries")
                 }
             }
+        }
+        // At most one checkpoint per interval: what is committed meanwhile waits for the next one.
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
         }
     }
     let _ = conn.close().await;
@@ -1094,7 +1096,7 @@ impl Backend for SqliteBackend {
         }
         let applied = apply_batch(&mut conn, batch, head).await;
         // Whatever the outcome, the log may have grown.
-        self.log.grown.store(true, Ordering::Relaxed);
+        self.log.grown.notify_one();
         applied
     }
 
