@@ -227,11 +227,13 @@ async fn start<B: Backend>(backend: B, dir: &std::path::Path) -> anyhow::Result<
     Ok(Pactum::start(backend, ring, policy, SystemClock, Settings::default()).await?)
 }
 
-/// The sweep on one store and a plain DELETE of the same rows on a second, seeded alike.
+/// The sweep on one store and a plain DELETE of the same rows on a second, seeded alike; with
+/// `floor`, the sweep's writes alone as bare SQL on a third (see [`sweep::sql_floor`]).
 async fn sweep_pair<B: Backend>(
     name: &'static str,
     make: impl AsyncFn(&str) -> anyhow::Result<B>,
     plain_delete: impl AsyncFn(&B) -> anyhow::Result<u64>,
+    floor: Option<impl AsyncFn(&B) -> anyhow::Result<f64>>,
     people: usize,
     dir: &std::path::Path,
 ) -> anyhow::Result<sweep::SweepFigures> {
@@ -245,6 +247,14 @@ async fn sweep_pair<B: Backend>(
     let started = Instant::now();
     let deleted_rows = plain_delete(&reference_backend).await?;
     let delete_seconds = started.elapsed().as_secs_f64();
+    let floor_seconds = match floor {
+        None => None,
+        Some(floor) => {
+            let floored = make("floor").await?;
+            sweep::seed(&start(floored.clone(), dir).await?, people, "floor").await?;
+            Some(floor(&floored).await?)
+        }
+    };
     Ok(sweep::SweepFigures {
         backend: name,
         people,
@@ -254,6 +264,7 @@ async fn sweep_pair<B: Backend>(
         proofs: erased,
         delete_seconds,
         deleted_rows,
+        floor_seconds,
     })
 }
 
@@ -272,6 +283,11 @@ async fn run_sweeps(o: &Options) -> anyhow::Result<()> {
             async |b: &pactum_store_sqlite::SqliteBackend| {
                 Ok(sqlx::query("DELETE FROM items").execute(b.raw_pool()).await?.rows_affected())
             },
+            Some(async |b: &pactum_store_sqlite::SqliteBackend| {
+                let (seconds, left) = sweep::sql_floor(b.raw_pool()).await?;
+                anyhow::ensure!(left == 0, "the bare SQL left {left} values");
+                Ok(seconds)
+            }),
             people,
             dir.path(),
         )
@@ -285,6 +301,7 @@ async fn run_sweeps(o: &Options) -> anyhow::Result<()> {
                 async |b: &pactum_store_postgres::PgBackend| {
                     Ok(sqlx::query("DELETE FROM items").execute(b.raw_pool()).await?.rows_affected())
                 },
+                None::<fn(&pactum_store_postgres::PgBackend) -> std::future::Ready<anyhow::Result<f64>>>,
                 people,
                 dir.path(),
             )

@@ -1,6 +1,9 @@
 //! The retention sweep's throughput: personal values deleted per second, each person's deletion
 //! with its proof and audit entry, for a store where every value has expired; next to a plain SQL
-//! `DELETE` of the same rows in a second store seeded the same way, in the same run.
+//! `DELETE` of the same rows in a second store seeded the same way, in the same run. On SQLite a
+//! third store, seeded alike, measures the floor of the sweep's own writes: the same statements that
+//! forget a page of people, and a proof per person, run as one SQL script per page, with nothing
+//! read back and no Rust work between pages (see [`sql_floor`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -60,7 +63,42 @@ pub struct SweepFigures {
     pub proofs: usize,
     pub delete_seconds: f64,
     pub deleted_rows: u64,
+    /// Seconds the sweep's writes alone took as bare SQL, where measured (SQLite).
+    pub floor_seconds: Option<f64>,
 }
+
+/// The sweep's writes alone, on SQLite: for each page of [`FLOOR_PAGE`] people, one script from
+/// `BEGIN IMMEDIATE` to `COMMIT` runs every statement that shreds a subject
+/// (`pactum_store::sql::forget::SUBJECTS`, the very list the sweep runs) over the page's ids and
+/// inserts a deletion proof per person, with one fsync per page as in the sweep. It reads no values,
+/// computes no hashes and writes no audit entries, so no sweep on this schema can be faster. Returns
+/// the seconds it took and the values left afterwards (0 when it deleted them all).
+pub async fn sql_floor(pool: &sqlx::SqlitePool) -> anyhow::Result<(f64, i64)> {
+    use pactum_store::sql::forget;
+    let mut conn = pool.acquire().await?;
+    let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM subjects ORDER BY id").fetch_all(&mut *conn).await?;
+    let started = Instant::now();
+    for page in ids.chunks(FLOOR_PAGE) {
+        let literals: Vec<String> = page.iter().map(|id| format!("(x'{}')", hex::encode(id))).collect();
+        let script = format!(
+            "BEGIN IMMEDIATE;\n\
+             CREATE TEMP TABLE IF NOT EXISTS forget_ids (id BLOB PRIMARY KEY);\n\
+             INSERT INTO temp.forget_ids (id) VALUES {};\n\
+             INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) \
+             SELECT randomblob(16), 0, 'subject', lower(hex(id)), 'course_enrolment', randomblob(32) FROM temp.forget_ids;\n\
+             {}DELETE FROM temp.forget_ids;\nCOMMIT;",
+            literals.join(", "),
+            forget::script(forget::SUBJECTS, "SELECT id FROM temp.forget_ids")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *conn).await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items").fetch_one(&mut *conn).await?;
+    Ok((seconds, left))
+}
+
+/// People per script in [`sql_floor`], as many as the sweep commits at once.
+pub const FLOOR_PAGE: usize = 500;
 
 /// Sweeps `pactum` as of today and times it.
 pub async fn sweep<B: Backend>(pactum: &Pactum<B, SystemClock>) -> anyhow::Result<(usize, usize, f64)> {
@@ -71,12 +109,12 @@ pub async fn sweep<B: Backend>(pactum: &Pactum<B, SystemClock>) -> anyhow::Resul
 
 pub fn print(figures: &[SweepFigures]) {
     println!(
-        "| Backend | People | Values | Seed s | Sweep s | Values/s (sweep, with proofs) | Plain DELETE s | Rows/s (plain DELETE) |"
+        "| Backend | People | Values | Seed s | Sweep s | Values/s (sweep, with proofs) | Plain DELETE s | Rows/s (plain DELETE) | Values/s (the sweep's writes alone, bare SQL) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for f in figures {
         println!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.0} | {:.3} | {:.0} |",
+            "| {} | {} | {} | {:.1} | {:.2} | {:.0} | {:.3} | {:.0} | {} |",
             f.backend,
             f.people,
             f.items,
@@ -84,7 +122,8 @@ pub fn print(figures: &[SweepFigures]) {
             f.sweep_seconds,
             f.items as f64 / f.sweep_seconds,
             f.delete_seconds,
-            f.deleted_rows as f64 / f.delete_seconds
+            f.deleted_rows as f64 / f.delete_seconds,
+            f.floor_seconds.map_or("not measured".to_string(), |s| format!("{:.0}", f.items as f64 / s))
         );
         debug_assert_eq!(f.proofs, f.people);
     }

@@ -240,7 +240,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let pending_subject = email_index.as_ref().and_then(|index| pending.0.iter().find(|(i, _, _)| i == index));
         let existing = match (&email_index, pending_subject) {
             (_, Some(_)) => None,
-            (Some(index), None) => backend.subject_by_email_index(index).await?,
+            (Some(index), None) => self.store.subject_by_email_index(index).await?,
             (None, None) => None,
         };
         let mut ops = Vec::new();
@@ -382,7 +382,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Finds a subject by e-mail address, through the blind index.
     pub async fn find_subject_by_email(&self, email: &str) -> Result<Option<SubjectId>, CoreError> {
         let Some(email) = crate::values::parse_email(email.trim()) else { return Ok(None) };
-        Ok(self.store.backend().subject_by_email_index(&self.keys.blind_index.email(&email)).await?)
+        Ok(self.store.subject_by_email_index(&self.keys.blind_index.email(&email)).await?)
     }
 
     /// Everything stored about a subject, decrypted, with the purposes that hold each item and until when.

@@ -1015,13 +1015,13 @@ impl Backend for PgBackend {
             .collect()
     }
 
-    async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
-        let row = sqlx::query("SELECT id FROM subjects WHERE email_index = $1")
-            .bind(index)
-            .fetch_optional(&self.pool)
+    async fn subjects_by_email_indexes(&self, indexes: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, SubjectId)>, StoreError> {
+        let rows = sqlx::query("SELECT email_index, id FROM subjects WHERE email_index = ANY($1)")
+            .bind(indexes)
+            .fetch_all(&self.pool)
             .await
             .map_err(error)?;
-        row.map(|r| id_from(&r, "id", SubjectId::from_slice)).transpose()
+        rows.iter().map(|r| Ok((get(r, "email_index")?, id_from(r, "id", SubjectId::from_slice)?))).collect()
     }
 
     async fn subject_key(&self, subject: SubjectId) -> Result<Option<WrappedKey>, StoreError> {

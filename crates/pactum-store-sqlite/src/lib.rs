@@ -1148,13 +1148,22 @@ impl Backend for SqliteBackend {
             .collect()
     }
 
-    async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
-        let row = sqlx::query("SELECT id FROM subjects WHERE email_index = ?")
-            .bind(index)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(error)?;
-        row.map(|r| id_from(&r, "id", SubjectId::from_slice)).transpose()
+    async fn subjects_by_email_indexes(&self, indexes: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, SubjectId)>, StoreError> {
+        // The indexes go in as one JSON array of hex strings (hex digits need no escaping), so
+        // that one prepared statement serves any number of them.
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hexes: Vec<String> = indexes.iter().map(hex::encode).collect();
+        let list = format!("[\"{}\"]", hexes.join("\",\""));
+        let rows = sqlx::query(
+            "SELECT email_index, id FROM subjects WHERE email_index IN (SELECT unhex(value) FROM json_each(?))",
+        )
+        .bind(list)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(error)?;
+        rows.iter().map(|r| Ok((get(r, "email_index")?, id_from(r, "id", SubjectId::from_slice)?))).collect()
     }
 
     async fn subject_key(&self, subject: SubjectId) -> Result<Option<WrappedKey>, StoreError> {

@@ -17,6 +17,7 @@ macro_rules! conformance_tests {
     ($make:path) => {
         $crate::conformance_tests!(@cases $make;
             subject_round_trip,
+            many_people_are_found_by_email_index_in_one_read,
             duplicate_email_index_is_a_conflict_and_nothing_is_stored,
             shredding_removes_key_first_then_every_row,
             purposes_record_their_retention,
@@ -104,6 +105,39 @@ fn event(action: &str, subject: Option<SubjectId>) -> AuditEvent {
 
 fn change(ops: Vec<Op>, audit: Vec<AuditEvent>) -> Change {
     Change { at: 1_700_000_000_000_100, ops, audit }
+}
+
+/// A page of e-mail look-ups is answered by one read, each index with its own subject, unknown
+/// ones left out; concurrent look-ups through the store all get their own answer.
+pub async fn many_people_are_found_by_email_index_in_one_read<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let people: Vec<NewSubject> = (0..40u8).map(|n| subject(&[b'e', n])).collect();
+    store
+        .commit(change(people.iter().cloned().map(Op::CreateSubject).collect(), vec![event("subject.create", None)]))
+        .await
+        .unwrap();
+    let b = store.backend();
+    assert!(b.subjects_by_email_indexes(&[]).await.unwrap().is_empty());
+    let mut asked: Vec<Vec<u8>> = people.iter().step_by(3).map(|s| s.email_index.clone().unwrap()).collect();
+    asked.push(b"nobody".to_vec());
+    asked.push(Vec::new());
+    let mut found = b.subjects_by_email_indexes(&asked).await.unwrap();
+    found.sort();
+    let mut expected: Vec<(Vec<u8>, SubjectId)> =
+        people.iter().step_by(3).map(|s| (s.email_index.clone().unwrap(), s.id)).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+
+    // Every concurrent caller gets the answer to its own question, known or not.
+    let mut lookups = tokio::task::JoinSet::new();
+    for n in 0..80u8 {
+        let store = store.clone();
+        lookups.spawn(async move { (n, store.subject_by_email_index(&[b'e', n]).await.unwrap()) });
+    }
+    while let Some(done) = lookups.join_next().await {
+        let (n, subject) = done.unwrap();
+        assert_eq!(subject, people.get(usize::from(n)).map(|s| s.id), "look-up {n}");
+    }
 }
 
 pub async fn subject_round_trip<B: Backend>(backend: B) {

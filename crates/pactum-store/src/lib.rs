@@ -5,6 +5,7 @@
 //! - [`Store`]: the single writer in front of a backend. It group-commits concurrent changes into
 //!   one transaction, links their audit events into the hash chain, and acknowledges each change
 //!   only after its commit is durable (DESIGN invariants 4 and 6).
+//!   Look-ups of people by e-mail address go through it too, many answered by one read.
 //! - [`audit`]: verifying the chain.
 //! - [`schema`]: the privacy classification of every column.
 //! - [`conformance`]: the behaviour every backend must show, run by each adapter's tests.
@@ -12,6 +13,7 @@
 pub mod audit;
 pub mod conformance;
 mod ledger_adapter;
+mod lookups;
 mod records;
 pub mod schema;
 pub mod sql;
@@ -70,10 +72,21 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn vault_keys(&self) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
 
+    /// The subjects whose e-mail blind index is one of `indexes`, each with its index, in no
+    /// particular order; an index nobody has is left out. [`Store::subject_by_email_index`]
+    /// answers many concurrent look-ups with one such read.
+    fn subjects_by_email_indexes(
+        &self,
+        indexes: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, SubjectId)>, StoreError>> + Send;
+
+    /// The subject whose e-mail blind index is `index`, read on its own.
     fn subject_by_email_index(
         &self,
         index: &[u8],
-    ) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<SubjectId>, StoreError>> + Send {
+        async move { Ok(self.subjects_by_email_indexes(&[index.to_vec()]).await?.first().map(|(_, subject)| *subject)) }
+    }
 
     fn subject_key(&self, subject: SubjectId) -> impl Future<Output = Result<Option<WrappedKey>, StoreError>> + Send;
 

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use pactum_vault::AuditKey;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{AuditEntry, AuditHead, Backend, Change, Op, PreparedChange, StoreError};
+use crate::lookups::EmailLookups;
+use crate::{AuditEntry, AuditHead, Backend, Change, Op, PreparedChange, StoreError, SubjectId};
 
 /// The most changes one transaction takes.
 pub const MAX_BATCH: usize = 512;
@@ -41,11 +42,17 @@ pub struct Store<B: Backend> {
     backend: B,
     jobs: mpsc::Sender<Job>,
     chain: Arc<str>,
+    lookups: EmailLookups,
 }
 
 impl<B: Backend> Clone for Store<B> {
     fn clone(&self) -> Self {
-        Store { backend: self.backend.clone(), jobs: self.jobs.clone(), chain: self.chain.clone() }
+        Store {
+            backend: self.backend.clone(),
+            jobs: self.jobs.clone(),
+            chain: self.chain.clone(),
+            lookups: self.lookups.clone(),
+        }
     }
 }
 
@@ -61,7 +68,8 @@ impl<B: Backend> Store<B> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer = Writer { backend: backend.clone(), audit_key, head };
         tokio::spawn(writer.run(queue));
-        Ok(Store { backend, jobs, chain: chain.into() })
+        let lookups = EmailLookups::start(backend.clone());
+        Ok(Store { backend, jobs, chain: chain.into(), lookups })
     }
 
     /// Reads go straight to the backend.
@@ -71,6 +79,12 @@ impl<B: Backend> Store<B> {
 
     pub fn chain(&self) -> &str {
         &self.chain
+    }
+
+    /// The subject whose e-mail blind index is `index`, if any. Concurrent look-ups are answered
+    /// together by one read (see [`crate::lookups`]).
+    pub async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
+        self.lookups.subject(index).await
     }
 
     /// Commits a change; returns once it is durable.
