@@ -1015,6 +1015,15 @@ impl Backend for PgBackend {
             .collect()
     }
 
+    async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
+        let row = sqlx::query("SELECT id FROM subjects WHERE email_index = $1")
+            .bind(index)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.map(|r| id_from(&r, "id", SubjectId::from_slice)).transpose()
+    }
+
     async fn subjects_by_email_indexes(&self, indexes: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, SubjectId)>, StoreError> {
         let rows = sqlx::query("SELECT email_index, id FROM subjects WHERE email_index = ANY($1)")
             .bind(indexes)

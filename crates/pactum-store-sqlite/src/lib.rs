@@ -1089,6 +1089,10 @@ async fn apply_batch(
 }
 
 impl Backend for SqliteBackend {
+    /// Every read is a hand-off to a connection's own thread: concurrent sign-ups' look-ups are
+    /// cheaper as one read.
+    const COALESCE_EMAIL_LOOKUPS: bool = true;
+
     async fn apply_batch(&self, batch: &[PreparedChange], head: &AuditHead) -> Result<(), StoreError> {
         let mut conn = self.writer.acquire().await.map_err(error)?;
         if self.log.long.load(Ordering::Relaxed) {

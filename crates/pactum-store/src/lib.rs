@@ -72,9 +72,15 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn vault_keys(&self) -> impl Future<Output = Result<Vec<VaultKeyRecord>, StoreError>> + Send;
 
+    /// Whether [`Store::subject_by_email_index`] should answer concurrent look-ups together, with
+    /// one [`subjects_by_email_indexes`](Self::subjects_by_email_indexes) read: worth it where
+    /// every read is a hand-off to the database's own thread (SQLite). Where concurrent reads run
+    /// side by side on separate server connections (PostgreSQL), the look-ups go one by one: the
+    /// coalesced read measured slower there (docs/BENCHMARKS.md).
+    const COALESCE_EMAIL_LOOKUPS: bool = false;
+
     /// The subjects whose e-mail blind index is one of `indexes`, each with its index, in no
-    /// particular order; an index nobody has is left out. [`Store::subject_by_email_index`]
-    /// answers many concurrent look-ups with one such read.
+    /// particular order; an index nobody has is left out.
     fn subjects_by_email_indexes(
         &self,
         indexes: &[Vec<u8>],

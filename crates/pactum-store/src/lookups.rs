@@ -5,7 +5,8 @@
 //! hand-off and a statement per sign-up. One task per node takes every question waiting (up to
 //! [`MAX_LOOKUPS`]) and answers them all with one read ([`Backend::subjects_by_email_indexes`]),
 //! the way the writer group-commits changes. A question that arrives alone is read at once, so
-//! nothing waits for company.
+//! nothing waits for company. [`Store`](crate::Store) runs this task only for a backend that asks
+//! for it ([`Backend::COALESCE_EMAIL_LOOKUPS`]).
 
 use std::collections::HashMap;
 

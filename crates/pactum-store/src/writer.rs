@@ -42,7 +42,8 @@ pub struct Store<B: Backend> {
     backend: B,
     jobs: mpsc::Sender<Job>,
     chain: Arc<str>,
-    lookups: EmailLookups,
+    /// Present where the backend coalesces e-mail look-ups ([`Backend::COALESCE_EMAIL_LOOKUPS`]).
+    lookups: Option<EmailLookups>,
 }
 
 impl<B: Backend> Clone for Store<B> {
@@ -68,7 +69,7 @@ impl<B: Backend> Store<B> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer = Writer { backend: backend.clone(), audit_key, head };
         tokio::spawn(writer.run(queue));
-        let lookups = EmailLookups::start(backend.clone());
+        let lookups = B::COALESCE_EMAIL_LOOKUPS.then(|| EmailLookups::start(backend.clone()));
         Ok(Store { backend, jobs, chain: chain.into(), lookups })
     }
 
@@ -81,10 +82,13 @@ impl<B: Backend> Store<B> {
         &self.chain
     }
 
-    /// The subject whose e-mail blind index is `index`, if any. Concurrent look-ups are answered
-    /// together by one read (see [`crate::lookups`]).
+    /// The subject whose e-mail blind index is `index`, if any. Where the backend coalesces
+    /// look-ups, concurrent ones are answered together by one read (see [`crate::lookups`]).
     pub async fn subject_by_email_index(&self, index: &[u8]) -> Result<Option<SubjectId>, StoreError> {
-        self.lookups.subject(index).await
+        match &self.lookups {
+            Some(lookups) => lookups.subject(index).await,
+            None => self.backend.subject_by_email_index(index).await,
+        }
     }
 
     /// Commits a change; returns once it is durable.
