@@ -5,7 +5,8 @@
 //! - [`Store`]: the single writer in front of a backend. It group-commits concurrent changes into
 //!   one transaction, links their audit events into the hash chain, and acknowledges each change
 //!   only after its commit is durable (DESIGN invariants 4 and 6).
-//!   Look-ups of people by e-mail address go through it too, many answered by one read.
+//!   Look-ups of people by e-mail address go through it too: on a backend that asks for it,
+//!   many concurrent ones are answered by one read.
 //! - [`audit`]: verifying the chain.
 //! - [`schema`]: the privacy classification of every column.
 //! - [`conformance`]: the behaviour every backend must show, run by each adapter's tests.
