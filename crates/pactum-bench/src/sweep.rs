@@ -68,28 +68,22 @@ pub struct SweepFigures {
 }
 
 /// The sweep's writes alone, on SQLite: for each page of [`FLOOR_PAGE`] people, one script from
-/// `BEGIN IMMEDIATE` to `COMMIT` runs every statement that shreds a subject
-/// (`pactum_store::sql::forget::SUBJECTS`, the very list the sweep runs) over the page's ids and
-/// inserts a deletion proof per person, with one fsync per page as in the sweep. It reads no values,
+/// `BEGIN IMMEDIATE` to `COMMIT` runs every statement that shreds a subject (the very script the
+/// sweep runs, `pactum_store_sqlite::forget_script` of `pactum_store::sql::forget::SUBJECTS`) over
+/// the page's ids and inserts a deletion proof per person, with one fsync per page as in the sweep. It reads no values,
 /// computes no hashes and writes no audit entries, so no sweep on this schema can be faster. Returns
 /// the seconds it took and the values left afterwards (0 when it deleted them all).
 pub async fn sql_floor(pool: &sqlx::SqlitePool) -> anyhow::Result<(f64, i64)> {
     use pactum_store::sql::forget;
+    use pactum_store_sqlite::forget_script;
     let mut conn = pool.acquire().await?;
     let ids: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM subjects ORDER BY id").fetch_all(&mut *conn).await?;
     let started = Instant::now();
+    let proofs = "INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) \
+         SELECT randomblob(16), 0, 'subject', lower(hex(id)), 'course_enrolment', randomblob(32) FROM temp.forget_ids;\n";
     for page in ids.chunks(FLOOR_PAGE) {
-        let literals: Vec<String> = page.iter().map(|id| format!("(x'{}')", hex::encode(id))).collect();
-        let script = format!(
-            "BEGIN IMMEDIATE;\n\
-             CREATE TEMP TABLE IF NOT EXISTS forget_ids (id BLOB PRIMARY KEY);\n\
-             INSERT INTO temp.forget_ids (id) VALUES {};\n\
-             INSERT INTO deletion_proofs (id, at, record_class, subject_ref, rule, content_hash) \
-             SELECT randomblob(16), 0, 'subject', lower(hex(id)), 'course_enrolment', randomblob(32) FROM temp.forget_ids;\n\
-             {}DELETE FROM temp.forget_ids;\nCOMMIT;",
-            literals.join(", "),
-            forget::script(forget::SUBJECTS, "SELECT id FROM temp.forget_ids")
-        );
+        let forget = forget_script(forget::SUBJECTS, page.iter().map(Vec::as_slice), proofs).unwrap_or_default();
+        let script = format!("BEGIN IMMEDIATE;\n{forget}COMMIT;");
         sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *conn).await?;
     }
     let seconds = started.elapsed().as_secs_f64();

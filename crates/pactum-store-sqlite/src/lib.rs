@@ -229,27 +229,35 @@ pub(crate) fn json_hex_array<'a>(ids: impl IntoIterator<Item = &'a [u8]>) -> Str
     format!("[{}]", quoted.join(","))
 }
 
-/// Runs one of the [`forget`] lists for `ids` as a single script: one round trip for twenty
-/// statements. The ids are written once, into a temporary table of the writer's connection, and
-/// each statement reads them from there: SQLite would otherwise parse and sort the whole list
-/// again for every statement.
+/// One of the [`forget`] lists for `ids` as a single script: one round trip for twenty
+/// statements; none when there are no ids. The ids are written once, into a temporary table of the
+/// connection, and each statement reads them from there: SQLite would otherwise parse and sort the
+/// whole list again for every statement. `extra` runs after the ids are in and before the
+/// forgetting, over the same table (the benchmark's floor inserts its proofs there).
+pub fn forget_script<'a>(statements: &[&str], ids: impl IntoIterator<Item = &'a [u8]>, extra: &str) -> Option<String> {
+    let rows = forget::literals(ids, |hex| format!("(X'{hex}')"));
+    if rows.is_empty() {
+        return None;
+    }
+    let mut script = format!(
+        "CREATE TEMP TABLE IF NOT EXISTS forget_ids (id BLOB PRIMARY KEY);\n\
+         INSERT OR IGNORE INTO temp.forget_ids (id) VALUES {};\n{extra}",
+        rows.join(", ")
+    );
+    script.push_str(&forget::script(statements, "SELECT id FROM temp.forget_ids"));
+    script.push_str("DELETE FROM temp.forget_ids;\n");
+    Some(script)
+}
+
+/// Runs [`forget_script`] for `ids` in the writer's transaction.
 async fn forget_rows<'a>(
     tx: &mut SqliteConnection,
     statements: &[&str],
     ids: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<(), ApplyError> {
-    let rows = forget::literals(ids, |hex| format!("(X'{hex}')"));
-    if rows.is_empty() {
-        return Ok(());
+    if let Some(script) = forget_script(statements, ids, "") {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
     }
-    let mut script = format!(
-        "CREATE TEMP TABLE IF NOT EXISTS forget_ids (id BLOB PRIMARY KEY);\n\
-         INSERT OR IGNORE INTO temp.forget_ids (id) VALUES {};\n",
-        rows.join(", ")
-    );
-    script.push_str(&forget::script(statements, "SELECT id FROM temp.forget_ids"));
-    script.push_str("DELETE FROM temp.forget_ids;\n");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -1153,17 +1161,11 @@ impl Backend for SqliteBackend {
     }
 
     async fn subjects_by_email_indexes(&self, indexes: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, SubjectId)>, StoreError> {
-        // The indexes go in as one JSON array of hex strings (hex digits need no escaping), so
-        // that one prepared statement serves any number of them.
-        if indexes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hexes: Vec<String> = indexes.iter().map(hex::encode).collect();
-        let list = format!("[\"{}\"]", hexes.join("\",\""));
+        // One prepared statement serves any number of indexes.
         let rows = sqlx::query(
             "SELECT email_index, id FROM subjects WHERE email_index IN (SELECT unhex(value) FROM json_each(?))",
         )
-        .bind(list)
+        .bind(json_hex_array(indexes.iter().map(Vec::as_slice)))
         .fetch_all(&self.reader)
         .await
         .map_err(error)?;
