@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use pactum_store::sql::forget;
+use pactum_store::sql::{categories_column, forget};
 use pactum_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
@@ -679,7 +679,7 @@ async fn insert_items(tx: &mut PgConnection, items: &[&StoredItem]) -> Result<()
 async fn insert_purposes(tx: &mut PgConnection, purposes: &[&PurposeInstance]) -> Result<(), sqlx::Error> {
     for chunk in purposes.chunks(ROWS_PER_INSERT) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version) ",
+            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories) ",
         );
         insert.push_values(chunk, |mut row, p| {
             row.push_bind(p.id.as_bytes().as_slice())
@@ -692,17 +692,8 @@ async fn insert_purposes(tx: &mut PgConnection, purposes: &[&PurposeInstance]) -
                 .push_bind(p.started_at)
                 .push_bind(p.ended_at)
                 .push_bind(&p.end_reason)
-                .push_bind(&p.notice_version);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    let holds: Vec<(&PurposeInstance, &String)> =
-        purposes.iter().flat_map(|p| p.categories.iter().map(move |c| (*p, c))).collect();
-    for chunk in holds.chunks(ROWS_PER_INSERT) {
-        let mut insert =
-            sqlx::QueryBuilder::<sqlx::Postgres>::new("INSERT INTO purpose_holds (instance_id, subject_id, category) ");
-        insert.push_values(chunk, |mut row, (p, c)| {
-            row.push_bind(p.id.as_bytes().as_slice()).push_bind(p.subject.as_bytes().as_slice()).push_bind(*c);
+                .push_bind(&p.notice_version)
+                .push_bind(categories_column(&p.categories));
         });
         insert.build().execute(&mut *tx).await?;
     }

@@ -12,6 +12,5 @@ pactum_store::subjects_adapter!(
     sqlx::postgres::PgRow,
     sqlx::PgPool,
     many = "= ANY($1)",
-    bind_many = id_array,
-    join_categories = "string_agg(category, ',')"
+    bind_many = id_array
 );

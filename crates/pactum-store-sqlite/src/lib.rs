@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pactum_store::sql::forget;
+use pactum_store::sql::{categories_column, forget};
 use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
@@ -742,7 +742,7 @@ fn push_items(sql: &mut Statements, items: &[&StoredItem]) {
 fn push_purposes(sql: &mut Statements, purposes: &[&PurposeInstance]) {
     push_inserts(
         sql,
-        "purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version)",
+        "purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories)",
         purposes,
         |mut row, p| {
             row.push_bind(p.id.as_bytes().as_slice())
@@ -755,14 +755,10 @@ fn push_purposes(sql: &mut Statements, purposes: &[&PurposeInstance]) {
                 .push_bind(p.started_at)
                 .push_bind(p.ended_at)
                 .push_bind(&p.end_reason)
-                .push_bind(&p.notice_version);
+                .push_bind(&p.notice_version)
+                .push_bind(categories_column(&p.categories));
         },
     );
-    let holds: Vec<(&PurposeInstance, &String)> =
-        purposes.iter().flat_map(|p| p.categories.iter().map(move |c| (*p, c))).collect();
-    push_inserts(sql, "purpose_holds (instance_id, subject_id, category)", &holds, |mut row, (p, c)| {
-        row.push_bind(p.id.as_bytes().as_slice()).push_bind(p.subject.as_bytes().as_slice()).push_bind(c);
-    });
 }
 
 fn push_enrolments(sql: &mut Statements, enrolments: &[&Enrolment]) {

@@ -12,6 +12,5 @@ pactum_store::subjects_adapter!(
     sqlx::sqlite::SqliteRow,
     sqlx::SqlitePool,
     many = "IN (SELECT unhex(value) FROM json_each($1))",
-    bind_many = json_ids,
-    join_categories = "group_concat(category, ',')"
+    bind_many = json_ids
 );

@@ -11,6 +11,19 @@ pub mod subjects {
         "SELECT COUNT(DISTINCT subject_id) FROM purpose_instances WHERE retain_until < $1";
 }
 
+/// The categories a purpose holds, as its `categories` column: sorted and joined by commas.
+/// Category keys are policy keys (lower-case letters, digits and underscores), so none holds a comma.
+pub fn categories_column(categories: &[String]) -> String {
+    let mut sorted: Vec<&str> = categories.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.join(",")
+}
+
+/// The categories in a `categories` column written by [`categories_column`].
+pub fn categories_from_column(column: &str) -> Vec<String> {
+    column.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect()
+}
+
 /// Consent records.
 pub mod consents {
     /// Every column of a consent record; a filter and an order follow.
@@ -78,7 +91,6 @@ pub mod forget {
         "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE subject_id IN ($ids))",
         "DELETE FROM orders WHERE buyer_subject_id IN ($ids)",
         "DELETE FROM enrolments WHERE subject_id IN ($ids)",
-        "DELETE FROM purpose_holds WHERE subject_id IN ($ids)",
         "DELETE FROM purpose_instances WHERE subject_id IN ($ids)",
         "DELETE FROM subjects WHERE id IN ($ids)",
     ];
@@ -102,7 +114,6 @@ pub mod forget {
         "DELETE FROM order_participants WHERE enrolment_id IN (SELECT id FROM enrolments WHERE instance_id IN ($ids))",
         "DELETE FROM orders WHERE instance_id IN ($ids)",
         "DELETE FROM enrolments WHERE instance_id IN ($ids)",
-        "DELETE FROM purpose_holds WHERE instance_id IN ($ids)",
         "DELETE FROM purpose_instances WHERE id IN ($ids)",
     ];
 
@@ -231,8 +242,7 @@ macro_rules! rights_requests_adapter {
 /// once (the retention sweep), with one SQL text and one row mapping for both, written once for
 /// both backends: expands, in an adapter crate, to `Whose`, `query_of`, `items`, `purposes`,
 /// `consents`, `email_indexes` and `rows_of_subjects`. `$many` is the backend's condition for a
-/// list of ids bound as one parameter, `$bind_many` makes that parameter, and `$join_categories`
-/// is its aggregate joining a group's `category` values with commas. It uses the adapter's
+/// list of ids bound as one parameter, and `$bind_many` makes that parameter. It uses the adapter's
 /// own `get`, `id_from`, `date_col`, `error`, `consent_from_row`, and the ledger's
 /// `certification_messages` and `participations_of`.
 #[macro_export]
@@ -244,8 +254,7 @@ macro_rules! subjects_adapter {
         $row:ty,
         $pool:ty,
         many = $many:literal,
-        bind_many = $bind_many:expr,
-        join_categories = $join_categories:literal
+        bind_many = $bind_many:expr
     ) => {
         use $crate::{
             ConsentRecord, ItemId, PurposeInstance, PurposeInstanceId, StoreError, StoredItem, SubjectId, SubjectRows,
@@ -295,26 +304,8 @@ macro_rules! subjects_adapter {
 
         pub(crate) async fn purposes(pool: &$pool, whose: Whose<'_>) -> Result<Vec<PurposeInstance>, StoreError> {
             let select = "SELECT id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, \
-                 ended_at, end_reason, notice_version FROM purpose_instances";
+                 ended_at, end_reason, notice_version, categories FROM purpose_instances";
             let rows = query_of(whose, select, "subject_id", "ORDER BY id").fetch_all(pool).await.map_err(error)?;
-            // One row per purpose with its categories joined by commas (category keys are policy
-            // keys: lower-case letters, digits and underscores).
-            let holds = query_of(
-                whose,
-                &format!("SELECT instance_id, {} AS categories FROM purpose_holds", $join_categories),
-                "subject_id",
-                "GROUP BY instance_id",
-            )
-            .fetch_all(pool)
-            .await
-            .map_err(error)?;
-            let mut categories = std::collections::HashMap::<PurposeInstanceId, Vec<String>>::new();
-            for h in &holds {
-                let joined: String = get(h, "categories")?;
-                let mut held: Vec<String> = joined.split(',').map(str::to_string).collect();
-                held.sort();
-                categories.insert(id_from(h, "instance_id", PurposeInstanceId::from_slice)?, held);
-            }
             rows.iter()
                 .map(|r: &$row| {
                     let id = id_from(r, "id", PurposeInstanceId::from_slice)?;
@@ -330,7 +321,7 @@ macro_rules! subjects_adapter {
                         ended_at: get(r, "ended_at")?,
                         end_reason: get(r, "end_reason")?,
                         notice_version: get(r, "notice_version")?,
-                        categories: categories.remove(&id).unwrap_or_default(),
+                        categories: $crate::sql::categories_from_column(&get::<String>(r, "categories")?),
                     })
                 })
                 .collect()
