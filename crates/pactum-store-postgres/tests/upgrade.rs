@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use pactum_store::{Backend, SubjectId};
+use pactum_store::SubjectId;
 use pactum_store_postgres::PgBackend;
 use sqlx::postgres::PgConnectOptions;
 
@@ -62,17 +62,7 @@ async fn a_store_with_people_in_it_keeps_them_across_the_upgrade_to_purpose_cate
 
     let backend = PgBackend::connect_with(options).await.expect("the upgrade runs on a store with people in it");
     let subject = SubjectId::from_slice(&ids[0]).unwrap();
-    let rows = backend.rows_of_subjects(&[subject]).await.unwrap();
-    let held: Vec<(&str, Vec<String>)> =
-        rows.purposes.iter().map(|p| (p.purpose.as_str(), p.categories.clone())).collect();
-    assert_eq!(
-        held,
-        vec![("course_enrolment", vec!["email".to_string(), "name".to_string()]), ("course_feedback", vec![])]
-    );
-    assert_eq!(rows.purposes[0].retain_until, Some(time::macros::date!(2026 - 03 - 31)));
-    assert_eq!(rows.items.len(), 1);
-    assert_eq!((rows.items[0].category.as_str(), rows.items[0].value.as_slice()), ("email", [0xCA, 0xFE].as_slice()));
-    assert_eq!(backend.subject_by_email_index(b"blind-index").await.unwrap(), Some(subject));
+    pactum_store::conformance::the_person_is_all_there_after_migration_0020(&backend, subject).await;
     let holds: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('purpose_holds')::text").fetch_one(backend.raw_pool()).await.unwrap();
     assert_eq!(holds, None, "purpose_holds is gone");

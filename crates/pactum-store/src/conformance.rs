@@ -1132,3 +1132,24 @@ pub async fn rights_requests_are_queued_by_deadline_and_go_with_their_purpose<B:
     assert_eq!((kept.decision_reason, kept.extension_reason), (None, None));
     assert_eq!(kept.status, "rejected");
 }
+
+/// Migration 0020 on a store that already held a person: each adapter's upgrade test seeds, on the
+/// schema before 0020, a subject with e-mail blind index `b"blind-index"` and a key, one e-mail value
+/// sealed as `CA FE`, a `course_enrolment` purpose (retained until 2026-03-31, notice `v1`) holding
+/// `name` and `email`, and a `course_feedback` purpose holding nothing; then opens the backend, which
+/// migrates. This checks, through the backend, that all of it is there as it was.
+pub async fn the_person_is_all_there_after_migration_0020<B: Backend>(backend: &B, subject: SubjectId) {
+    let rows = backend.rows_of_subjects(&[subject]).await.unwrap();
+    let held: Vec<(&str, Vec<String>)> =
+        rows.purposes.iter().map(|p| (p.purpose.as_str(), p.categories.clone())).collect();
+    assert_eq!(
+        held,
+        vec![("course_enrolment", vec!["email".to_string(), "name".to_string()]), ("course_feedback", vec![])]
+    );
+    assert_eq!(rows.purposes[0].retain_until, Some(date!(2026 - 03 - 31)));
+    assert_eq!(rows.purposes[0].notice_version, "v1");
+    assert_eq!(rows.items.len(), 1);
+    assert_eq!((rows.items[0].category.as_str(), rows.items[0].value.as_slice()), ("email", [0xCA, 0xFE].as_slice()));
+    assert_eq!(backend.subject_by_email_index(b"blind-index").await.unwrap(), Some(subject));
+    assert!(backend.subject_key(subject).await.unwrap().is_some(), "the person's key is still there");
+}
