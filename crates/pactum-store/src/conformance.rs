@@ -25,6 +25,7 @@ macro_rules! conformance_tests {
             concurrent_commits_are_group_committed_and_all_acknowledged,
             a_failing_change_does_not_fail_its_batch_neighbours,
             chain_continues_after_restart,
+            two_writers_on_one_chain_keep_it_unbroken,
             vault_keys_bootstrap_once,
             subject_keys_page_in_order_and_rewrap,
             policy_activations_latest_wins,
@@ -374,6 +375,40 @@ pub async fn chain_continues_after_restart<B: Backend>(backend: B) {
     assert_eq!(entries[2].seq, 3);
     assert_eq!(entries[2].prev_hash, entries[1].hash);
     verify(second.backend(), &key).await.unwrap();
+}
+
+/// Two writers on one chain (a `pactum` command beside `serve`): each one's commits succeed after
+/// the other's, including a batch of concurrent ones and a change that fails on its own, and the
+/// chain stays one unbroken sequence that verifies.
+pub async fn two_writers_on_one_chain_keep_it_unbroken<B: Backend>(backend: B) {
+    let key = audit_key();
+    let serving = Store::start(backend.clone(), key.clone(), "node-a").await.unwrap();
+    let command = Store::start(backend, key.clone(), "node-a").await.unwrap();
+    serving.commit(change(vec![], vec![event("serving.one", None)])).await.unwrap();
+    command.commit(change(vec![], vec![event("command.one", None), event("command.two", None)])).await.unwrap();
+    serving.commit(change(vec![Op::CreateSubject(subject(b"taken"))], vec![event("serving.two", None)])).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..20u32 {
+        let store = if n % 2 == 0 { serving.clone() } else { command.clone() };
+        tasks.push(tokio::spawn(async move {
+            let index = if n == 7 { b"taken".to_vec() } else { format!("free-{n}").into_bytes() };
+            store.commit(change(vec![Op::CreateSubject(subject(&index))], vec![event("subject.create", None)])).await
+        }));
+    }
+    let mut failures = 0;
+    for t in tasks {
+        if t.await.unwrap().is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 1, "only the duplicate e-mail index fails");
+    command.commit(change(vec![], vec![event("command.three", None)])).await.unwrap();
+    let entries = chain_of(serving.backend(), "node-a").await;
+    assert_eq!(entries.len(), 1 + 2 + 1 + 19 + 1, "every committed event is in the chain once");
+    assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1), "no gap and no repeat");
+    assert!(entries.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+    assert_eq!(entries.last().unwrap().action, "command.three");
+    verify(serving.backend(), &key).await.unwrap();
 }
 
 pub async fn vault_keys_bootstrap_once<B: Backend>(backend: B) {

@@ -7,7 +7,8 @@
 //! chain head lives in this task, linking the chain never takes a database lock.
 //!
 //! If a batch fails, its changes are retried one by one, so one bad change cannot fail its
-//! neighbours.
+//! neighbours. A batch that failed because another process appended to the same chain (a `pactum`
+//! command beside `serve`) is linked again from the chain's stored head and retried.
 //!
 //! After a change that deleted personal data or a key, the writer also scrubs the files of it
 //! ([`Backend::scrub`]), but not on the path of the answer: it waits until no change has come for
@@ -29,6 +30,8 @@ const QUEUE: usize = 8192;
 pub const SCRUB_WHEN_IDLE: Duration = Duration::from_millis(20);
 /// …or this long after the deletion at the latest.
 pub const SCRUB_WITHIN: Duration = Duration::from_secs(1);
+/// How often one commit reads the chain's head again when another writer keeps moving it.
+const HEAD_REREADS: u32 = 8;
 
 type Answer = oneshot::Sender<Result<(), StoreError>>;
 
@@ -155,15 +158,14 @@ impl<B: Backend> Writer<B> {
 
     async fn commit_batch(&mut self, jobs: Vec<Job>) {
         let (done, changes): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.done, j.change)).unzip();
-        let (prepared, head) = self.prepare(changes);
-        match self.backend.apply_batch(&prepared, &head).await {
+        let (result, changes) = self.apply(changes).await;
+        match result {
             Ok(()) => {
-                self.head = head;
                 for d in done {
                     let _ = d.send(Ok(()));
                 }
             }
-            Err(e) if prepared.len() == 1 => {
+            Err(e) if changes.len() == 1 => {
                 if matches!(e, StoreError::Full | StoreError::LeaseHeld) {
                     // An expected refusal (a full session, a lease held elsewhere): the caller answers it.
                     tracing::debug!(error = %e, "a change was refused");
@@ -175,16 +177,63 @@ impl<B: Backend> Writer<B> {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = prepared.len(), "a batch failed; committing its changes one by one");
-                for (prepared, d) in prepared.into_iter().zip(done) {
-                    let (single, head) = self.prepare(vec![prepared.change]);
-                    let result = self.backend.apply_batch(&single, &head).await;
-                    if result.is_ok() {
-                        self.head = head;
-                    }
+                tracing::warn!(error = %e, size = changes.len(), "a batch failed; committing its changes one by one");
+                for (change, d) in changes.into_iter().zip(done) {
+                    let (result, _) = self.apply(vec![change]).await;
                     let _ = d.send(result);
                 }
             }
+        }
+    }
+
+    /// Links `changes` to the chain and applies them in one transaction, moving the head when they
+    /// committed. Another process may have written to the same chain meanwhile (a `pactum` command
+    /// run beside `serve`, or a second node given the same name): then the chain's head is read
+    /// again and the changes are linked anew, so both writers' entries stay one unbroken chain.
+    /// Gives the changes back, for a retry one by one.
+    async fn apply(&mut self, mut changes: Vec<Change>) -> (Result<(), StoreError>, Vec<Change>) {
+        let mut rereads = 0;
+        loop {
+            let (prepared, head) = self.prepare(changes);
+            let result = self.backend.apply_batch(&prepared, &head).await;
+            changes = prepared.into_iter().map(|p| p.change).collect();
+            match result {
+                Ok(()) => {
+                    self.head = head;
+                    return (Ok(()), changes);
+                }
+                Err(e) => {
+                    if rereads < HEAD_REREADS && self.reread_moved_head().await {
+                        rereads += 1;
+                        continue;
+                    }
+                    return (Err(e), changes);
+                }
+            }
+        }
+    }
+
+    /// Reads this chain's stored head; true (and taken as the head) when another writer moved it.
+    async fn reread_moved_head(&mut self) -> bool {
+        let stored = match self.backend.audit_heads().await {
+            Ok(heads) => heads.into_iter().find(|h| h.chain == self.head.chain),
+            Err(e) => {
+                tracing::warn!(error = %e, "the audit chain's head could not be read again");
+                return false;
+            }
+        };
+        match stored {
+            Some(stored) if stored.seq != self.head.seq || stored.hash != self.head.hash => {
+                tracing::info!(
+                    chain = %self.head.chain,
+                    from = self.head.seq,
+                    to = stored.seq,
+                    "another writer extended this audit chain; continuing from its head"
+                );
+                self.head = stored;
+                true
+            }
+            _ => false,
         }
     }
 

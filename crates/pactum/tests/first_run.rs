@@ -223,3 +223,57 @@ async fn no_personal_data_reaches_the_log() {
         "without SMTP, mail is written as .eml files"
     );
 }
+
+/// A `pactum` command run beside the server, on the same data directory, writes to the same audit
+/// chain as the server does. The server goes on taking sign-ups after it (never a 500 for a chain
+/// head it held from before), and the chain the two wrote verifies.
+#[tokio::test]
+async fn a_command_run_beside_the_server_leaves_it_working_and_the_chain_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path());
+    let client = reqwest::Client::new();
+    let courses: serde_json::Value =
+        client.get(format!("{}/api/v1/courses", running.base)).send().await.unwrap().json().await.unwrap();
+    let session = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let enrol = |email: &'static str| {
+        client.post(format!("{}/api/v1/enrolments", running.base)).json(&serde_json::json!({
+            "session_id": session,
+            "fields": {"name": "Ane Jensen", "email": email},
+            "notice_version": "2026.1",
+        }))
+    };
+    assert_eq!(enrol("ane.foer@eksempel.dk").send().await.unwrap().status(), 201);
+
+    let catalogue = dir.path().join("catalogue.toml");
+    std::fs::write(
+        &catalogue,
+        "[[course]]\nslug = \"ekstra\"\ntitle = { da = \"Ekstra\", en = \"Extra\" }\nsummary = { da = \"-\", en = \"-\" }\n",
+    )
+    .unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(["catalogue", "import", catalogue.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env_remove("PACTUM_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(imported.status.code(), Some(0), "{}", String::from_utf8_lossy(&imported.stderr));
+
+    let after = enrol("ane.efter@eksempel.dk").send().await.unwrap();
+    assert_eq!(after.status(), 201, "{}", after.text().await.unwrap());
+    drop(running);
+    let verified = Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(["audit", "verify"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env_remove("PACTUM_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stdout));
+}
