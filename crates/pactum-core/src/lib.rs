@@ -95,6 +95,8 @@ pub enum CoreError {
     Refused(#[from] disclosure::Refusal),
     #[error("a background task stopped before it finished")]
     TaskFailed,
+    #[error("another retention sweep is running; this one did not start")]
+    SweepRunning,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

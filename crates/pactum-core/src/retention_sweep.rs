@@ -11,6 +11,11 @@
 //! for it, with a proof and an audit entry per person, while the next page is read. A sweep stopped
 //! half-way resumes where it stopped, and running it twice changes nothing the second time.
 //!
+//! One sweep runs at a time, whichever process starts it (`serve`'s hourly schedule, `pactum
+//! retention run`, on any node): a real sweep holds the lease [`SWEEP_LEASE`] while it runs, and
+//! another one meanwhile is refused ([`CoreError::SweepRunning`]) instead of deleting the same
+//! people again, with a second proof and a second notice to every recipient.
+//!
 //! The records of Pactum's own duties (the Art. 19 notices, the breach register) hold no personal
 //! value but are not kept for ever either: the policy's `[records]` rules end them, each deleted
 //! record with its own proof.
@@ -26,10 +31,23 @@ use time::Date;
 
 use crate::{Clock, CoreError, Pactum};
 
+/// The lease a real sweep holds while it runs, so that no second sweep starts meanwhile.
+pub const SWEEP_LEASE: &str = "retention.sweep";
+/// How long the sweep's lease lasts unless renewed: a sweep that stopped without releasing it (the
+/// process was killed) keeps the next one out no longer than this.
+const SWEEP_LEASE_MINUTES: i64 = 10;
+/// How often a running sweep renews its lease.
+const SWEEP_LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Subjects read, and committed, per page.
 const PAGE: u32 = 500;
 /// Who the audit trail names for what the sweep does.
 const SWEEPER: &str = "system:retention";
+
+/// Who holds the sweep's lease: one running sweep.
+struct SweepLease {
+    holder: String,
+}
 
 /// One person's rows, as the sweep reads them a page at a time.
 #[derive(Default)]
@@ -168,13 +186,52 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// [`run_retention`](Self::run_retention), telling `progress` how far it is after each page of
-    /// people (and once before the first).
+    /// people (and once before the first). A real sweep is refused with
+    /// [`CoreError::SweepRunning`] while another one runs; a dry run never is.
     pub async fn run_retention_with_progress(
         &self,
         today: Date,
         dry_run: bool,
         progress: impl Fn(SweepProgress),
     ) -> Result<SweepReport, CoreError> {
+        if dry_run {
+            return self.sweep(today, true, progress, None).await;
+        }
+        // Each sweep is its own holder, so that two processes of one node exclude each other too.
+        let lease = SweepLease { holder: format!("{}:{}", self.settings.node, uuid::Uuid::now_v7()) };
+        if !self.hold_sweep_lease(&lease, SWEEP_LEASE_MINUTES).await? {
+            return Err(CoreError::SweepRunning);
+        }
+        let swept = self.sweep(today, false, progress, Some(&lease)).await;
+        // Released whatever happened; if this fails, the lease runs out by itself.
+        if let Err(e) = self.hold_sweep_lease(&lease, 0).await {
+            tracing::warn!(error = %e, "the retention sweep's lease was not released; it runs out within minutes");
+        }
+        swept
+    }
+
+    /// Takes or renews `lease` for `minutes` from now (0 releases it: it ran out a moment ago); false
+    /// while another sweep holds it.
+    async fn hold_sweep_lease(&self, lease: &SweepLease, minutes: i64) -> Result<bool, CoreError> {
+        let now = self.clock.now_micros();
+        let until = if minutes > 0 { now + minutes * 60_000_000 } else { now - 1 };
+        let op = Op::TakeLease { job: SWEEP_LEASE.into(), holder: lease.holder.clone(), now, until };
+        match self.store.commit(Change { at: now, ops: vec![op], audit: Vec::new() }).await {
+            Ok(()) => Ok(true),
+            Err(pactum_store::StoreError::LeaseHeld) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The sweep itself, renewing `lease` (held for a real sweep) as it goes.
+    async fn sweep(
+        &self,
+        today: Date,
+        dry_run: bool,
+        progress: impl Fn(SweepProgress),
+        lease: Option<&SweepLease>,
+    ) -> Result<SweepReport, CoreError> {
+        let mut renewed = std::time::Instant::now();
         let backend = self.store.backend();
         let mut report = SweepReport { dry_run, ..SweepReport::default() };
         // People who become due while the sweep runs are swept too, so the total only ever grows.
@@ -203,6 +260,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             so_far.people += subjects.len() as u64;
             so_far.total = so_far.total.max(so_far.people);
             progress(so_far);
+            if let Some(lease) = lease.filter(|_| renewed.elapsed() >= SWEEP_LEASE_RENEWAL) {
+                if !self.hold_sweep_lease(lease, SWEEP_LEASE_MINUTES).await? {
+                    // Only if this sweep stalled longer than its lease lasts: another took over.
+                    finish(committing.take()).await?;
+                    return Err(CoreError::SweepRunning);
+                }
+                renewed = std::time::Instant::now();
+            }
         }
         finish(committing.take()).await?;
         report.subjects.sort_by_key(|s| s.subject);

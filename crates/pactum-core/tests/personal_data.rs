@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::personal::Collection;
-use pactum_core::retention_sweep::SweepProgress;
-use pactum_core::{CoreError, ManualClock, Pactum};
+use pactum_core::retention_sweep::{SWEEP_LEASE, SweepProgress};
+use pactum_core::{Clock, CoreError, ManualClock, Pactum};
 use pactum_policy::{BUNDLED_POLICY, Lang, parse_policy};
-use pactum_store::Backend;
+use pactum_store::{Backend, Change, Op};
 use pactum_store_postgres::PgBackend;
 use pactum_store_sqlite::SqliteBackend;
 use time::macros::{date, datetime};
@@ -85,6 +85,7 @@ on_both_backends!(
     p33_erasure_shreds_the_key_and_the_rows,
     withdrawal_starts_the_retention_clock,
     p16_the_retention_sweep_deletes_what_no_live_purpose_holds,
+    a_sweep_is_refused_while_another_runs_and_releases_its_lease_when_done,
 );
 
 fn enrolment(values: &[(&str, &str)]) -> Collection {
@@ -371,4 +372,35 @@ async fn p16_the_retention_sweep_deletes_what_no_live_purpose_holds<B: Backend>(
     let again = p.run_retention(date!(2027 - 04 - 15), false).await.unwrap();
     assert_eq!((again.subjects_erased, again.items_deleted), (0, 0), "a second run changes nothing");
     assert!(again.purposes_ended.is_empty());
+}
+
+/// P16, P18: one sweep at a time. While another process's sweep holds the lease, a real sweep is
+/// refused and deletes nothing (no second proof, no second notice); a dry run still forecasts. A
+/// sweep that was killed keeps the next one out only until its lease runs out, and a sweep that
+/// finished releases its lease at once.
+async fn a_sweep_is_refused_while_another_runs_and_releases_its_lease_when_done<B: Backend>(env: Env<B>) {
+    let p = &env.pactum;
+    let backend = p.store.backend();
+    let only = p.collect(enrolment(&[("name", NAME), ("email", EMAIL)])).await.unwrap();
+    let now = p.clock.now_micros();
+    let elsewhere =
+        Op::TakeLease { job: SWEEP_LEASE.into(), holder: "node-b:sweep".into(), now, until: now + 600_000_000 };
+    p.store.commit(Change { at: now, ops: vec![elsewhere], audit: Vec::new() }).await.unwrap();
+
+    let refused = p.run_retention(date!(2027 - 04 - 15), false).await;
+    assert!(matches!(refused, Err(CoreError::SweepRunning)), "{refused:?}");
+    assert!(backend.subject_key(only.subject).await.unwrap().is_some(), "the refused sweep deleted nothing");
+    assert!(backend.deletion_proofs_of(&only.subject.to_string()).await.unwrap().is_empty());
+    let forecast = p.run_retention(date!(2027 - 04 - 15), true).await.unwrap();
+    assert_eq!(forecast.subjects_erased, 1, "a dry run needs no lease");
+
+    // The other sweep was killed: its lease runs out after ten minutes.
+    p.clock.advance(time::Duration::minutes(11));
+    let swept = p.run_retention(date!(2027 - 04 - 15), false).await.unwrap();
+    assert_eq!(swept.subjects_erased, 1);
+    assert_eq!(backend.deletion_proofs_of(&only.subject.to_string()).await.unwrap().len(), 1);
+    // Another process sweeps straight after: the finished sweep left no lease behind.
+    let now = p.clock.now_micros();
+    let later = Op::TakeLease { job: SWEEP_LEASE.into(), holder: "node-b:sweep".into(), now, until: now + 600_000_000 };
+    p.store.commit(Change { at: now, ops: vec![later], audit: Vec::new() }).await.unwrap();
 }

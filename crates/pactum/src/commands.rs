@@ -7,7 +7,7 @@ use pactum_core::api_tokens::Scope;
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::keys::{open_vault, rotate_master_key};
 use pactum_core::staff::Role;
-use pactum_core::{Clock, Pactum, SystemClock};
+use pactum_core::{Clock, CoreError, Pactum, SystemClock};
 use pactum_policy::{BUNDLED_POLICY, BUNDLED_POLICY_NAME, Lang, Policy, parse_policy};
 use pactum_store::Backend;
 use pactum_store::audit::{VerifyError, verify};
@@ -512,13 +512,24 @@ async fn retention_on<B: Backend>(
         Pactum::start(backend, load(key_source(settings, false))?, policy, SystemClock, settings.core()).await?;
     // The bar is for a person watching; a log or a pipe gets the summary only.
     let watching = std::io::stderr().is_terminal();
-    let report = pactum
+    let swept = pactum
         .run_retention_with_progress(today, dry_run, |so_far| {
             if watching {
                 eprint!("\r{}", sweep_progress_bar(so_far));
             }
         })
-        .await?;
+        .await;
+    let report = match swept {
+        Err(CoreError::SweepRunning) => {
+            eprintln!(
+                "error: another retention sweep is running (in `pactum serve` or another `pactum retention run`), \
+                 so this one did not start. The running sweep deletes what is due; run this again once it has \
+                 finished, or add --dry-run to see what is due."
+            );
+            return Ok(1);
+        }
+        other => other?,
+    };
     if watching {
         eprintln!();
     }
@@ -599,8 +610,12 @@ async fn run_retention_schedule<B: Backend, C: Clock>(
                     Ok(false) => Ok(()),
                     Err(e) => Err(e),
                 };
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour");
+                match result {
+                    Ok(()) => {}
+                    Err(CoreError::SweepRunning) => {
+                        tracing::info!("another process is running the retention sweep; this node's runs next hour")
+                    }
+                    Err(e) => tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour"),
                 }
                 if let Err(e) = pactum.store.backend().maintain().await {
                     tracing::error!(error = %e, "storage upkeep failed; it runs again within the hour");

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use pactum_core::keyfile::{KeySource, load};
 use pactum_core::personal::Collection;
-use pactum_core::{ManualClock, Pactum};
+use pactum_core::{Clock, ManualClock, Pactum, SystemClock};
 use pactum_policy::{BUNDLED_POLICY, parse_policy};
 use pactum_store_sqlite::SqliteBackend;
 use time::macros::datetime;
@@ -428,6 +428,40 @@ async fn data_dir_with_ended_courses(dir: &Path) {
     .await
     .unwrap();
     p.collect(enrol("Carla Crone", "carla@eksempel.dk", None, time::macros::date!(2027 - 06 - 01))).await.unwrap();
+}
+
+/// Holds the retention sweep's lease in the data directory for ten minutes, as a sweep running in
+/// another process does.
+async fn sweep_running_elsewhere(dir: &Path) {
+    let data = dir.join("pactum-data");
+    let backend = SqliteBackend::connect(&format!("sqlite://{}", data.join("pactum.db").display())).await.unwrap();
+    let policy = parse_policy("metier.toml", BUNDLED_POLICY).unwrap();
+    let ring = load(KeySource::File { path: data.join("master.key"), may_create: false }).unwrap();
+    let p = Pactum::start(backend, ring, policy, SystemClock, pactum_core::Settings::default()).await.unwrap();
+    let now = SystemClock.now_micros();
+    let lease = pactum_store::Op::TakeLease {
+        job: pactum_core::retention_sweep::SWEEP_LEASE.into(),
+        holder: "serve:sweep".into(),
+        now,
+        until: now + 600_000_000,
+    };
+    p.store.commit(pactum_store::Change { at: now, ops: vec![lease], audit: Vec::new() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_run_is_refused_while_another_sweep_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    data_dir_with_ended_courses(dir.path()).await;
+    sweep_running_elsewhere(dir.path()).await;
+    let refused = pactum(&["retention", "run", "--now", "2027-04-12"], dir.path());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("another retention sweep is running"), "{stderr}");
+    assert!(stderr.contains("run this again once it has finished"), "{stderr}");
+    assert!(text(&refused.stdout).is_empty(), "nothing is reported deleted");
+    let forecast = pactum(&["retention", "run", "--now", "2027-04-12", "--dry-run"], dir.path());
+    assert_eq!(forecast.status.code(), Some(0), "{}", text(&forecast.stderr));
+    assert!(text(&forecast.stdout).contains("would delete 3 personal values"), "{}", text(&forecast.stdout));
 }
 
 #[tokio::test]
