@@ -44,11 +44,6 @@ const PAGE: u32 = 500;
 /// Who the audit trail names for what the sweep does.
 const SWEEPER: &str = "system:retention";
 
-/// Who holds the sweep's lease: one running sweep.
-struct SweepLease {
-    holder: String,
-}
-
 /// One person's rows, as the sweep reads them a page at a time.
 #[derive(Default)]
 struct PersonRows {
@@ -167,12 +162,18 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Takes (or renews) this node's lease on `job` for `minutes`; false while another node holds it.
     pub async fn take_lease(&self, job: &str, minutes: i64) -> Result<bool, CoreError> {
         let now = self.clock.now_micros();
-        let op = Op::TakeLease {
-            job: job.into(),
-            holder: self.settings.node.clone(),
-            now,
-            until: now + minutes * 60_000_000,
-        };
+        self.lease(job, &self.settings.node, now, now + minutes * 60_000_000).await
+    }
+
+    /// Has `holder` hold the lease on `job` from `now` until `until`; false while another holds it.
+    async fn lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: pactum_store::Micros,
+        until: pactum_store::Micros,
+    ) -> Result<bool, CoreError> {
+        let op = Op::TakeLease { job: job.into(), holder: holder.into(), now, until };
         match self.store.commit(Change { at: now, ops: vec![op], audit: Vec::new() }).await {
             Ok(()) => Ok(true),
             Err(pactum_store::StoreError::LeaseHeld) => Ok(false),
@@ -198,38 +199,33 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             return self.sweep(today, true, progress, None).await;
         }
         // Each sweep is its own holder, so that two processes of one node exclude each other too.
-        let lease = SweepLease { holder: format!("{}:{}", self.settings.node, uuid::Uuid::now_v7()) };
-        if !self.hold_sweep_lease(&lease, SWEEP_LEASE_MINUTES).await? {
+        let holder = format!("{}:{}", self.settings.node, uuid::Uuid::now_v7());
+        if !self.hold_sweep_lease(&holder, SWEEP_LEASE_MINUTES).await? {
             return Err(CoreError::SweepRunning);
         }
-        let swept = self.sweep(today, false, progress, Some(&lease)).await;
+        let swept = self.sweep(today, false, progress, Some(&holder)).await;
         // Released whatever happened; if this fails, the lease runs out by itself.
-        if let Err(e) = self.hold_sweep_lease(&lease, 0).await {
+        if let Err(e) = self.hold_sweep_lease(&holder, 0).await {
             tracing::warn!(error = %e, "the retention sweep's lease was not released; it runs out within minutes");
         }
         swept
     }
 
-    /// Takes or renews `lease` for `minutes` from now (0 releases it: it ran out a moment ago); false
-    /// while another sweep holds it.
-    async fn hold_sweep_lease(&self, lease: &SweepLease, minutes: i64) -> Result<bool, CoreError> {
+    /// Has the sweep `holder` take or renew the sweep's lease for `minutes` from now (0 releases it:
+    /// it ran out a moment ago); false while another sweep holds it.
+    async fn hold_sweep_lease(&self, holder: &str, minutes: i64) -> Result<bool, CoreError> {
         let now = self.clock.now_micros();
         let until = if minutes > 0 { now + minutes * 60_000_000 } else { now - 1 };
-        let op = Op::TakeLease { job: SWEEP_LEASE.into(), holder: lease.holder.clone(), now, until };
-        match self.store.commit(Change { at: now, ops: vec![op], audit: Vec::new() }).await {
-            Ok(()) => Ok(true),
-            Err(pactum_store::StoreError::LeaseHeld) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.lease(SWEEP_LEASE, holder, now, until).await
     }
 
-    /// The sweep itself, renewing `lease` (held for a real sweep) as it goes.
+    /// The sweep itself; a real sweep's `holder` renews the sweep's lease as it goes.
     async fn sweep(
         &self,
         today: Date,
         dry_run: bool,
         progress: impl Fn(SweepProgress),
-        lease: Option<&SweepLease>,
+        holder: Option<&str>,
     ) -> Result<SweepReport, CoreError> {
         let mut renewed = std::time::Instant::now();
         let backend = self.store.backend();
@@ -260,8 +256,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             so_far.people += subjects.len() as u64;
             so_far.total = so_far.total.max(so_far.people);
             progress(so_far);
-            if let Some(lease) = lease.filter(|_| renewed.elapsed() >= SWEEP_LEASE_RENEWAL) {
-                if !self.hold_sweep_lease(lease, SWEEP_LEASE_MINUTES).await? {
+            if let Some(holder) = holder.filter(|_| renewed.elapsed() >= SWEEP_LEASE_RENEWAL) {
+                if !self.hold_sweep_lease(holder, SWEEP_LEASE_MINUTES).await? {
                     // Only if this sweep stalled longer than its lease lasts: another took over.
                     finish(committing.take()).await?;
                     return Err(CoreError::SweepRunning);
