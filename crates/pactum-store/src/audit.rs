@@ -3,7 +3,8 @@
 //! Each entry's hash is a MAC, under the audit key, of the previous entry's hash and the entry's
 //! own fields. The chain head is stored with its own MAC. Verification walks every chain from
 //! sequence 1 and reports the first entry that was edited, removed or moved, and a head that does
-//! not match the last entry (entries cut off the end).
+//! not match its entry (entries cut off the end). Entries appended after the head was read (a
+//! server writing during the check) are checked too, and are no break.
 
 use pactum_vault::AuditKey;
 
@@ -48,8 +49,19 @@ const PAGE: u32 = 10_000;
 
 /// Verifies every chain in the store.
 pub async fn verify<B: Backend>(backend: &B, key: &AuditKey) -> Result<Vec<ChainSummary>, VerifyError> {
+    verify_from_heads(backend, key, backend.audit_heads().await?).await
+}
+
+/// Verifies every chain against `heads`, read before its entries. A server may write while this
+/// runs: entries past a head were appended after it was read, and are checked like the rest, but
+/// their presence is no break.
+pub async fn verify_from_heads<B: Backend>(
+    backend: &B,
+    key: &AuditKey,
+    heads: Vec<crate::AuditHead>,
+) -> Result<Vec<ChainSummary>, VerifyError> {
     let mut summaries = Vec::new();
-    for head in backend.audit_heads().await? {
+    for head in heads {
         let broken = |seq: u64, reason: &str| {
             VerifyError::Broken(ChainBreak { chain: head.chain.clone(), seq, reason: reason.to_string() })
         };
@@ -58,6 +70,8 @@ pub async fn verify<B: Backend>(backend: &B, key: &AuditKey) -> Result<Vec<Chain
         }
         let mut expected_seq = 1u64;
         let mut prev = vec![0u8; 32];
+        // The hash of the entry the head names, once the walk reaches it.
+        let mut at_head = None;
         loop {
             let page = backend.audit_entries(&head.chain, expected_seq - 1, PAGE).await?;
             if page.is_empty() {
@@ -79,12 +93,15 @@ pub async fn verify<B: Backend>(backend: &B, key: &AuditKey) -> Result<Vec<Chain
                 if link(key, entry) != entry.hash {
                     return Err(broken(entry.seq, "its content was changed after it was written"));
                 }
+                if entry.seq == head.seq {
+                    at_head = Some(entry.hash.clone());
+                }
                 prev = entry.hash.clone();
                 expected_seq += 1;
             }
         }
         let last = expected_seq - 1;
-        if last != head.seq || prev != head.hash {
+        if at_head.as_ref() != Some(&head.hash) {
             let at = last.min(head.seq) + 1;
             return Err(broken(at, "the chain ends before its recorded head (entries were cut off the end)"));
         }

@@ -26,6 +26,7 @@ macro_rules! conformance_tests {
             a_failing_change_does_not_fail_its_batch_neighbours,
             chain_continues_after_restart,
             two_writers_on_one_chain_keep_it_unbroken,
+            verifying_while_the_chain_grows_is_no_false_alarm,
             vault_keys_bootstrap_once,
             subject_keys_page_in_order_and_rewrap,
             policy_activations_latest_wins,
@@ -409,6 +410,27 @@ pub async fn two_writers_on_one_chain_keep_it_unbroken<B: Backend>(backend: B) {
     assert!(entries.windows(2).all(|w| w[1].prev_hash == w[0].hash));
     assert_eq!(entries.last().unwrap().action, "command.three");
     verify(serving.backend(), &key).await.unwrap();
+}
+
+/// `audit verify` run while the server writes: the heads were read before entries were appended
+/// past them. That is no break, and the new entries are still checked; cutting entries off below
+/// the head still is one.
+pub async fn verifying_while_the_chain_grows_is_no_false_alarm<B: Backend>(backend: B) {
+    let (store, key) = store(backend).await;
+    store.commit(change(vec![], vec![event("one", None), event("two", None)])).await.unwrap();
+    let heads_read_first = store.backend().audit_heads().await.unwrap();
+    store.commit(change(vec![], vec![event("three", None), event("four", None)])).await.unwrap();
+    let summaries = crate::audit::verify_from_heads(store.backend(), &key, heads_read_first.clone()).await.unwrap();
+    assert_eq!(summaries.iter().map(|s| (s.chain.as_str(), s.entries)).collect::<Vec<_>>(), vec![("node-a", 4)]);
+
+    // A head further along than the entries: entries were cut off the end.
+    let mut ahead = store.backend().audit_heads().await.unwrap();
+    ahead[0].seq = 6;
+    ahead[0].mac = key.head(&ahead[0].chain, 6, &ahead[0].hash);
+    match crate::audit::verify_from_heads(store.backend(), &key, ahead).await {
+        Err(VerifyError::Broken(b)) => assert_eq!(b.seq, 5, "{b}"),
+        other => panic!("a head past the entries must be a break, got {other:?}"),
+    }
 }
 
 pub async fn vault_keys_bootstrap_once<B: Backend>(backend: B) {
