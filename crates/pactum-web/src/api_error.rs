@@ -149,17 +149,13 @@ impl ApiError {
                 ),
             ),
             JsonRejection::JsonDataError(e) => {
-                // The serde message names the field and the expected type; it never holds the value's content
-                // beyond what the caller sent.
-                let detail = e.body_text();
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json_fields",
-                    match lang {
-                        Lang::Da => format!("Et felt mangler eller har forkert type: {detail}"),
-                        Lang::En => format!("A field is missing or has the wrong type: {detail}"),
-                    },
-                )
+                let problem = crate::json_problem::describe(&e, lang);
+                ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "invalid_json_fields",
+                    message: problem.message.clone(),
+                    fields: vec![FieldProblem { field: problem.field, message: problem.message }],
+                }
             }
             JsonRejection::BytesRejection(_) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -14,6 +14,7 @@ mod disclosures;
 pub mod forms;
 mod headers;
 mod incidents;
+mod json_problem;
 pub mod newsletter;
 pub mod notice;
 mod openapi;

@@ -666,6 +666,21 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     let body: serde_json::Value = enrolled.json().await.unwrap();
     assert!(body["newsletter"].is_null(), "no box, no newsletter");
 
+    // A body of the wrong shape: the answer names the field and what it must be, in the caller's
+    // language, and never repeats what was sent in it.
+    let misshapen = api_post(
+        &server,
+        "/api/v1/enrolments",
+        serde_json::json!({"session_id": session, "fields": "Lis Lund lis@eksempel.dk", "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(misshapen.status(), 400);
+    let body: serde_json::Value = misshapen.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json_fields");
+    assert_eq!(body["fields"][0]["field"], "fields");
+    assert_eq!(body["message"], "Feltet «fields» skal være et JSON-objekt.");
+    assert!(!body.to_string().contains("Lis Lund") && !body.to_string().contains("lis@"), "{body}");
+
     let stale = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis2@eksempel.dk"}, "notice_version": "2020.1"})).await;
     assert_eq!(stale.status(), 409);
     let missing = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": "01990000-0000-7000-8000-000000000000", "fields": {}, "notice_version": "2026.1"})).await;
