@@ -244,6 +244,16 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if link.expires_at.is_some_and(|e| now > e) {
             return Err(CoreError::LinkExpired);
         }
+        // Signed up twice before confirming: one subscription, never two (one mail per newsletter,
+        // and one click ends it). The spare pending one runs out with its confirmation period.
+        if let Some(active) = backend
+            .consents_of(consent.subject)
+            .await?
+            .into_iter()
+            .find(|c| c.purpose == consent.purpose && c.state == ConsentState::Active)
+        {
+            return Ok(active);
+        }
         let event = AuditEvent::new(
             "subject",
             "consent.grant",
@@ -259,7 +269,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         backend.consent(consent.id).await?.ok_or(CoreError::InvalidLink)
     }
 
-    /// Withdraws the consent behind an unsubscribe link, at once (P21, L11). Idempotent.
+    /// Withdraws the consent behind an unsubscribe link, at once (P21, L11), and with it every other
+    /// newsletter consent of the same person, pending ones included: one click ends the
+    /// newsletter, however often the person signed up. Idempotent.
     pub async fn unsubscribe(&self, token: &str, method: &str) -> Result<Withdrawal, CoreError> {
         let backend = self.store.backend();
         let link = backend
@@ -268,6 +280,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .filter(|t| t.kind == "unsubscribe")
             .ok_or(CoreError::InvalidLink)?;
         let consent = backend.consent(link.consent).await?.ok_or(CoreError::InvalidLink)?;
+        let others = backend
+            .consents_of(consent.subject)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != consent.id && c.purpose == consent.purpose && c.state != ConsentState::Withdrawn);
+        for other in others {
+            self.withdraw_consent(other, method).await?;
+        }
+        // Last, so that what it reports as kept leaves out the newsletter consents just ended.
         self.withdraw_consent(consent, method).await
     }
 
@@ -324,7 +345,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     ) -> Result<usize, CoreError> {
         let backend = self.store.backend();
         let mut queued = 0;
+        // One mail per person, even if an earlier version left two consents active.
+        let mut mailed = std::collections::HashSet::new();
         for consent in backend.active_consents(PURPOSE).await? {
+            if !mailed.insert(consent.subject) {
+                continue;
+            }
             // Restricted while an objection or dispute is open: stored, not used (L3, P35).
             if self.is_restricted(consent.subject).await? {
                 continue;

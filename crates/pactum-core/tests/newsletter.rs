@@ -74,6 +74,7 @@ on_both_backends!(
     p20_a_newsletter_only_contact_is_gone_30_days_after_withdrawal_leaving_a_suppression_hash,
     p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_already_queued,
     l3_p35_an_open_objection_restricts_marketing_until_decided,
+    l11_signing_up_twice_before_confirming_is_one_subscription_and_one_click_ends_it,
 );
 
 fn subscription(email: &str, lang: Lang) -> Subscription {
@@ -310,4 +311,34 @@ async fn l3_p35_an_open_objection_restricts_marketing_until_decided<B: Backend>(
     assert_eq!(p.send_newsletter("Nyt", "Tekst", None).await.unwrap(), 0, "restricted data is only stored (L3)");
     let receipt = deliver(&env, 2).await;
     assert!(receipt[1].body().contains("Vi svarer senest 25. december 2026"), "{}", receipt[1].body());
+}
+
+/// L11, P21: a person who submits the sign-up twice before confirming, and then confirms both
+/// mails, has one subscription: one copy of each newsletter. And one click on any of their
+/// unsubscribe links ends every newsletter consent they have, a pending one included.
+async fn l11_signing_up_twice_before_confirming_is_one_subscription_and_one_click_ends_it<B: Backend>(env: Env<B>) {
+    let p = &env.p;
+    for _ in 0..2 {
+        p.subscribe_newsletter(subscription("to.gange@eksempel.dk", Lang::Da)).await.unwrap();
+    }
+    let confirmations = deliver(&env, 2).await;
+    let first = p.confirm_consent(&link(&confirmations[0], "/nyhedsbrev/bekraeft/")).await.unwrap();
+    let second = p.confirm_consent(&link(&confirmations[1], "/nyhedsbrev/bekraeft/")).await.unwrap();
+    assert_eq!(second.id, first.id, "the second confirmation finds the subscription the first made");
+    let subject = first.subject;
+    let active = |consents: &[pactum_store::ConsentRecord]| {
+        consents.iter().filter(|c| c.purpose == "newsletter" && c.state == ConsentState::Active).count()
+    };
+    assert_eq!(active(&p.store.backend().consents_of(subject).await.unwrap()), 1);
+    assert_eq!(p.send_newsletter("Nyt", "Tekst", None).await.unwrap(), 1, "one copy");
+    let mails = deliver(&env, 3).await;
+    assert_eq!(mails[2].to, vec!["to.gange@eksempel.dk".to_string()]);
+
+    // Both sign-ups' mails carry an unsubscribe link; the pending one's link ends the active one too.
+    p.unsubscribe(&link(&confirmations[1], "/nyhedsbrev/afmeld/"), "one-click").await.unwrap();
+    let consents = p.store.backend().consents_of(subject).await.unwrap();
+    assert!(consents.iter().all(|c| c.state == ConsentState::Withdrawn), "{consents:?}");
+    assert_eq!(p.send_newsletter("Efter afmelding", "Tekst", None).await.unwrap(), 0);
+    let late = p.confirm_consent(&link(&confirmations[1], "/nyhedsbrev/bekraeft/")).await;
+    assert!(matches!(late, Err(CoreError::InvalidLink)), "an old confirmation link does not sign up again: {late:?}");
 }
