@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use crate::staff::Role;
 use crate::{Clock, CoreError, Pactum};
 
+/// The highest price per seat a session may have, in kroner: far above any course, and low enough
+/// that an order's amounts, in øre and with VAT, can never overflow.
+const MAX_PRICE_DKK: i64 = 10_000_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
@@ -212,6 +216,12 @@ pub fn parse_catalogue(policy: &Policy, text: &str) -> Result<Catalogue, Vec<Str
             }
             if s.price_dkk < 0 || s.seats == 0 {
                 errors.push(format!("{what}: the price cannot be negative and there must be at least one seat"));
+            }
+            if s.price_dkk > MAX_PRICE_DKK {
+                errors.push(format!(
+                    "{what}: `price_dkk` is at most {MAX_PRICE_DKK} (kroner per seat), not {}; write the price in whole kroner",
+                    s.price_dkk
+                ));
             }
             sessions.push(CourseSession {
                 id: SessionId(stable_id("session", &s.code)),

@@ -157,13 +157,15 @@ async fn a_catalogue_with_repeated_codes_or_bad_values_is_refused_whole() {
     let bad = EXAMPLE_CATALOGUE
         .replace("code = \"P2F-2027-05-ONLINE\"", "code = \"P2F-2027-03-KBH\"")
         .replace("language = \"en\"", "language = \"klingon\"")
-        .replace("ends_on = 2027-04-21", "ends_on = 2027-04-21T10:00:00");
+        .replace("ends_on = 2027-04-21", "ends_on = 2027-04-21T10:00:00")
+        .replace("price_dkk = 14950", "price_dkk = 99999999999999999");
     let Err(CoreError::Catalogue(errors)) = p.import_catalogue(&bad, "test").await else { panic!("refused") };
     let text = errors.join("\n");
     assert!(text.contains("the code is used twice"), "{text}");
     assert!(text.contains("`language` must be \"da\" or \"en\""), "{text}");
     assert!(text.contains("ends_on must be a date"), "{text}");
     assert!(!text.contains("ends before it starts"), "an invalid date is reported once: {text}");
+    assert!(text.contains("`price_dkk` is at most 10000000 (kroner per seat), not 99999999999999999"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
