@@ -61,6 +61,75 @@ impl Submitted {
     }
 }
 
+/// Refuses a form body (`application/x-www-form-urlencoded`) whose decoded fields are not valid
+/// UTF-8, before any handler reads it: the form reader would otherwise turn the bad bytes into
+/// `�` and store that as a name. Every other request passes untouched.
+pub async fn refuse_malformed_text(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    // The body is limited further out; this only reads what that limit let through.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Formularen er for stor. Gør teksten kortere, og send igen.\n\
+                 The form is too large. Shorten the text and send again.\n",
+            )
+                .into_response();
+        }
+    };
+    if !form_is_text(&bytes) {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Formularen indeholdt tegn, som ikke er gyldig tekst (UTF-8). Gå tilbage, skriv feltet igen, og send.\n\
+             The form held characters that are not valid text (UTF-8). Go back, type the field again and send.\n",
+        )
+            .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// True when every name and value of an URL-encoded form decodes to valid UTF-8.
+fn form_is_text(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&').flat_map(|pair| pair.splitn(2, |b| *b == b'=')).all(|part| {
+        let mut decoded = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => decoded.push(b' '),
+                b'%' => match (part.get(i + 1).and_then(hex_digit), part.get(i + 2).and_then(hex_digit)) {
+                    (Some(high), Some(low)) => {
+                        decoded.push(high << 4 | low);
+                        i += 2;
+                    }
+                    _ => decoded.push(b'%'),
+                },
+                other => decoded.push(other),
+            }
+            i += 1;
+        }
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}
+
+fn hex_digit(b: &u8) -> Option<u8> {
+    char::from(*b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +171,13 @@ mod tests {
         let twice = Submitted(vec![("email".into(), "a".into()), ("email".into(), "b".into())]);
         assert_eq!(twice.unexpected(&["email"]).as_deref(), Some("email"));
         assert_eq!(Submitted(vec![("email".into(), "a".into())]).unexpected(&["email"]), None);
+    }
+
+    #[test]
+    fn a_form_is_text_only_when_every_field_decodes_to_utf8() {
+        assert!(super::form_is_text(b"name=%C3%86rlige+%C3%85se&email=a%40b.dk&empty="));
+        assert!(super::form_is_text(b"note=100%&x=%zz"), "a stray percent sign is itself");
+        assert!(!super::form_is_text(b"name=%FF%FE&email=a%40b.dk"));
+        assert!(!super::form_is_text(b"%C3=x"), "names too");
     }
 }

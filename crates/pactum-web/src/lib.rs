@@ -122,6 +122,7 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(admin::routes::<B, C>(state.clone()))
         .merge(portal::routes::<B, C>())
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(forms::refuse_malformed_text))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(state, transport::strict_transport_security::<B, C>))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

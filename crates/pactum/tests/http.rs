@@ -389,6 +389,17 @@ async fn p01_p07_newsletter_form_refuses_what_it_must_not_store(server: Server) 
     let response = post_form(&server, "/nyhedsbrev", &base).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("Sæt kryds i boksen"));
+    // Bytes that are not UTF-8 text are refused before anything reads them, not stored as `�`.
+    let raw = format!("form_token={token}&notice_version=2026.1&consent=yes&name=%FF%FE&email=u8%40eksempel.dk");
+    let response = reqwest::Client::new()
+        .post(format!("{}/nyhedsbrev", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("ikke er gyldig tekst (UTF-8)"));
     // An undeclared field is named, whatever else is right.
     let mut with_cpr = base.to_vec();
     with_cpr.extend([("consent", "yes"), ("cpr", "010190-1234")]);
