@@ -156,6 +156,7 @@ async fn serve_on<B: Backend>(
     if !settings.public_url_given {
         core.public_url = format!("{scheme}://{}", listener.local_addr()?);
     }
+    crate::settings::remember_served_at(&settings.data_dir, &core.public_url);
     core.notify_secrets = notify_secrets(&policy);
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;

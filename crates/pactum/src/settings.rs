@@ -147,6 +147,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 impl Settings {
     /// `serve` is given by the serve command only; other commands take its settings from the file.
     pub fn resolve(args: &StoreArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Settings> {
+        let serving = serve.is_some();
         let serve = serve.cloned().unwrap_or_default();
         let file = match &args.config {
             None => FileSettings::default(),
@@ -181,7 +182,13 @@ impl Settings {
             };
         let given_url = args.public_url.clone().or(file.public_url);
         let public_url_given = given_url.is_some();
-        let public_url = given_url.unwrap_or_else(|| format!("{scheme}://{listen}")).trim_end_matches('/').to_string();
+        // Not given to a command: where `serve` last said it is reached on this data directory
+        // (links a command puts in mail must lead there); else, and for `serve`, the listen address.
+        let public_url = given_url
+            .or_else(|| if serving { None } else { served_at(&data_dir) })
+            .unwrap_or_else(|| format!("{scheme}://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             anyhow::bail!("--public-url must start with http:// or https://, such as https://kurser.example.dk");
         }
@@ -316,4 +323,29 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir).map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))
+}
+
+/// The file in the data directory where `serve` notes the address people reach it at.
+const SERVED_AT: &str = "public-url";
+
+/// Notes in the data directory (when there is one) that `serve` is reached at `url`, so that a
+/// command run later on the same data, without `--public-url`, puts the same address in the links
+/// it mails (a newsletter's unsubscribe link, a staff member's setup link).
+pub fn remember_served_at(data_dir: &Path, url: &str) {
+    if !data_dir.is_dir() {
+        return;
+    }
+    if let Err(e) = std::fs::write(data_dir.join(SERVED_AT), format!("{url}\n")) {
+        tracing::warn!(error = %e, "could not note the public address in the data directory");
+    }
+}
+
+/// The address `serve` noted in `data_dir`, if it is one.
+fn served_at(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(SERVED_AT)).ok()?;
+    let url = text.trim();
+    let plausible = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    plausible.then(|| url.to_string())
 }

@@ -277,3 +277,25 @@ async fn a_command_run_beside_the_server_leaves_it_working_and_the_chain_whole()
         .unwrap();
     assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stdout));
 }
+
+/// A command run without `--public-url` on the data directory of a server started with another
+/// address puts that server's address in the links it makes (here a staff setup link; a
+/// newsletter's unsubscribe links alike), not the default one.
+#[test]
+fn a_command_makes_links_to_where_the_server_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path());
+    assert!(!running.base.ends_with(":8080"), "the test server runs on a port of its own: {}", running.base);
+    let created = Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(["admin", "create", "--username", "koordinator", "--role", "coordinator"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env_remove("PACTUM_DATA_DIR")
+        .env_remove("PACTUM_PUBLIC_URL")
+        .output()
+        .unwrap();
+    assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(stdout.contains(&format!("{}/admin/setup/", running.base)), "{stdout}");
+}
