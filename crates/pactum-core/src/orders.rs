@@ -234,7 +234,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             return Err(invalid(ORDER_PURPOSE, Problem::NotAccepted));
         }
         if request.participants.len() > MAX_PARTICIPANTS {
-            return Err(invalid("participants", Problem::TooLong(MAX_PARTICIPANTS as u32)));
+            return Err(invalid("participants", Problem::TooMany(MAX_PARTICIPANTS as u32)));
         }
         let cvr = match (request.buyer_kind, request.cvr.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
             (BuyerKind::Company, None) => return Err(invalid("cvr", Problem::Missing)),

@@ -33,6 +33,10 @@ pub enum Problem {
     Taken,
     /// A username may hold only lower-case letters, digits and `.`, `_`, `-`, `@`.
     NotAUsername,
+    /// A list holds more entries than allowed.
+    TooMany(u32),
+    /// Not an id as the catalogue gives them (a UUID).
+    NotAnId,
 }
 
 impl FieldError {
@@ -101,6 +105,14 @@ impl FieldError {
             (Problem::NotAUsername, Lang::En) => format!(
                 "The field «{f}» may hold only lower-case letters a-z, digits and . _ - @, and must be 2 to 64 characters."
             ),
+            (Problem::TooMany(n), Lang::Da) => format!("Feltet «{f}» må højst have {n} elementer. Del det op."),
+            (Problem::TooMany(n), Lang::En) => format!("The field «{f}» may hold at most {n} entries. Split it up."),
+            (Problem::NotAnId, Lang::Da) => {
+                format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")
+            }
+            (Problem::NotAnId, Lang::En) => {
+                format!("The field «{f}» must be an id from the catalogue, e.g. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")
+            }
         }
     }
 }

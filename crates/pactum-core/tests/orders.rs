@@ -162,6 +162,15 @@ async fn orders_are_checked_before_anything_is_stored() {
             other => panic!("{field}: {other:?}"),
         }
     }
+    // More participants than one order takes: the message counts entries, not characters.
+    let crowd = company_order(session, (0..51).map(|n| person("Deltager", &format!("c{n}@eksempel.dk"))).collect());
+    match p.place_order(crowd).await {
+        Err(CoreError::Invalid(errors)) => {
+            let message = errors[0].message(pactum_policy::Lang::Da);
+            assert_eq!(message, "Feltet «participants» må højst have 50 elementer. Del det op.");
+        }
+        other => panic!("51 participants: {other:?}"),
+    }
     // Four seats on a session with three: refused whole, no seat taken, no invoice number used.
     let too_many = company_order(session, (0..4).map(|n| person("Deltager", &format!("d{n}@eksempel.dk"))).collect());
     assert!(matches!(p.place_order(too_many).await, Err(CoreError::Full)));

@@ -303,7 +303,7 @@ async fn enrol<B: Backend, C: Clock>(
 ) -> Result<Response, ApiError> {
     let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
-    let session = Uuid::parse_str(&body.session_id).map(SessionId).map_err(|_| unknown_activity(lang))?;
+    let session = session_id(&body.session_id, lang)?;
     let request = EnrolmentRequest {
         session,
         values: field_values(body.fields),
@@ -369,7 +369,7 @@ async fn order<B: Backend, C: Clock>(
 ) -> Result<Response, ApiError> {
     let lang = Params::from_uri(&uri).lang(&headers);
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
-    let session = Uuid::parse_str(&body.session_id).map(SessionId).map_err(|_| unknown_activity(lang))?;
+    let session = session_id(&body.session_id, lang)?;
     let request = pactum_core::orders::OrderRequest {
         session,
         buyer_kind: body.buyer_kind,
@@ -422,6 +422,18 @@ async fn order<B: Backend, C: Clock>(
         },
     };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
+}
+
+/// The `session_id` of a request: a 400 naming the field when it is not an id at all, so that a
+/// typo is not mistaken for a session that no longer exists.
+fn session_id(raw: &str, lang: Lang) -> Result<SessionId, ApiError> {
+    Uuid::parse_str(raw.trim()).map(SessionId).map_err(|_| {
+        let problem = pactum_core::values::FieldError {
+            field: "session_id".into(),
+            problem: pactum_core::values::Problem::NotAnId,
+        };
+        ApiError::from_core(CoreError::Invalid(vec![problem]), lang)
+    })
 }
 
 fn unknown_activity(lang: Lang) -> ApiError {

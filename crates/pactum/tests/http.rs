@@ -696,6 +696,17 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(stale.status(), 409);
     let missing = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": "01990000-0000-7000-8000-000000000000", "fields": {}, "notice_version": "2026.1"})).await;
     assert_eq!(missing.status(), 404);
+    // Not an id at all: a 400 that names the field, not a session that is gone.
+    let typo = api_post(
+        &server,
+        "/api/v1/enrolments?lang=en",
+        serde_json::json!({"session_id": "not-a-uuid", "fields": {}, "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(typo.status(), 400);
+    let body: serde_json::Value = typo.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "session_id");
+    assert!(body["message"].as_str().unwrap().contains("must be an id from the catalogue"), "{body}");
 
     let no_consent = api_post(
         &server,
