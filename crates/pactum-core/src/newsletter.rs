@@ -269,6 +269,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         backend.consent(consent.id).await?.ok_or(CoreError::InvalidLink)
     }
 
+    /// Whether `token` is an unsubscribe link Pactum made, so that the page asking to confirm is
+    /// shown only for a link that would work. Changes nothing.
+    pub async fn unsubscribe_link_known(&self, token: &str) -> Result<bool, CoreError> {
+        let link = self.store.backend().link_token(&token_hash(token)).await?;
+        Ok(link.is_some_and(|t| t.kind == "unsubscribe"))
+    }
+
     /// Withdraws the consent behind an unsubscribe link, at once (P21, L11), and with it every other
     /// newsletter consent of the same person, pending ones included: one click ends the
     /// newsletter, however often the person signed up. Idempotent.

@@ -48,7 +48,21 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/certification/participants", post(crate::certification::participants::<B, C>))
         .route("/api/v1/certification/messages", post(crate::certification::deliver_message::<B, C>))
         .merge(crate::rights_api::routes::<B, C>())
+        .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
         .layer(cors)
+}
+
+/// Any other address under the API: a JSON error, like every other API answer, not an HTML page.
+async fn no_such_endpoint(uri: axum::http::Uri, headers: HeaderMap) -> ApiError {
+    let lang = Params::from_uri(&uri).lang(&headers);
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        match lang {
+            Lang::Da => "API'et har ingen sådan adresse. Se de mulige i /api/v1/openapi.json.".into(),
+            Lang::En => "The API has no such address. See the ones there are in /api/v1/openapi.json.".into(),
+        },
+    )
 }
 
 async fn openapi() -> Response {

@@ -269,6 +269,11 @@ async fn unsubscribe_page<B: Backend, C: Clock>(
     lang: Lang,
 ) -> Response {
     let c = Chrome::new(&state.pactum.policy, lang, page_path(other(lang)));
+    match state.pactum.unsubscribe_link_known(&token).await {
+        Ok(true) => {}
+        Ok(false) => return invalid_link(c, lang),
+        Err(e) => return failure(c, lang, e),
+    }
     let (title, text, button) = match lang {
         Lang::Da => {
             ("Afmeld nyhedsmails", "Vil du afmelde dig vores nyhedsmails? Det træder i kraft med det samme.", "Afmeld")

@@ -29,7 +29,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the website and API (creates the data directory, database and master key on first run)
+    /// Serve the website and API (creates the default data directory ./pactum-data, the database and the master key on first run)
     Serve {
         #[command(flatten)]
         serve: settings::ServeArgs,

@@ -519,7 +519,9 @@ async fn p07_l11_sign_up_confirm_by_mailed_link_and_one_click_unsubscribe(server
     assert!(one_click.headers().get("set-cookie").is_none());
     let text = one_click.text().await.unwrap();
     assert!(text.contains("Du er afmeldt") && text.contains("slettes senest"), "{text}");
-    assert_eq!(get(&server, "/nyhedsbrev/afmeld/not-a-token").await.status(), 200, "the GET page only asks");
+    // A link Pactum never made is said to be invalid at once, not after the person confirms.
+    assert_eq!(get(&server, "/nyhedsbrev/afmeld/not-a-token").await.status(), 404);
+    assert_eq!(get(&server, "/en/newsletter/unsubscribe/not-a-token").await.status(), 404);
     let bad = post_form(&server, "/nyhedsbrev/afmeld/not-a-token", &[("List-Unsubscribe", "One-Click")]).await;
     assert_eq!(bad.status(), 404);
 }
@@ -696,6 +698,12 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(stale.status(), 409);
     let missing = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": "01990000-0000-7000-8000-000000000000", "fields": {}, "notice_version": "2026.1"})).await;
     assert_eq!(missing.status(), 404);
+    // An address the API does not have: a JSON error too.
+    let nowhere = reqwest::get(format!("{}/api/v1/findes-ikke?lang=en", server.base)).await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    let body: serde_json::Value = nowhere.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    assert!(body["message"].as_str().unwrap().contains("/api/v1/openapi.json"), "{body}");
     // Not an id at all: a 400 that names the field, not a session that is gone.
     let typo = api_post(
         &server,
