@@ -171,6 +171,50 @@ impl ApiError {
     }
 }
 
+/// Retells a bare `413` (a request over [`crate::BODY_LIMIT`]; the limit's own answer is one line of
+/// English) in the caller's language: a JSON error under `/api/` and for a JSON body, a short text
+/// in Danish and English elsewhere. A JSON error that says so already is left as it is.
+pub async fn explain_body_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let sent_json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let api = request.uri().path().starts_with("/api/") || sent_json;
+    let lang = Params::from_uri(request.uri()).lang(request.headers());
+    let response = next.run(request).await;
+    let bare = response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| !v.starts_with("application/json"));
+    if !bare {
+        return response;
+    }
+    let kib = crate::BODY_LIMIT / 1024;
+    if api {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            match lang {
+                Lang::Da => format!("Indholdet er større end {kib} KiB. Send mindre, f.eks. kortere tekster."),
+                Lang::En => format!("The body is larger than {kib} KiB. Send less, such as shorter texts."),
+            },
+        )
+        .into_response();
+    }
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "Det sendte er større end {kib} KiB. Gå tilbage, gør teksterne kortere, og send igen.\n\
+             What was sent is larger than {kib} KiB. Go back, shorten the texts and send again.\n"
+        ),
+    )
+        .into_response()
+}
+
 /// The caller's language: `?lang=`, else the first of da/en in Accept-Language, else Danish.
 pub fn request_lang(query_lang: Option<&str>, headers: &axum::http::HeaderMap) -> Lang {
     if let Some(lang) = query_lang.and_then(Lang::from_code) {

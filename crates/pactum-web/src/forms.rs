@@ -81,15 +81,8 @@ pub async fn refuse_malformed_text(
     // The body is limited further out; this only reads what that limit let through.
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return (
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "Formularen er for stor. Gør teksten kortere, og send igen.\n\
-                 The form is too large. Shorten the text and send again.\n",
-            )
-                .into_response();
-        }
+        // Answered in the caller's language further out (`api_error::explain_body_limit`).
+        Err(_) => return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     if !form_is_text(&bytes) {
         return (

@@ -123,9 +123,10 @@ pub fn router<B: Backend, C: Clock>(state: Arc<AppState<B, C>>) -> Router {
         .merge(portal::routes::<B, C>())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(forms::refuse_malformed_text))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(api_error::explain_body_limit))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(state, transport::strict_transport_security::<B, C>))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(pages::panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
