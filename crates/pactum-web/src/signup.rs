@@ -631,6 +631,14 @@ async fn waiting_form<B: Backend, C: Clock>(
 ) -> Response {
     let lang = lang_of(&uri);
     match session_or_answer(&state, &slug, &session, lang).await {
+        // Seats are free (again): the enrolment form, not a waiting list that says the session is full.
+        Ok((listing, s)) if listing.sessions.iter().any(|l| l.session.id == s.id && l.seats_left > 0) => {
+            axum::response::IntoResponse::into_response(axum::response::Redirect::to(&enrol_path(
+                lang,
+                &listing.course.slug,
+                s.id,
+            )))
+        }
         Ok((listing, s)) => {
             render_with(signup_page(&state, waiting_spec(&listing, &s, lang, None, Vec::new())), StatusCode::OK)
         }

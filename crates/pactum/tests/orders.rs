@@ -314,6 +314,16 @@ async fn a_full_session_takes_a_waiting_list_that_is_told_when_seats_free_up(ser
     let courses: serde_json::Value =
         no_redirects().get(format!("{}/api/v1/courses", server.base)).send().await.unwrap().json().await.unwrap();
     let prince2 = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap().clone();
+    // Six seats are still free: the waiting list's address leads to the enrolment form instead.
+    let session = prince2["sessions"][0]["id"].as_str().unwrap().to_string();
+    let early = no_redirects()
+        .get(format!("{}/kurser/prince2-foundation/venteliste/{session}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 303);
+    let location = early.headers()["location"].to_str().unwrap();
+    assert_eq!(location, format!("/kurser/prince2-foundation/tilmelding/{session}"));
     let six: Vec<serde_json::Value> =
         (1..=6).map(|n| serde_json::json!({"name": "Deltager", "email": format!("e{n}@eksempel.dk")})).collect();
     let (status, _) = api_order(
@@ -367,7 +377,17 @@ async fn a_full_session_takes_a_waiting_list_that_is_told_when_seats_free_up(ser
     assert_eq!(told[0].to, vec!["lis@eksempel.dk".to_string()]);
     assert_eq!(told[1].to, vec!["mads@eksempel.dk".to_string()]);
     assert!(told[0].body().contains(&format!("{}/kurser/prince2-foundation", server.base)), "{}", told[0].body());
-    // With seats free, the list takes no names: the person books instead.
-    let (status, answer) = join_waiting(&server, &waiting, "Nina Nørby", "nina@eksempel.dk").await;
+    // With seats free, the waiting list's address leads to the enrolment form, and the list takes no
+    // names: the person books instead.
+    let freed = no_redirects().get(format!("{}{waiting}", server.base)).send().await.unwrap();
+    assert_eq!(freed.status(), 303);
+    let (_, enrol_form) = page(&server, freed.headers()["location"].to_str().unwrap()).await;
+    let fields = vec![
+        ("form_token".to_string(), hidden_form_token(&enrol_form)),
+        ("notice_version".to_string(), "2026.1".to_string()),
+        ("name".to_string(), "Nina Nørby".to_string()),
+        ("email".to_string(), "nina@eksempel.dk".to_string()),
+    ];
+    let (status, answer) = post_order(&server, &waiting, &fields).await;
     assert_eq!(status, 409, "{answer}");
 }
