@@ -52,6 +52,19 @@ fn start(dir: &Path) -> Running {
     Running { child, base, rest }
 }
 
+/// Runs a `pactum` command in `dir` as a user would, with no settings from this environment.
+fn pactum(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pactum"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("PACTUM_MASTER_KEY")
+        .env_remove("PACTUM_DATA_DIR")
+        .env_remove("PACTUM_PUBLIC_URL")
+        .output()
+        .expect("the pactum binary runs")
+}
+
 #[tokio::test]
 async fn first_run_needs_no_setup_and_the_second_reuses_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,14 +105,7 @@ fn a_database_without_its_key_does_not_start() {
     drop(start(dir.path()));
     let data = dir.path().join("pactum-data");
     std::fs::rename(data.join("master.key"), dir.path().join("backup.key")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pactum"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("PACTUM_MASTER_KEY")
-        .env_remove("PACTUM_DATA_DIR")
-        .output()
-        .unwrap();
+    let out = pactum(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("master key file") && stderr.contains("is missing"), "{stderr}");
@@ -254,27 +260,13 @@ async fn a_command_run_beside_the_server_leaves_it_working_and_the_chain_whole()
         "[[course]]\nslug = \"ekstra\"\ntitle = { da = \"Ekstra\", en = \"Extra\" }\nsummary = { da = \"-\", en = \"-\" }\n",
     )
     .unwrap();
-    let imported = Command::new(env!("CARGO_BIN_EXE_pactum"))
-        .args(["catalogue", "import", catalogue.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("PACTUM_MASTER_KEY")
-        .env_remove("PACTUM_DATA_DIR")
-        .output()
-        .unwrap();
+    let imported = pactum(dir.path(), &["catalogue", "import", catalogue.to_str().unwrap()]);
     assert_eq!(imported.status.code(), Some(0), "{}", String::from_utf8_lossy(&imported.stderr));
 
     let after = enrol("ane.efter@eksempel.dk").send().await.unwrap();
     assert_eq!(after.status(), 201, "{}", after.text().await.unwrap());
     drop(running);
-    let verified = Command::new(env!("CARGO_BIN_EXE_pactum"))
-        .args(["audit", "verify"])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("PACTUM_MASTER_KEY")
-        .env_remove("PACTUM_DATA_DIR")
-        .output()
-        .unwrap();
+    let verified = pactum(dir.path(), &["audit", "verify"]);
     assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stdout));
 }
 
@@ -286,15 +278,7 @@ fn a_command_makes_links_to_where_the_server_is_reached() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path());
     assert!(!running.base.ends_with(":8080"), "the test server runs on a port of its own: {}", running.base);
-    let created = Command::new(env!("CARGO_BIN_EXE_pactum"))
-        .args(["admin", "create", "--username", "koordinator", "--role", "coordinator"])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("PACTUM_MASTER_KEY")
-        .env_remove("PACTUM_DATA_DIR")
-        .env_remove("PACTUM_PUBLIC_URL")
-        .output()
-        .unwrap();
+    let created = pactum(dir.path(), &["admin", "create", "--username", "koordinator", "--role", "coordinator"]);
     assert_eq!(created.status.code(), Some(0), "{}", String::from_utf8_lossy(&created.stderr));
     let stdout = String::from_utf8_lossy(&created.stdout);
     assert!(stdout.contains(&format!("{}/admin/setup/", running.base)), "{stdout}");
