@@ -238,15 +238,18 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let cvr = match (request.buyer_kind, request.cvr.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
             (BuyerKind::Company, None) => return Err(invalid("cvr", Problem::Missing)),
-            (_, Some(raw)) => Some(parse_cvr(raw).ok_or_else(|| invalid("cvr", Problem::Malformed))?),
+            (_, Some(raw)) => Some(parse_cvr(raw).ok_or_else(|| invalid("cvr", Problem::NotACvr))?),
             (BuyerKind::Person, None) => None,
         };
         if request.buyer_kind == BuyerKind::Company && field(&request.buyer, "company").is_none() {
             return Err(invalid("company", Problem::Missing));
         }
         let purchase_order = request.purchase_order.as_deref().map(str::trim).filter(|p| !p.is_empty());
-        if purchase_order.is_some_and(|p| p.chars().count() > 100 || p.chars().any(char::is_control)) {
-            return Err(invalid("purchase_order", Problem::Malformed));
+        if purchase_order.is_some_and(|p| p.chars().count() > 100) {
+            return Err(invalid("purchase_order", Problem::TooLong(100)));
+        }
+        if purchase_order.is_some_and(|p| p.chars().any(char::is_control)) {
+            return Err(invalid("purchase_order", Problem::ControlCharacters));
         }
         let catalogue = self.catalogue().await?;
         let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;

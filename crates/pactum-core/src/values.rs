@@ -37,6 +37,10 @@ pub enum Problem {
     TooMany(u32),
     /// Not an id as the catalogue gives them (a UUID).
     NotAnId,
+    /// Not a Danish CVR number (eight digits).
+    NotACvr,
+    /// A confirmation that must be `true` to go ahead.
+    MustBeTrue,
 }
 
 impl FieldError {
@@ -109,6 +113,18 @@ impl FieldError {
             (Problem::TooMany(n), Lang::En) => format!("The field «{f}» may hold at most {n} entries. Split it up."),
             (Problem::NotAnId, Lang::Da) => {
                 format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")
+            }
+            (Problem::NotACvr, Lang::Da) => {
+                format!("Feltet «{f}» skal være et CVR-nummer på 8 cifre, f.eks. 12345678.")
+            }
+            (Problem::NotACvr, Lang::En) => {
+                format!("The field «{f}» must be a Danish CVR number of 8 digits, e.g. 12345678.")
+            }
+            (Problem::MustBeTrue, Lang::Da) => {
+                format!("Feltet «{f}» skal være true, som bekræftelse. Intet er ændret.")
+            }
+            (Problem::MustBeTrue, Lang::En) => {
+                format!("The field «{f}» must be true, as confirmation. Nothing was changed.")
             }
             (Problem::NotAnId, Lang::En) => {
                 format!("The field «{f}» must be an id from the catalogue, e.g. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")

@@ -150,6 +150,13 @@ async fn orders_are_checked_before_anything_is_stored() {
             ("cpr".into(), "x".into()),
         ]],
     );
+    match p.place_order(bad_cvr.clone()).await {
+        Err(CoreError::Invalid(errors)) => assert_eq!(
+            errors[0].message(pactum_policy::Lang::En),
+            "The field «cvr» must be a Danish CVR number of 8 digits, e.g. 12345678."
+        ),
+        other => panic!("cvr 1234: {other:?}"),
+    }
     for (request, field) in [
         (no_cvr, "cvr"),
         (bad_cvr, "cvr"),

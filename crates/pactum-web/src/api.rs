@@ -569,7 +569,16 @@ async fn subscribe<B: Backend, C: Clock>(
         method: "api".into(),
         notice_version: body.notice_version,
     };
-    state.pactum.subscribe_newsletter(subscription).await.map_err(|e| activity_error(e, lang))?;
+    state.pactum.subscribe_newsletter(subscription).await.map_err(|e| match e {
+        // The body's `interests` is stored as the policy's category `newsletter_interests`: named as sent.
+        CoreError::Invalid(mut problems) => {
+            for p in problems.iter_mut().filter(|p| p.field == "newsletter_interests") {
+                p.field = "interests".into();
+            }
+            ApiError::from_core(CoreError::Invalid(problems), lang)
+        }
+        other => activity_error(other, lang),
+    })?;
     Ok((StatusCode::ACCEPTED, Json(Status { status: "confirmation_requested" })).into_response())
 }
 

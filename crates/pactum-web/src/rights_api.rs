@@ -345,8 +345,10 @@ async fn erase<B: Backend, C: Clock>(
     let subject = visitor(&state, &headers, lang).await?;
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
     if !body.confirm {
-        let problem =
-            pactum_core::values::FieldError { field: "confirm".into(), problem: pactum_core::values::Problem::Missing };
+        let problem = pactum_core::values::FieldError {
+            field: "confirm".into(),
+            problem: pactum_core::values::Problem::MustBeTrue,
+        };
         return Err(ApiError::from_core(CoreError::Invalid(vec![problem]), lang));
     }
     let erasure = state

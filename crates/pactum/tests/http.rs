@@ -726,6 +726,15 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(body["fields"][0]["field"], "session_id");
     assert!(body["message"].as_str().unwrap().contains("must be an id from the catalogue"), "{body}");
 
+    let long_interests = api_post(
+        &server,
+        "/api/v1/newsletter/subscriptions?lang=en",
+        serde_json::json!({"email": "lis@eksempel.dk", "consent": true, "interests": "x".repeat(5000), "notice_version": "2026.1"}),
+    )
+    .await;
+    assert_eq!(long_interests.status(), 400);
+    let body: serde_json::Value = long_interests.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "interests", "named as the body names it: {body}");
     let no_consent = api_post(
         &server,
         "/api/v1/newsletter/subscriptions",

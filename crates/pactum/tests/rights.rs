@@ -523,6 +523,8 @@ async fn l1_p30_p35_the_rights_api_offers_the_portal_to_another_website(server: 
         .await
         .unwrap();
     assert_eq!(unconfirmed.status(), 400);
+    let body: serde_json::Value = unconfirmed.json().await.unwrap();
+    assert_eq!(body["message"], "Feltet «confirm» skal være true, som bekræftelse. Intet er ændret.");
     let erased = client()
         .post(api("erasure"))
         .header("authorization", &bearer)
