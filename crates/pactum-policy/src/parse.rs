@@ -70,6 +70,10 @@ pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
         return Ok(policy);
     }
     let mut found = std::mem::take(&mut reader.found);
+    if !syntax_errors.is_empty() {
+        // What the parser could not read looks missing; saying so would only bury the syntax error.
+        found.retain(|(_, message, _)| !message.contains(" is missing `"));
+    }
     found.sort_by_key(|(at, _, _)| *at);
     found.dedup();
     Err(PolicyErrors {

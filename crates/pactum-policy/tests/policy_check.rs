@@ -193,6 +193,13 @@ fn typo_in_a_key_is_named_with_a_suggestion() {
 }
 
 #[test]
+fn a_syntax_error_is_not_buried_under_what_the_parser_could_not_read() {
+    let errors = parse_policy("p.toml", "garbage = [").expect_err("refused");
+    assert!(errors.diagnostics.iter().any(|d| d.message.contains("not valid TOML")), "{errors}");
+    assert!(!errors.to_string().contains("is missing"), "{errors}");
+}
+
+#[test]
 fn duplicate_keys_are_located() {
     let src = BUNDLED_POLICY.replacen("[categories.title]", "[categories.name]", 1);
     let errors = parse_policy("p.toml", &src).expect_err("refused");
