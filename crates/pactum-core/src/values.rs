@@ -111,9 +111,6 @@ impl FieldError {
             ),
             (Problem::TooMany(n), Lang::Da) => format!("Feltet «{f}» må højst have {n} elementer. Del det op."),
             (Problem::TooMany(n), Lang::En) => format!("The field «{f}» may hold at most {n} entries. Split it up."),
-            (Problem::NotAnId, Lang::Da) => {
-                format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")
-            }
             (Problem::NotACvr, Lang::Da) => {
                 format!("Feltet «{f}» skal være et CVR-nummer på 8 cifre, f.eks. 12345678.")
             }
@@ -125,6 +122,9 @@ impl FieldError {
             }
             (Problem::MustBeTrue, Lang::En) => {
                 format!("The field «{f}» must be true, as confirmation. Nothing was changed.")
+            }
+            (Problem::NotAnId, Lang::Da) => {
+                format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")
             }
             (Problem::NotAnId, Lang::En) => {
                 format!("The field «{f}» must be an id from the catalogue, e.g. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")

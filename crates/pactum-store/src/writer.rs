@@ -63,7 +63,7 @@ impl<B: Backend> Clone for Store<B> {
 impl<B: Backend> Store<B> {
     /// Starts the writer for `chain` (one chain per node, see docs/operations.md).
     pub async fn start(backend: B, audit_key: AuditKey, chain: &str) -> Result<Store<B>, StoreError> {
-        let head = backend.audit_heads().await?.into_iter().find(|h| h.chain == chain).unwrap_or(AuditHead {
+        let head = stored_head(&backend, chain).await?.unwrap_or(AuditHead {
             chain: chain.to_string(),
             seq: 0,
             hash: vec![0; 32],
@@ -103,6 +103,11 @@ impl<B: Backend> Store<B> {
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
+}
+
+/// The head of `chain` as stored, if the chain has any entry yet.
+async fn stored_head<B: Backend>(backend: &B, chain: &str) -> Result<Option<AuditHead>, StoreError> {
+    Ok(backend.audit_heads().await?.into_iter().find(|h| h.chain == chain))
 }
 
 struct Writer<B: Backend> {
@@ -215,8 +220,8 @@ impl<B: Backend> Writer<B> {
 
     /// Reads this chain's stored head; true (and taken as the head) when another writer moved it.
     async fn reread_moved_head(&mut self) -> bool {
-        let stored = match self.backend.audit_heads().await {
-            Ok(heads) => heads.into_iter().find(|h| h.chain == self.head.chain),
+        let stored = match stored_head(&self.backend, &self.head.chain).await {
+            Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, "the audit chain's head could not be read again");
                 return false;

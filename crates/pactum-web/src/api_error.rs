@@ -175,20 +175,12 @@ impl ApiError {
 /// English) in the caller's language: a JSON error under `/api/` and for a JSON body, a short text
 /// in Danish and English elsewhere. A JSON error that says so already is left as it is.
 pub async fn explain_body_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let sent_json = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    let api = request.uri().path().starts_with("/api/") || sent_json;
+    let api = request.uri().path().starts_with("/api/")
+        || crate::headers::content_type_is(request.headers(), "application/json");
     let lang = Params::from_uri(request.uri()).lang(request.headers());
     let response = next.run(request).await;
     let bare = response.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && response
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| !v.starts_with("application/json"));
+        && !crate::headers::content_type_is(response.headers(), "application/json");
     if !bare {
         return response;
     }

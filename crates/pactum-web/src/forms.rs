@@ -69,12 +69,7 @@ pub async fn refuse_malformed_text(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !crate::headers::content_type_is(request.headers(), "application/x-www-form-urlencoded") {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();

@@ -54,11 +54,11 @@ fn quoted(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
-/// What serde expected, from its `…, expected <what>` (at line …), in the caller's language.
-fn expected(message: &str, lang: Lang) -> Option<String> {
+/// What serde expected, from its `…, expected <what>` (at line …), in Danish and English.
+fn expected(message: &str) -> Option<(&'static str, &'static str)> {
     let after = &message[message.find(", expected ")? + ", expected ".len()..];
     let what = after.split(" at line ").next().unwrap_or(after).trim();
-    let (da, en) = match what {
+    Some(match what {
         w if w.starts_with("struct ") || w == "a map" => ("et JSON-objekt", "a JSON object"),
         "a string" | "a borrowed string" => ("en tekst", "a string"),
         "a boolean" => ("true eller false", "true or false"),
@@ -68,48 +68,44 @@ fn expected(message: &str, lang: Lang) -> Option<String> {
         }
         w if w.starts_with('u') || w.starts_with('i') || w.contains("integer") => ("et helt tal", "a whole number"),
         _ => return None,
-    };
-    Some(match lang {
-        Lang::Da => da.to_string(),
-        Lang::En => en.to_string(),
     })
 }
 
+/// Serde's `message` about the value at `field` (the path, empty for the body itself), retold.
 fn retell(field: &str, message: &str, lang: Lang) -> JsonProblem {
-    let named = |name: &str| if field_like(name) { name.to_string() } else { "…".to_string() };
-    let shown = if field.is_empty() { "(body)".to_string() } else { field.to_string() };
-    let text = if message.starts_with("missing field") {
-        let name = quoted(message).map(named).unwrap_or_default();
-        let full = if field.is_empty() { name.clone() } else { format!("{field}.{name}") };
-        return JsonProblem {
-            message: match lang {
-                Lang::Da => format!("Feltet «{full}» mangler. Tilføj det og send igen."),
-                Lang::En => format!("The field «{full}» is missing. Add it and send again."),
-            },
-            field: full,
-        };
+    let name = || quoted(message).map(|n| if field_like(n) { n } else { "…" }).unwrap_or_default();
+    let (field, da, en) = if message.starts_with("missing field") {
+        // The path ends at the object the field is missing from.
+        let full = if field.is_empty() { name().to_string() } else { format!("{field}.{}", name()) };
+        let da = format!("Feltet «{full}» mangler. Tilføj det og send igen.");
+        let en = format!("The field «{full}» is missing. Add it and send again.");
+        (full, da, en)
     } else if message.starts_with("unknown field") {
         // The path already ends at the unknown field.
-        let full = if field.is_empty() { quoted(message).map(named).unwrap_or_default() } else { field.to_string() };
-        return JsonProblem {
-            message: match lang {
-                Lang::Da => format!("Feltet «{full}» kendes ikke her. Fjern det og send igen."),
-                Lang::En => format!("The field «{full}» is not known here. Remove it and send again."),
-            },
-            field: full,
-        };
-    } else if let Some(what) = expected(message, lang) {
-        match lang {
-            Lang::Da => format!("Feltet «{shown}» skal være {what}."),
-            Lang::En => format!("The field «{shown}» must be {what}."),
-        }
+        let full = if field.is_empty() { name().to_string() } else { field.to_string() };
+        let da = format!("Feltet «{full}» kendes ikke her. Fjern det og send igen.");
+        let en = format!("The field «{full}» is not known here. Remove it and send again.");
+        (full, da, en)
     } else {
-        match lang {
-            Lang::Da => format!("Feltet «{shown}» har en værdi af forkert slags. Ret den og send igen."),
-            Lang::En => format!("The field «{shown}» has a value of the wrong kind. Fix it and send again."),
-        }
+        let shown = if field.is_empty() { "(body)".to_string() } else { field.to_string() };
+        let (da, en) = match expected(message) {
+            Some((da, en)) => {
+                (format!("Feltet «{shown}» skal være {da}."), format!("The field «{shown}» must be {en}."))
+            }
+            None => (
+                format!("Feltet «{shown}» har en værdi af forkert slags. Ret den og send igen."),
+                format!("The field «{shown}» has a value of the wrong kind. Fix it and send again."),
+            ),
+        };
+        (shown, da, en)
     };
-    JsonProblem { field: shown, message: text }
+    JsonProblem {
+        field,
+        message: match lang {
+            Lang::Da => da,
+            Lang::En => en,
+        },
+    }
 }
 
 #[cfg(test)]
