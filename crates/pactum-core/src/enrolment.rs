@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::newsletter::{SubscribeOutcome, Subscription};
 use crate::personal::Collection;
+use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
 
 pub const ENROLMENT_PURPOSE: &str = "course_enrolment";
@@ -59,6 +60,12 @@ fn seat_error(e: pactum_store::StoreError) -> CoreError {
     }
 }
 
+/// An option asked for that the activity does not offer: refused before anything is stored, so
+/// that nobody believes they signed up for something they did not get.
+fn not_offered(option: &str) -> CoreError {
+    CoreError::Invalid(vec![FieldError { field: option.into(), problem: Problem::NotOffered }])
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -72,6 +79,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let catalogue = self.catalogue().await?;
         let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
         let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        if request.certification && !course.certification {
+            return Err(not_offered("certification"));
+        }
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: ENROLMENT_PURPOSE.into(),
@@ -82,7 +92,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             })
             .await?;
         let subject = prepared.collected.subject;
-        let certification = if request.certification && course.certification {
+        let certification = if request.certification {
             let purpose = self.purpose(CERTIFICATION_PURPOSE)?;
             let instance = self.start_purpose(subject, purpose, Some(session.ends_on));
             let id = instance.id;
@@ -150,6 +160,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let catalogue = self.catalogue().await?;
         let event = catalogue.events.iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
+        if request.sponsor_sharing && event.sponsor.is_none() {
+            return Err(not_offered("sponsor_sharing"));
+        }
         let mut prepared = self
             .prepare_collection(Collection {
                 purpose: EVENT_PURPOSE.into(),

@@ -41,6 +41,9 @@ pub enum Problem {
     NotACvr,
     /// A confirmation that must be `true` to go ahead.
     MustBeTrue,
+    /// An option the activity does not offer (certification on a course without it, sponsor
+    /// sharing at an event without a sponsor).
+    NotOffered,
 }
 
 impl FieldError {
@@ -122,6 +125,12 @@ impl FieldError {
             }
             (Problem::MustBeTrue, Lang::En) => {
                 format!("The field «{f}» must be true, as confirmation. Nothing was changed.")
+            }
+            (Problem::NotOffered, Lang::Da) => {
+                format!("Valget «{f}» tilbydes ikke her. Udelad det, eller send false. Intet er gemt.")
+            }
+            (Problem::NotOffered, Lang::En) => {
+                format!("The option «{f}» is not offered here. Leave it out or send false. Nothing was stored.")
             }
             (Problem::NotAnId, Lang::Da) => {
                 format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")

@@ -100,11 +100,8 @@ async fn p18_enrolment_holds_data_until_the_course_ends_and_certification_only_w
     assert_eq!(enrolments.len(), 2);
     assert!(enrolments[0].certification.is_none() && enrolments[1].certification.is_some());
 
-    // A course without certification ignores the box.
-    let agile = first_session(&p, "agil-projektledelse").await;
-    p.enrol(request(agile, "agile@eksempel.dk", true, false)).await.unwrap();
-    let subject = p.find_subject_by_email("agile@eksempel.dk").await.unwrap().unwrap();
-    assert_eq!(p.store.backend().purposes_of(subject).await.unwrap().len(), 1);
+    // A course without certification refuses the box: see
+    // p13_c3_an_option_the_activity_does_not_offer_is_refused_and_nothing_is_stored.
 }
 
 #[tokio::test]
@@ -148,6 +145,43 @@ async fn c3_only_a_ticked_sponsor_box_records_a_sponsor_consent() {
     assert!(p.store.backend().consents_of(no).await.unwrap().is_empty());
     let roster = p.store.backend().enrolments_of(event).await.unwrap();
     assert_eq!(roster.iter().filter(|e| e.sponsor_consent.is_some()).count(), 1);
+}
+
+#[tokio::test]
+async fn p13_c3_an_option_the_activity_does_not_offer_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    // agil-projektledelse offers no certification: asking for it is a 400-class error naming the
+    // option, not an enrolment without the certification the person thinks they chose.
+    let session = first_session(&p, "agil-projektledelse").await;
+    let Err(CoreError::Invalid(errors)) = p.enrol(request(session, "cert@eksempel.dk", true, false)).await else {
+        panic!("refused")
+    };
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "certification");
+    assert!(errors[0].message(Lang::En).contains("is not offered here"), "{}", errors[0].message(Lang::En));
+    assert!(errors[0].message(Lang::Da).contains("tilbydes ikke her"));
+    assert_eq!(p.find_subject_by_email("cert@eksempel.dk").await.unwrap(), None, "nothing stored");
+    assert_eq!(p.course_listing("agil-projektledelse").await.unwrap().unwrap().sessions[0].seats_left, 12);
+
+    // An event without a sponsor: the sponsor box cannot be ticked there.
+    let without_sponsor = EXAMPLE_CATALOGUE.replace("sponsor = \"sponsor\"\n", "");
+    p.import_catalogue(&without_sponsor, "test").await.unwrap();
+    let event = p.event_listings().await.unwrap()[0].0.clone();
+    assert!(event.sponsor.is_none());
+    let signup = EventSignupRequest {
+        event: event.id.0,
+        values: values("sponsor@eksempel.dk"),
+        sponsor_sharing: true,
+        newsletter: false,
+        lang: Lang::En,
+        method: "api".into(),
+        notice_version: "2026.1".into(),
+    };
+    let Err(CoreError::Invalid(errors)) = p.sign_up_for_event(signup.clone()).await else { panic!("refused") };
+    assert_eq!(errors[0].field, "sponsor_sharing");
+    assert_eq!(p.find_subject_by_email("sponsor@eksempel.dk").await.unwrap(), None, "nothing stored");
+    p.sign_up_for_event(EventSignupRequest { sponsor_sharing: false, ..signup }).await.unwrap();
 }
 
 #[tokio::test]

@@ -704,6 +704,19 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(body["message"], "Feltet «fields» skal være et JSON-objekt.");
     assert!(!body.to_string().contains("Lis Lund") && !body.to_string().contains("lis@"), "{body}");
 
+    // Certification on a course that does not offer it: refused, naming the option, seat kept.
+    let agile = courses.as_array().unwrap().iter().find(|c| c["slug"] == "agil-projektledelse").unwrap();
+    let agile_session = agile["sessions"][0]["id"].as_str().unwrap();
+    let seats_before = agile["sessions"][0]["seats_left"].clone();
+    let not_offered = api_post(&server, "/api/v1/enrolments?lang=en", serde_json::json!({"session_id": agile_session, "fields": {"name": "Lis Lund", "email": "lis3@eksempel.dk"}, "certification": true, "notice_version": "2026.1"})).await;
+    assert_eq!(not_offered.status(), 400);
+    let body: serde_json::Value = not_offered.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "certification", "{body}");
+    assert!(body["fields"][0]["message"].as_str().unwrap().contains("is not offered here"), "{body}");
+    let courses_after: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
+    let agile_after = courses_after.as_array().unwrap().iter().find(|c| c["slug"] == "agil-projektledelse").unwrap();
+    assert_eq!(agile_after["sessions"][0]["seats_left"], seats_before, "no seat taken");
+
     let stale = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis2@eksempel.dk"}, "notice_version": "2020.1"})).await;
     assert_eq!(stale.status(), 409);
     let missing = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": "01990000-0000-7000-8000-000000000000", "fields": {}, "notice_version": "2026.1"})).await;
