@@ -25,6 +25,12 @@ pub fn from_micros(m: Micros) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A moment as `2026-12-07 19:41:08`, for messages to operators.
+pub fn clock_text(m: Micros) -> String {
+    let t = from_micros(m);
+    format!("{} {:02}:{:02}:{:02}", pactum_store::date_to_text(t.date()), t.hour(), t.minute(), t.second())
+}
+
 /// The real clock, in UTC.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

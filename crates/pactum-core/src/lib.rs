@@ -28,6 +28,7 @@ pub mod rectification;
 pub mod retention_sweep;
 pub mod rights;
 pub mod roster;
+pub mod running;
 pub mod staff;
 pub mod ubl;
 pub mod values;
@@ -97,6 +98,20 @@ pub enum CoreError {
     TaskFailed,
     #[error("another retention sweep is running; this one did not start")]
     SweepRunning,
+    #[error(
+        "{count} Pactum server(s) are running against this database, and a server must not run while the master key \
+         is rotated. Stop every server, then run `pactum key rotate` again; nothing was changed. A server that was \
+         killed counts as running until its registration runs out at {} UTC",
+        clock::clock_text(*until)
+    )]
+    ServersRunning { count: usize, until: pactum_store::Micros },
+    #[error(
+        "the master key is being rotated (`pactum key rotate`), and a server must not start until that has \
+         finished. If the rotation was interrupted, run `pactum key rotate` again to finish it; otherwise its \
+         lease runs out at {} UTC",
+        clock::clock_text(*until)
+    )]
+    RotationRunning { until: pactum_store::Micros },
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

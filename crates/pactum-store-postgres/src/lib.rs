@@ -230,6 +230,20 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 return Err(ApplyError::LeaseHeld);
             }
         }
+        Op::ReleaseLease { job, holder } => {
+            sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+                .bind(job)
+                .bind(holder)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::ForgetExpiredLeases { prefix, now } => {
+            sqlx::query("DELETE FROM job_leases WHERE starts_with(job, $1) AND until < $2")
+                .bind(prefix)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::Suppress { email_index, purpose, since } => {
             sqlx::query(
                 "INSERT INTO suppressions (email_index, purpose, since) VALUES ($1, $2, $3) ON CONFLICT (email_index) DO NOTHING",
@@ -1084,6 +1098,20 @@ impl Backend for PgBackend {
             })
         })
         .transpose()
+    }
+
+    async fn live_leases(&self, prefix: &str, now: Micros) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job, holder, until FROM job_leases WHERE starts_with(job, $1) AND until >= $2 ORDER BY job",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| Ok(Lease { job: get(r, "job")?, holder: get(r, "holder")?, until: get(r, "until")? }))
+            .collect()
     }
 
     async fn email_index_of(&self, subject: SubjectId) -> Result<Option<Vec<u8>>, StoreError> {

@@ -330,6 +330,20 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 return Err(ApplyError::LeaseHeld);
             }
         }
+        Op::ReleaseLease { job, holder } => {
+            sqlx::query("DELETE FROM job_leases WHERE job = ? AND holder = ?")
+                .bind(job)
+                .bind(holder)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Op::ForgetExpiredLeases { prefix, now } => {
+            sqlx::query("DELETE FROM job_leases WHERE substr(job, 1, length(?1)) = ?1 AND until < ?2")
+                .bind(prefix)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::Suppress { email_index, purpose, since } => {
             sqlx::query(
                 "INSERT INTO suppressions (email_index, purpose, since) VALUES (?, ?, ?) ON CONFLICT (email_index) DO NOTHING",
@@ -1237,6 +1251,20 @@ impl Backend for SqliteBackend {
             .await
             .map_err(error)?;
         Ok(row.map(|r| get::<Option<Vec<u8>>>(&r, "email_index")).transpose()?.flatten())
+    }
+
+    async fn live_leases(&self, prefix: &str, now: Micros) -> Result<Vec<Lease>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job, holder, until FROM job_leases WHERE substr(job, 1, length(?1)) = ?1 AND until >= ?2 ORDER BY job",
+        )
+        .bind(prefix)
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(error)?;
+        rows.iter()
+            .map(|r| Ok(Lease { job: get(r, "job")?, holder: get(r, "holder")?, until: get(r, "until")? }))
+            .collect()
     }
 
     async fn suppression(&self, email_index: &[u8]) -> Result<Option<String>, StoreError> {

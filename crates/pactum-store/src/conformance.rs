@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             api_tokens_are_found_by_hash_and_revoked,
             expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
             a_job_lease_is_held_by_one_node_until_it_runs_out,
+            leases_are_listed_while_they_run_and_released_or_forgotten,
             orders_keep_their_participants_and_invoices_are_numbered_without_gaps,
             rights_requests_are_queued_by_deadline_and_go_with_their_purpose,
             every_column_is_classified
@@ -933,6 +934,43 @@ pub async fn a_job_lease_is_held_by_one_node_until_it_runs_out<B: Backend>(backe
     assert!(matches!(take("node-b", 1_150).await, Err(StoreError::LeaseHeld)), "renewed until 1190");
     take("node-b", 1_191).await.unwrap();
     assert!(matches!(take("node-a", 1_200).await, Err(StoreError::LeaseHeld)));
+}
+
+pub async fn leases_are_listed_while_they_run_and_released_or_forgotten<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let take = |job: &str, holder: &str, until: Micros| {
+        let op = Op::TakeLease { job: job.into(), holder: holder.into(), now: 1_000, until };
+        store.commit(change(vec![op], vec![]))
+    };
+    take("serve:a", "a", 2_000).await.unwrap();
+    take("serve:b", "b", 1_500).await.unwrap();
+    take("serve_other", "c", 9_000).await.unwrap();
+    take("retention", "d", 9_000).await.unwrap();
+    let jobs = |leases: Vec<Lease>| leases.into_iter().map(|l| l.job).collect::<Vec<_>>();
+    assert_eq!(jobs(b.live_leases("serve:", 1_200).await.unwrap()), vec!["serve:a", "serve:b"], "by prefix");
+    assert_eq!(jobs(b.live_leases("serve:", 1_600).await.unwrap()), vec!["serve:a"], "b ran out at 1500");
+    let live = b.live_leases("serve:a", 1_600).await.unwrap();
+    assert_eq!((live[0].holder.as_str(), live[0].until), ("a", 2_000));
+    assert!(b.live_leases("%", 1_000).await.unwrap().is_empty(), "the prefix is text, not a pattern");
+
+    // Another holder cannot release it; its own holder can, and then anyone may take the job.
+    let release = |job: &str, holder: &str| {
+        store.commit(change(vec![Op::ReleaseLease { job: job.into(), holder: holder.into() }], vec![]))
+    };
+    release("serve:a", "b").await.unwrap();
+    assert_eq!(jobs(b.live_leases("serve:", 1_600).await.unwrap()), vec!["serve:a"]);
+    release("serve:a", "a").await.unwrap();
+    assert!(b.live_leases("serve:", 1_600).await.unwrap().is_empty());
+    take("serve:a", "z", 3_000).await.unwrap();
+
+    // Forgetting expired leases removes the rows of the prefix that ran out, and only those: seen
+    // from before they ran out, serve:b is gone, the others are all still there.
+    assert_eq!(jobs(b.live_leases("serve", 0).await.unwrap()), vec!["serve:a", "serve:b", "serve_other"]);
+    let forget = Op::ForgetExpiredLeases { prefix: "serve:".into(), now: 2_500 };
+    store.commit(change(vec![forget], vec![])).await.unwrap();
+    assert_eq!(jobs(b.live_leases("serve", 0).await.unwrap()), vec!["serve:a", "serve_other"]);
+    assert_eq!(jobs(b.live_leases("retention", 0).await.unwrap()), vec!["retention"]);
 }
 
 fn invoice(order: &Order, instance: PurposeInstanceId, kind: &str, credits: Option<InvoiceId>) -> Invoice {

@@ -127,6 +127,14 @@ id_type!(
 );
 
 /// A key wrapped by a master key, with the id of that master key.
+/// Who holds the lease on a job, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job: String,
+    pub holder: String,
+    pub until: Micros,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedKey {
     pub master_key_id: String,
@@ -823,6 +831,17 @@ pub enum Op {
         holder: String,
         now: Micros,
         until: Micros,
+    },
+    /// Gives up `holder`'s lease on `job` at once: the lease is gone, not merely run out.
+    ReleaseLease {
+        job: String,
+        holder: String,
+    },
+    /// Forgets every lease on a job whose name starts with `prefix` that ran out before `now` (the
+    /// registrations of servers that were killed, which nobody releases).
+    ForgetExpiredLeases {
+        prefix: String,
+        now: Micros,
     },
     /// Keeps the blind index of an address whose consent to `purpose` was withdrawn (P20).
     Suppress {

@@ -160,6 +160,8 @@ async fn serve_on<B: Backend>(
     core.notify_secrets = notify_secrets(&policy);
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;
+    // Before anything else is written: not while the master key is being rotated.
+    let registration = pactum.register_server().await?;
     let version = pactum.policy.version.clone();
     if settings.policy.is_none()
         && let Some(summary) = pactum.seed_example_catalogue(pactum_policy::EXAMPLE_CATALOGUE).await?
@@ -207,8 +209,14 @@ async fn serve_on<B: Backend>(
             let _ = stopped.wait_for(|s| *s).await;
         }
     }));
+    let registered = tokio::spawn(keep_registered(pactum.clone(), registration.clone(), {
+        let mut stopped = stop_worker.subscribe();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    }));
     let public_url = pactum.settings.public_url.clone();
-    let app = pactum_web::Application::with_listener(pactum, listener, web)
+    let app = pactum_web::Application::with_listener(pactum.clone(), listener, web)
         .map_err(|e| anyhow::anyhow!("cannot start the web server: {e}"))?;
     let address = app.local_addr()?;
     tracing::info!(%address, tls = app.serves_tls(), policy_version = %version, "Pactum is serving");
@@ -244,6 +252,10 @@ async fn serve_on<B: Backend>(
     let _ = stop_worker.send(true);
     let _ = worker.await;
     let _ = sweeper.await;
+    let _ = registered.await;
+    if let Err(e) = pactum.unregister_server(&registration).await {
+        tracing::warn!(error = %e, "this server's registration was not given up; it runs out within two minutes");
+    }
     tracing::info!("Pactum stopped");
     Ok(0)
 }
@@ -325,7 +337,30 @@ pub async fn key_rotate(args: &StoreArgs) -> anyhow::Result<i32> {
 async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
     let source = key_source(settings, false);
     let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
-    let rotation = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await?;
+    if let Err(e) = pactum.begin_key_rotation().await {
+        eprintln!("{e}");
+        return Ok(1);
+    }
+    // The lease is renewed while the keys are re-wrapped, and given up however the rotation ends.
+    let renewing = tokio::spawn({
+        let pactum = pactum.clone();
+        async move {
+            let mut every = tokio::time::interval(pactum_core::running::ROTATION_RENEWAL);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = pactum.renew_key_rotation().await {
+                    tracing::warn!(error = %e, "the rotation's lease was not renewed; it is tried again shortly");
+                }
+            }
+        }
+    });
+    let rotated = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await;
+    renewing.abort();
+    if let Err(e) = pactum.end_key_rotation().await {
+        tracing::warn!(error = %e, "the rotation's lease was not given up; servers may start when it runs out");
+    }
+    let rotation = rotated?;
     println!(
         "master key rotated: {} subject keys re-wrapped from key {} to key {}; the old key file was kept as master.key.retired-{}",
         rotation.subject_keys_rewrapped, rotation.old_key_id, rotation.new_key_id, rotation.old_key_id
@@ -589,6 +624,27 @@ fn notify_secrets(policy: &Policy) -> pactum_core::NotifySecrets {
         }
     }
     pactum_core::NotifySecrets(secrets)
+}
+
+/// Renews the server's registration (see [`pactum_core::running`]) until `stop`.
+async fn keep_registered<B: Backend, C: Clock>(
+    pactum: Pactum<B, C>,
+    registration: pactum_core::running::ServerRegistration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(pactum_core::running::SERVER_RENEWAL);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {
+                if let Err(e) = pactum.renew_server_registration(&registration).await {
+                    tracing::warn!(error = %e, "this server's registration was not renewed; it is tried again shortly");
+                }
+            }
+        }
+    }
 }
 
 /// How often `serve` runs the retention sweep.

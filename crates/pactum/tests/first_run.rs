@@ -283,3 +283,74 @@ fn a_command_makes_links_to_where_the_server_is_reached() {
     let stdout = String::from_utf8_lossy(&created.stdout);
     assert!(stdout.contains(&format!("{}/admin/setup/", running.base)), "{stdout}");
 }
+
+/// A server and a master key rotation never run at once: the rotation would re-wrap every key under
+/// a master key the running server does not hold, and the keys of people signing up meanwhile would
+/// be wrapped under one the next start no longer loads.
+#[tokio::test]
+async fn key_rotate_refuses_while_a_server_runs_and_a_server_waits_for_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pactum-data");
+    let running = start(dir.path());
+    let refused = pactum(dir.path(), &["key", "rotate"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("1 Pactum server(s) are running against this database"), "{stderr}");
+    assert!(stderr.contains("Stop every server, then run `pactum key rotate` again; nothing was changed"), "{stderr}");
+    assert!(!data.join("master.key.next").exists(), "no new key was made");
+    // The server still works after the refusal.
+    let health = reqwest::get(format!("{}/healthz", running.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Stopped as an operator stops it, the server gives its registration up: the rotation runs.
+    let mut running = running;
+    let _ = Command::new("kill").args(["-TERM", &running.child.id().to_string()]).status();
+    assert!(running.child.wait().unwrap().success());
+    let rotated = pactum(dir.path(), &["key", "rotate"]);
+    assert_eq!(rotated.status.code(), Some(0), "{}", String::from_utf8_lossy(&rotated.stderr));
+    drop(running);
+
+    // While a rotation holds its lease (as one running in another process does), no server starts.
+    {
+        use pactum_core::Clock;
+        use pactum_core::keyfile::{KeySource, load};
+        let url = format!("sqlite://{}", data.join("pactum.db").display());
+        let backend = pactum_store_sqlite::SqliteBackend::connect(&url).await.unwrap();
+        let policy = pactum_policy::parse_policy("metier.toml", pactum_policy::BUNDLED_POLICY).unwrap();
+        let ring = load(KeySource::File { path: data.join("master.key"), may_create: false }).unwrap();
+        let clock = pactum_core::SystemClock;
+        let p =
+            pactum_core::Pactum::start(backend, ring, policy, clock, pactum_core::Settings::default()).await.unwrap();
+        let now = clock.now_micros();
+        let lease = pactum_store::Op::TakeLease {
+            job: pactum_core::running::ROTATION_LEASE.into(),
+            holder: "pactum key rotate".into(),
+            now,
+            until: now + 600_000_000,
+        };
+        p.store.commit(pactum_store::Change { at: now, ops: vec![lease], audit: Vec::new() }).await.unwrap();
+    }
+    let waiting = pactum(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert_ne!(waiting.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&waiting.stderr);
+    assert!(stderr.contains("the master key is being rotated"), "{stderr}");
+    assert!(stderr.contains("run `pactum key rotate` again to finish it"), "{stderr}");
+    // And a rotation run again takes the interrupted one's lease over and finishes.
+    let resumed = pactum(dir.path(), &["key", "rotate"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("master key rotated"));
+
+    // A server killed outright cannot give its registration up, and counts as running until it
+    // runs out; the message says so, with the time.
+    let mut killed = start(dir.path());
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    let refused = pactum(dir.path(), &["key", "rotate"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("A server that was killed counts as running until its registration runs out at"),
+        "{stderr}"
+    );
+    drop(killed);
+}
