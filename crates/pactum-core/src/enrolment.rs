@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::newsletter::{SubscribeOutcome, Subscription};
 use crate::personal::Collection;
+use crate::repeats::sorted;
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
 
@@ -33,6 +34,9 @@ pub struct EnrolmentRequest {
     pub lang: Lang,
     pub method: String,
     pub notice_version: String,
+    /// The key this sign-up was made under, if any (see [`crate::repeats`]): the form's one-time
+    /// token, or the API caller's `Idempotency-Key`.
+    pub repeat_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +48,8 @@ pub struct EventSignupRequest {
     pub lang: Lang,
     pub method: String,
     pub notice_version: String,
+    /// As [`EnrolmentRequest::repeat_key`].
+    pub repeat_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +59,23 @@ pub struct Enrolled {
 }
 
 /// A full activity found inside the transaction is the same answer as one found before it.
-fn seat_error(e: pactum_store::StoreError) -> CoreError {
+fn seat_error(e: CoreError) -> CoreError {
     match e {
-        pactum_store::StoreError::Full => CoreError::Full,
-        other => CoreError::Store(other),
+        CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
+        other => other,
+    }
+}
+
+/// What a sign-up answered, kept for a repeat of it (see [`crate::repeats`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SignedUp {
+    enrolment: EnrolmentId,
+    newsletter: bool,
+}
+
+impl From<SignedUp> for Enrolled {
+    fn from(first: SignedUp) -> Enrolled {
+        Enrolled { enrolment: first.enrolment, newsletter: first.newsletter.then_some(SubscribeOutcome::Repeated) }
     }
 }
 
@@ -81,6 +100,20 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
         if request.certification && !course.certification {
             return Err(not_offered("certification"));
+        }
+        let (repeat_key, first) = self
+            .earlier::<SignedUp>("enrolment", request.repeat_key.as_deref(), || {
+                serde_json::json!({
+                    "session": session.id,
+                    "values": sorted(&request.values),
+                    "certification": request.certification,
+                    "newsletter": request.newsletter,
+                    "notice_version": request.notice_version,
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            return Ok(first.into());
         }
         let mut prepared = self
             .prepare_collection(Collection {
@@ -125,7 +158,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 "notice_version": request.notice_version,
             }),
         ));
-        self.store.commit(prepared.change).await.map_err(seat_error)?;
+        let outcome = SignedUp { enrolment: enrolment.id, newsletter: request.newsletter };
+        if let Some(first) =
+            self.commit_once(prepared.change, repeat_key.as_ref(), &outcome).await.map_err(seat_error)?
+        {
+            return Ok(first.into());
+        }
         let newsletter =
             self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
         Ok(Enrolled { enrolment: enrolment.id, newsletter })
@@ -162,6 +200,20 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let event = catalogue.events.iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
         if request.sponsor_sharing && event.sponsor.is_none() {
             return Err(not_offered("sponsor_sharing"));
+        }
+        let (repeat_key, first) = self
+            .earlier::<SignedUp>("event_signup", request.repeat_key.as_deref(), || {
+                serde_json::json!({
+                    "event": event.id,
+                    "values": sorted(&request.values),
+                    "sponsor_sharing": request.sponsor_sharing,
+                    "newsletter": request.newsletter,
+                    "notice_version": request.notice_version,
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            return Ok(first.into());
         }
         let mut prepared = self
             .prepare_collection(Collection {
@@ -229,7 +281,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Some(subject),
             serde_json::json!({"signup": signup.id.to_string(), "event": event.slug, "sponsor_sharing": sponsor_consent.is_some()}),
         ));
-        self.store.commit(prepared.change).await.map_err(seat_error)?;
+        let outcome = SignedUp { enrolment: signup.id, newsletter: request.newsletter };
+        if let Some(first) =
+            self.commit_once(prepared.change, repeat_key.as_ref(), &outcome).await.map_err(seat_error)?
+        {
+            return Ok(first.into());
+        }
         let newsletter =
             self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
         Ok(Enrolled { enrolment: signup.id, newsletter })

@@ -25,6 +25,7 @@ pub mod payments;
 pub mod personal;
 pub mod portability;
 pub mod rectification;
+pub mod repeats;
 pub mod retention_sweep;
 pub mod rights;
 pub mod roster;
@@ -96,6 +97,8 @@ pub enum CoreError {
     Refused(#[from] disclosure::Refusal),
     #[error("a background task stopped before it finished")]
     TaskFailed,
+    #[error("this request's key was used for another request")]
+    KeyReused,
     #[error("another retention sweep is running; this one did not start")]
     SweepRunning,
     #[error(

@@ -44,6 +44,9 @@ pub enum SubscribeOutcome {
     ConfirmationSent { consent: ConsentId },
     /// The address already has an active subscription; nothing changed and no mail was sent.
     AlreadyActive,
+    /// The sign-up this box came with was made before under the same key (see
+    /// [`crate::repeats`]): whatever it asked for was done then, and nothing is done again.
+    Repeated,
 }
 
 /// A purpose that goes on holding the person's data after a withdrawal, and why (P21, C6).

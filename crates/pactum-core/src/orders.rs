@@ -24,6 +24,7 @@ use crate::enrolment::ENROLMENT_PURPOSE;
 use crate::mail::OutgoingMail;
 use crate::payments::PaymentProvider;
 use crate::personal::{Collection, PendingSubjects};
+use crate::repeats::sorted;
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
 
@@ -75,14 +76,27 @@ pub struct OrderRequest {
     pub lang: Lang,
     pub method: String,
     pub notice_version: String,
+    /// The key this order was placed under, if any (see [`crate::repeats`]): the form's one-time
+    /// token, or the API caller's `Idempotency-Key`.
+    pub repeat_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Placed {
     pub order: OrderId,
     pub buyer: SubjectId,
     pub invoice: InvoiceId,
     pub participants: Vec<EnrolmentId>,
+    /// True when this is the answer to a repeat of a request that placed the order before: nothing
+    /// was placed now.
+    #[serde(default)]
+    pub repeated: bool,
+}
+
+impl Placed {
+    fn repeated(self) -> Placed {
+        Placed { repeated: true, ..self }
+    }
 }
 
 /// One line of an invoice. No personal data.
@@ -255,6 +269,22 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
         let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
         let seats = u32::try_from(request.participants.len()).unwrap_or(u32::MAX);
+        let (repeat_key, first) = self
+            .earlier::<Placed>("order", request.repeat_key.as_deref(), || {
+                serde_json::json!({
+                    "session": session.id,
+                    "buyer_kind": request.buyer_kind.key(),
+                    "buyer": sorted(&request.buyer),
+                    "cvr": request.cvr,
+                    "purchase_order": request.purchase_order,
+                    "participants": request.participants.iter().map(|p| sorted(p)).collect::<Vec<_>>(),
+                    "notice_version": request.notice_version,
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            return Ok(first.repeated());
+        }
 
         // The order record: what was bought, for the buyer's access report (P04).
         let order_id = OrderId::new();
@@ -408,12 +438,17 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let mail = self.order_confirmation_mail(email, &confirmation);
             change.ops.push(self.mail_op(buyer_subject, &buyer.key, "order_confirmation", mail)?);
         }
-        self.store.commit(change).await.map_err(|e| match e {
-            pactum_store::StoreError::Full => CoreError::Full,
-            other => CoreError::Store(other),
+        let placed =
+            Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments, repeated: false };
+        let first = self.commit_once(change, repeat_key.as_ref(), &placed).await.map_err(|e| match e {
+            CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
+            other => other,
         })?;
+        if let Some(first) = first {
+            return Ok(first.repeated());
+        }
         self.mail_ready.notify_one();
-        Ok(Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments })
+        Ok(placed)
     }
 
     /// The order confirmation to the buyer: what was ordered, the amounts and the payment terms.

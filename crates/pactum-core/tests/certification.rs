@@ -116,6 +116,7 @@ async fn enrol<B: Backend>(
         lang: Lang::Da,
         method: "form:course_enrolment".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     })
     .await
     .unwrap()
@@ -196,6 +197,7 @@ async fn disclosures_deny_by_default<B: Backend>(w: World<B>) {
             lang: Lang::Da,
             method: "form:event_signup".into(),
             notice_version: "2026.1".into(),
+            repeat_key: None,
         })
         .await
         .unwrap();
@@ -273,6 +275,7 @@ async fn authority_needs_statute<B: Backend>(w: World<B>) {
             lang: Lang::Da,
             method: "form:order".into(),
             notice_version: "2026.1".into(),
+            repeat_key: None,
         })
         .await
         .unwrap();

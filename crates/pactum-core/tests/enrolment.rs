@@ -4,6 +4,7 @@
 
 use pactum_core::enrolment::{EnrolmentRequest, EventSignupRequest};
 use pactum_core::keyfile::{KeySource, load};
+use pactum_core::newsletter::SubscribeOutcome;
 use pactum_core::{CoreError, ManualClock, Pactum, Settings};
 use pactum_policy::{BUNDLED_POLICY, EXAMPLE_CATALOGUE, Lang, parse_policy};
 use pactum_store::{Backend, ConsentState};
@@ -42,6 +43,7 @@ fn request(session: pactum_store::SessionId, email: &str, certification: bool, n
         lang: Lang::Da,
         method: "form:course_enrolment".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     }
 }
 
@@ -133,6 +135,7 @@ async fn c3_only_a_ticked_sponsor_box_records_a_sponsor_consent() {
         lang: Lang::En,
         method: "form:event_signup".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     };
     p.sign_up_for_event(signup("yes@eksempel.dk", true)).await.unwrap();
     p.sign_up_for_event(signup("no@eksempel.dk", false)).await.unwrap();
@@ -177,6 +180,7 @@ async fn p13_c3_an_option_the_activity_does_not_offer_is_refused_and_nothing_is_
         lang: Lang::En,
         method: "api".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     };
     let Err(CoreError::Invalid(errors)) = p.sign_up_for_event(signup.clone()).await else { panic!("refused") };
     assert_eq!(errors[0].field, "sponsor_sharing");
@@ -200,6 +204,68 @@ async fn a_catalogue_with_repeated_codes_or_bad_values_is_refused_whole() {
     assert!(text.contains("ends_on must be a date"), "{text}");
     assert!(!text.contains("ends before it starts"), "an invalid date is reported once: {text}");
     assert!(text.contains("`price_dkk` is at most 10000000 (kroner per seat), not 99999999999999999"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_sent_twice_under_one_key_is_made_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let session = first_session(&p, "prince2-foundation").await;
+    let keyed = |email: &str, key: &str| EnrolmentRequest {
+        repeat_key: Some(key.into()),
+        ..request(session, email, true, true)
+    };
+    let first = p.enrol(keyed("dobbelt@eksempel.dk", "k1")).await.unwrap();
+    assert!(matches!(first.newsletter, Some(SubscribeOutcome::ConfirmationSent { .. })));
+    let again = p.enrol(keyed("dobbelt@eksempel.dk", "k1")).await.unwrap();
+    assert_eq!(again.enrolment, first.enrolment, "the same enrolment, answered again");
+    assert_eq!(again.newsletter, Some(SubscribeOutcome::Repeated), "and no second confirmation mail");
+    let subject = p.find_subject_by_email("dobbelt@eksempel.dk").await.unwrap().unwrap();
+    let backend = p.store.backend();
+    assert_eq!(backend.enrolments_of(session.0).await.unwrap().len(), 1);
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1);
+    assert_eq!(backend.consents_of(subject).await.unwrap().len(), 1);
+    let purposes = backend.purposes_of(subject).await.unwrap();
+    assert_eq!(purposes.iter().filter(|x| x.purpose == "course_enrolment").count(), 1);
+
+    // The same key for someone else's sign-up (a form sent back and filled in anew): refused.
+    let other = p.enrol(keyed("kollega@eksempel.dk", "k1")).await;
+    assert!(matches!(other, Err(CoreError::KeyReused)), "{other:?}");
+    assert_eq!(p.find_subject_by_email("kollega@eksempel.dk").await.unwrap(), None, "nothing stored");
+
+    // Two copies at the same moment, as a double click sends them: one enrolment.
+    let twins: Vec<_> = (0..2)
+        .map(|_| {
+            let p = p.clone();
+            let request = EnrolmentRequest {
+                repeat_key: Some("k2".into()),
+                ..request(session, "tvilling@eksempel.dk", false, false)
+            };
+            tokio::spawn(async move { p.enrol(request).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for twin in twins {
+        ids.push(twin.await.unwrap().unwrap().enrolment);
+    }
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 2);
+
+    // An event sign-up alike.
+    let event = p.event_listings().await.unwrap()[0].0.id.0;
+    let signup = EventSignupRequest {
+        event,
+        values: values("gaest@eksempel.dk"),
+        sponsor_sharing: false,
+        newsletter: false,
+        lang: Lang::Da,
+        method: "form:event_signup".into(),
+        notice_version: "2026.1".into(),
+        repeat_key: Some("k3".into()),
+    };
+    let first = p.sign_up_for_event(signup.clone()).await.unwrap();
+    assert_eq!(p.sign_up_for_event(signup).await.unwrap().enrolment, first.enrolment);
+    assert_eq!(backend.enrolments_of(event).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

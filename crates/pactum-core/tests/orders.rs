@@ -75,6 +75,7 @@ fn company_order(session: SessionId, participants: Vec<Vec<(String, String)>>) -
         lang: Lang::Da,
         method: "form:order".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     }
 }
 
@@ -205,6 +206,7 @@ async fn a_person_who_orders_for_themselves_is_one_subject() {
         lang: Lang::Da,
         method: "form:order".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     };
     let placed = p.place_order(request).await.unwrap();
     let enrolment = &p.store.backend().enrolments_of(session.0).await.unwrap()[0];
@@ -248,8 +250,55 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five,
-    p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so
+    p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so,
+    an_order_sent_twice_under_one_key_is_placed_once
 );
+
+/// A double click on "order", or an API call retried after a lost answer: one order, one invoice,
+/// one set of seats, and the same answer twice. The same key for another order is refused.
+async fn an_order_sent_twice_under_one_key_is_placed_once<B: Backend>(
+    p: Pactum<B, ManualClock>,
+    _clock: ManualClock,
+    session: SessionId,
+) {
+    let keyed =
+        |participants| OrderRequest { repeat_key: Some("form-7f3a".into()), ..company_order(session, participants) };
+    let first = p.place_order(keyed(vec![person("Anna Andersen", "anna@eksempel.dk")])).await.unwrap();
+    assert!(!first.repeated);
+    let again = p.place_order(keyed(vec![person("Anna Andersen", "anna@eksempel.dk")])).await.unwrap();
+    assert_eq!((again.order, again.invoice, &again.participants), (first.order, first.invoice, &first.participants));
+    assert!(again.repeated, "the answer says nothing was placed now");
+    let backend = p.store.backend();
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1, "one seat, not two");
+    assert_eq!(backend.orders_of_buyer(first.buyer).await.unwrap().len(), 1);
+    assert_eq!(backend.invoices_of_order(first.order).await.unwrap().len(), 1);
+
+    // Another order under the same key: refused, nothing stored.
+    let other = p.place_order(keyed(vec![person("Bo Bæk", "bo@eksempel.dk")])).await;
+    assert!(matches!(other, Err(CoreError::KeyReused)), "{other:?}");
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1);
+    // Without a key, the same order is a new one, as before.
+    let unkeyed = p.place_order(company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")])).await;
+    assert_ne!(unkeyed.unwrap().order, first.order);
+
+    // Two copies sent at the same moment: one order, and both answers name it.
+    let twins: Vec<_> = (0..2)
+        .map(|_| {
+            let p = p.clone();
+            let request = OrderRequest {
+                repeat_key: Some("api-twin".into()),
+                ..company_order(session, vec![person("Cai Crone", "cai@eksempel.dk")])
+            };
+            tokio::spawn(async move { p.place_order(request).await })
+        })
+        .collect();
+    let mut orders = Vec::new();
+    for twin in twins {
+        orders.push(twin.await.unwrap().unwrap().order);
+    }
+    assert_eq!(orders[0], orders[1]);
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 3, "one seat each for Anna twice and Cai once");
+}
 
 async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five<B: Backend>(
     p: Pactum<B, ManualClock>,

@@ -55,6 +55,7 @@ async fn order(p: &Pactum<SqliteBackend, ManualClock>) -> OrderId {
         lang: Lang::Da,
         method: "form:order".into(),
         notice_version: "2026.1".into(),
+        repeat_key: None,
     };
     p.place_order(request).await.unwrap().order
 }

@@ -230,6 +230,18 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 return Err(ApplyError::LeaseHeld);
             }
         }
+        Op::RememberRequest { request, now } => {
+            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO repeated_requests (key_hash, request_hash, outcome, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&request.key_hash)
+            .bind(&request.request_hash)
+            .bind(&request.outcome)
+            .bind(request.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Op::ReleaseLease { job, holder } => {
             sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
                 .bind(job)
@@ -1095,6 +1107,25 @@ impl Backend for PgBackend {
                 kind: get(&r, "kind")?,
                 expires_at: get(&r, "expires_at")?,
                 used_at: get(&r, "used_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn remembered_request(&self, key_hash: &[u8]) -> Result<Option<RememberedRequest>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key_hash, request_hash, outcome, expires_at FROM repeated_requests WHERE key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error)?;
+        row.map(|r| {
+            Ok(RememberedRequest {
+                key_hash: get(&r, "key_hash")?,
+                request_hash: get(&r, "request_hash")?,
+                outcome: get(&r, "outcome")?,
+                expires_at: get(&r, "expires_at")?,
             })
         })
         .transpose()

@@ -330,6 +330,18 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 return Err(ApplyError::LeaseHeld);
             }
         }
+        Op::RememberRequest { request, now } => {
+            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < ?").bind(now).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO repeated_requests (key_hash, request_hash, outcome, expires_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&request.key_hash)
+            .bind(&request.request_hash)
+            .bind(&request.outcome)
+            .bind(request.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Op::ReleaseLease { job, holder } => {
             sqlx::query("DELETE FROM job_leases WHERE job = ? AND holder = ?")
                 .bind(job)
@@ -1251,6 +1263,24 @@ impl Backend for SqliteBackend {
             .await
             .map_err(error)?;
         Ok(row.map(|r| get::<Option<Vec<u8>>>(&r, "email_index")).transpose()?.flatten())
+    }
+
+    async fn remembered_request(&self, key_hash: &[u8]) -> Result<Option<RememberedRequest>, StoreError> {
+        let row =
+            sqlx::query("SELECT key_hash, request_hash, outcome, expires_at FROM repeated_requests WHERE key_hash = ?")
+                .bind(key_hash)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(error)?;
+        row.map(|r| {
+            Ok(RememberedRequest {
+                key_hash: get(&r, "key_hash")?,
+                request_hash: get(&r, "request_hash")?,
+                outcome: get(&r, "outcome")?,
+                expires_at: get(&r, "expires_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn live_leases(&self, prefix: &str, now: Micros) -> Result<Vec<Lease>, StoreError> {

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             expired_purposes_are_found_and_deleted_with_what_hangs_on_them,
             a_job_lease_is_held_by_one_node_until_it_runs_out,
             leases_are_listed_while_they_run_and_released_or_forgotten,
+            a_request_is_remembered_once_under_its_key_until_it_expires,
             orders_keep_their_participants_and_invoices_are_numbered_without_gaps,
             rights_requests_are_queued_by_deadline_and_go_with_their_purpose,
             every_column_is_classified
@@ -934,6 +935,40 @@ pub async fn a_job_lease_is_held_by_one_node_until_it_runs_out<B: Backend>(backe
     assert!(matches!(take("node-b", 1_150).await, Err(StoreError::LeaseHeld)), "renewed until 1190");
     take("node-b", 1_191).await.unwrap();
     assert!(matches!(take("node-a", 1_200).await, Err(StoreError::LeaseHeld)));
+}
+
+pub async fn a_request_is_remembered_once_under_its_key_until_it_expires<B: Backend>(backend: B) {
+    let (store, _) = store(backend).await;
+    let b = store.backend().clone();
+    let request = |key: u8, outcome: &str, expires_at: Micros| RememberedRequest {
+        key_hash: vec![key; 32],
+        request_hash: vec![key ^ 0xff; 32],
+        outcome: outcome.into(),
+        expires_at,
+    };
+    let remember =
+        |r: RememberedRequest, now: Micros| store.commit(change(vec![Op::RememberRequest { request: r, now }], vec![]));
+    remember(request(1, r#"{"enrolment":"a"}"#, 2_000), 1_000).await.unwrap();
+    assert_eq!(b.remembered_request(&[1; 32]).await.unwrap(), Some(request(1, r#"{"enrolment":"a"}"#, 2_000)));
+    assert_eq!(b.remembered_request(&[2; 32]).await.unwrap(), None);
+
+    // The same key again, as a second copy of the request made at the same moment would: refused,
+    // and whatever else its change held is not made either.
+    let twin = change(
+        vec![
+            Op::RememberRequest { request: request(1, r#"{"enrolment":"b"}"#, 2_000), now: 1_000 },
+            Op::Suppress { email_index: vec![9], purpose: "newsletter".into(), since: 1_000 },
+        ],
+        vec![],
+    );
+    assert!(matches!(store.commit(twin).await, Err(StoreError::Conflict(_))));
+    assert_eq!(b.remembered_request(&[1; 32]).await.unwrap().unwrap().outcome, r#"{"enrolment":"a"}"#);
+    assert_eq!(b.suppression(&[9]).await.unwrap(), None, "the twin's change was not made");
+
+    // Outcomes that expired go when the next one is kept.
+    remember(request(3, "{}", 9_000), 2_001).await.unwrap();
+    assert_eq!(b.remembered_request(&[1; 32]).await.unwrap(), None);
+    assert!(b.remembered_request(&[3; 32]).await.unwrap().is_some());
 }
 
 pub async fn leases_are_listed_while_they_run_and_released_or_forgotten<B: Backend>(backend: B) {

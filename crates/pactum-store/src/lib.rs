@@ -113,6 +113,12 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// The keyed blind index of a subject's e-mail address, if it has one.
     fn email_index_of(&self, subject: SubjectId) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
+    /// The outcome kept under `key_hash`, expired or not.
+    fn remembered_request(
+        &self,
+        key_hash: &[u8],
+    ) -> impl Future<Output = Result<Option<RememberedRequest>, StoreError>> + Send;
+
     /// The leases on jobs whose name starts with `prefix` that still run at `now`, by job.
     fn live_leases(&self, prefix: &str, now: Micros) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
 

@@ -127,6 +127,19 @@ id_type!(
 );
 
 /// A key wrapped by a master key, with the id of that master key.
+/// The outcome of a request made under a key of its own, so that the same request again gets the
+/// same answer and changes nothing (see `pactum_core::repeats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedRequest {
+    /// A keyed hash of what the request is and the caller's key for it.
+    pub key_hash: Vec<u8>,
+    /// A keyed hash of the request's content, to tell a repeat from another request under the same key.
+    pub request_hash: Vec<u8>,
+    /// The outcome as JSON: ids only, never a personal value.
+    pub outcome: String,
+    pub expires_at: Micros,
+}
+
 /// Who holds the lease on a job, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -831,6 +844,13 @@ pub enum Op {
         holder: String,
         now: Micros,
         until: Micros,
+    },
+    /// Keeps a request's outcome under its key. Fails with a conflict when the key is kept already
+    /// (the same request, made twice at once), so that the change it belongs to is not made twice.
+    /// Outcomes that expired before `now` go meanwhile.
+    RememberRequest {
+        request: RememberedRequest,
+        now: Micros,
     },
     /// Gives up `holder`'s lease on `job` at once: the lease is gone, not merely run out.
     ReleaseLease {

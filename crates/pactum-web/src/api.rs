@@ -326,6 +326,7 @@ async fn enrol<B: Backend, C: Clock>(
         lang,
         method: "api".into(),
         notice_version: body.notice_version,
+        repeat_key: repeat_key(&headers, lang)?,
     };
     let done = state.pactum.enrol(request).await.map_err(|e| activity_error(e, lang))?;
     Ok((
@@ -394,6 +395,7 @@ async fn order<B: Backend, C: Clock>(
         lang,
         method: "api".into(),
         notice_version: body.notice_version,
+        repeat_key: repeat_key(&headers, lang)?,
     };
     let placed = state.pactum.place_order(request).await.map_err(|e| match e {
         // The buyer's fields are named as the body nests them: `buyer.email`.
@@ -461,8 +463,39 @@ fn unknown_activity(lang: Lang) -> ApiError {
     )
 }
 
+/// The caller's `Idempotency-Key`, if it sent one: the same request sent again under it is made
+/// once (see [`pactum_core::repeats`]).
+pub(crate) fn repeat_key(headers: &HeaderMap, lang: Lang) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    match value.to_str().ok().filter(|key| pactum_core::repeats::key_is_valid(key)) {
+        Some(key) => Ok(Some(key.to_string())),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            match lang {
+                Lang::Da => format!(
+                    "Headeren Idempotency-Key skal være 1 til {} synlige ASCII-tegn, f.eks. en UUID. Intet er gemt.",
+                    pactum_core::repeats::MAX_KEY_LEN
+                ),
+                Lang::En => format!(
+                    "The Idempotency-Key header must be 1 to {} visible ASCII characters, such as a UUID. Nothing was stored.",
+                    pactum_core::repeats::MAX_KEY_LEN
+                ),
+            },
+        )),
+    }
+}
+
 fn activity_error(e: CoreError, lang: Lang) -> ApiError {
     match e {
+        CoreError::KeyReused => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            match lang {
+                Lang::Da => "Denne Idempotency-Key er brugt til en anden forespørgsel. Brug en ny nøgle til en ny forespørgsel. Intet er gemt.".into(),
+                Lang::En => "This Idempotency-Key was used for another request. Use a new key for a new request. Nothing was stored.".into(),
+            },
+        ),
         CoreError::UnknownActivity => unknown_activity(lang),
         CoreError::Full => ApiError::new(
             StatusCode::CONFLICT,
@@ -514,6 +547,7 @@ async fn event_signup<B: Backend, C: Clock>(
         lang,
         method: "api".into(),
         notice_version: body.notice_version,
+        repeat_key: repeat_key(&headers, lang)?,
     };
     let done = state.pactum.sign_up_for_event(request).await.map_err(|e| activity_error(e, lang))?;
     Ok((

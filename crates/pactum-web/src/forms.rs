@@ -1,6 +1,9 @@
 //! What every HTML form shares: a signed, time-limited form token and a same-origin check against
 //! cross-site request forgery (no cookie needed, so none is set before consent, P29), and reading
 //! the submitted fields so that an undeclared one is refused by name (P01).
+//!
+//! Each rendered form gets a token of its own (a random part beside the time it was issued), so
+//! that a sign-up sent twice from the same form is recognised as one (see `pactum_core::repeats`).
 
 use axum::http::{HeaderMap, header};
 use pactum_vault::BlindIndexKey;
@@ -9,9 +12,16 @@ use pactum_vault::BlindIndexKey;
 const FORM_TOKEN_SECONDS: i64 = 6 * 3600;
 
 pub fn form_token(key: &BlindIndexKey, now_secs: i64) -> String {
-    let stamp = now_secs.to_string();
-    let tag = key.tag("form", stamp.as_bytes());
-    format!("{stamp}.{}", hex(&tag[..16]))
+    let issued = format!("{now_secs}.{}", uuid::Uuid::now_v7().simple());
+    let tag = key.tag("form", issued.as_bytes());
+    format!("{issued}.{}", hex(&tag[..16]))
+}
+
+/// The part of a valid form token that is this rendered form's own, as the key of what it is sent
+/// for; none for a token of the older kind, which every form rendered in the same second shared.
+pub fn one_time_key(token: &str) -> Option<&str> {
+    let (issued, _) = token.rsplit_once('.')?;
+    issued.contains('.').then_some(issued)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -20,9 +30,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// True when the token was issued by this server within its lifetime.
 pub fn form_token_valid(key: &BlindIndexKey, token: &str, now_secs: i64) -> bool {
-    let Some((stamp, tag)) = token.split_once('.') else { return false };
+    // `STAMP.RANDOM.TAG`, or `STAMP.TAG` as issued before forms had a random part.
+    let Some((signed, tag)) = token.rsplit_once('.') else { return false };
+    let stamp = signed.split_once('.').map_or(signed, |(stamp, _)| stamp);
     let Ok(issued) = stamp.parse::<i64>() else { return false };
-    let expected = hex(&key.tag("form", stamp.as_bytes())[..16]);
+    let expected = hex(&key.tag("form", signed.as_bytes())[..16]);
     let same =
         expected.len() == tag.len() && expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     same && issued <= now_secs + 300 && now_secs - issued <= FORM_TOKEN_SECONDS
@@ -134,6 +146,23 @@ mod tests {
         assert!(!form_token_valid(&other, &token, 1_000_000));
         assert!(!form_token_valid(&key, "1000000.00", 1_000_000));
         assert!(!form_token_valid(&key, "garbage", 1_000_000));
+        // The random part is signed too: another one does not pass.
+        let (stamp, rest) = token.split_once('.').unwrap_or_default();
+        let forged = format!("{stamp}.{}{}", "0".repeat(32), &rest[32..]);
+        assert!(!form_token_valid(&key, &forged, 1_000_000));
+        // A token of the older kind, without a random part, still passes, but keys nothing.
+        let older = format!("1000000.{}", hex(&key.tag("form", b"1000000")[..16]));
+        assert!(form_token_valid(&key, &older, 1_000_000));
+        assert_eq!(one_time_key(&older), None);
+        Ok(())
+    }
+
+    #[test]
+    fn every_rendered_form_has_a_key_of_its_own() -> Result<(), pactum_vault::VaultError> {
+        let key = BlindIndexKey::new(SystemKey::generate()?);
+        let (first, second) = (form_token(&key, 1_000_000), form_token(&key, 1_000_000));
+        assert_ne!(one_time_key(&first), one_time_key(&second), "rendered in the same second, still apart");
+        assert!(one_time_key(&first).is_some_and(|k| k.starts_with("1000000.")));
         Ok(())
     }
 

@@ -163,7 +163,9 @@ async fn submit<B: Backend, C: Clock>(
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
     };
     match state.pactum.subscribe_newsletter(subscription).await {
-        Ok(SubscribeOutcome::ConfirmationSent { .. } | SubscribeOutcome::AlreadyActive) => {
+        Ok(
+            SubscribeOutcome::ConfirmationSent { .. } | SubscribeOutcome::AlreadyActive | SubscribeOutcome::Repeated,
+        ) => {
             // The same answer either way, so the page never tells whether an address is known.
             let (title, text) = match lang {
                 Lang::Da => (

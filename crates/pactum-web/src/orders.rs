@@ -23,7 +23,7 @@ use pactum_policy::{Lang, Policy};
 use pactum_store::{Backend, CourseSession, OrderId, SessionId};
 
 use crate::AppState;
-use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
+use crate::forms::{Submitted, form_token, form_token_valid, one_time_key, same_origin};
 use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, prefixed_inputs, stale_form, undeclared_field, words};
@@ -88,6 +88,8 @@ struct Texts {
     pay_card: &'static str,
     pay_invoice: &'static str,
     notice_changed: &'static str,
+    /// The form was sent before with other details (the browser's back button).
+    form_used: &'static str,
 }
 
 const DA: Texts = Texts {
@@ -111,6 +113,7 @@ const DA: Texts = Texts {
     pay_card: "Med kort hos vores betalingsudbyder (du sendes videre til deres side)",
     pay_invoice: "Mod faktura (bankoverførsel)",
     notice_changed: "Vores privatlivspolitik er ændret, siden du åbnede siden. Læs den nye tekst, og send formularen igen.",
+    form_used: "Denne formular er allerede brugt til en bestilling. Tjek oplysningerne, og send igen for at lave en ny bestilling.",
 };
 
 const EN: Texts = Texts {
@@ -134,6 +137,7 @@ const EN: Texts = Texts {
     pay_card: "By card with our payment provider (you are taken to their page)",
     pay_invoice: "By invoice (bank transfer)",
     notice_changed: "Our privacy notice changed after you opened the page. Read the new text and send the form again.",
+    form_used: "This form was already used for an order. Check the details, and send again to place a new one.",
 };
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -403,6 +407,7 @@ async fn order<B: Backend, C: Clock>(
         lang,
         method: "form:order".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
+        repeat_key: one_time_key(submitted.get("form_token").unwrap_or("")).map(str::to_string),
     };
     let form = |errors: Vec<(String, String)>| OrderForm {
         listing: &listing,
@@ -416,6 +421,12 @@ async fn order<B: Backend, C: Clock>(
     let t = texts(lang);
     let by_card = state.pactum.payments.is_some() && submitted.get("payment") != Some("invoice");
     match state.pactum.place_order(request).await {
+        // Sent again (a double click): the order's own page, which shows whether it is paid,
+        // rather than a second checkout for it.
+        Ok(placed) if by_card && placed.repeated => {
+            axum::response::Redirect::to(&status_path(&state.pactum.keys.blind_index, lang, placed.order))
+                .into_response()
+        }
         Ok(placed) if by_card => checkout(&state, lang, placed.order).await,
         Ok(placed) => match state.pactum.invoice_document(placed.invoice).await {
             Ok(Some(document)) => done_page(&state, lang, other_href.clone(), &document, Page::Ordered),
@@ -434,6 +445,9 @@ async fn order<B: Backend, C: Clock>(
             order_page(&state, form(vec![("notice".into(), t.notice_changed.into())])),
             StatusCode::CONFLICT,
         ),
+        Err(CoreError::KeyReused) => {
+            render(&state, order_page(&state, form(vec![("form".into(), t.form_used.into())])), StatusCode::CONFLICT)
+        }
         Err(e) => failure(chrome(), lang, e),
     }
 }

@@ -22,7 +22,7 @@ use pactum_policy::{Lang, Policy};
 use pactum_store::{Backend, CourseSession, Event, SessionId, Uuid};
 
 use crate::AppState;
-use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
+use crate::forms::{Submitted, form_token, form_token_valid, one_time_key, same_origin};
 use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, message, purpose_inputs, stale_form, undeclared_field, words};
@@ -513,9 +513,30 @@ fn done_page(c: Chrome<'_>, lang: Lang, what: String, newsletter: Option<Subscri
     message(c, StatusCode::OK, if lang == Lang::Da { "Du er tilmeldt" } else { "You are signed up" }, paragraphs)
 }
 
+/// The key a sign-up sent from this rendered form is made under: sent twice, it is made once.
+fn form_key(submitted: &Submitted) -> Option<String> {
+    one_time_key(submitted.get("form_token").unwrap_or("")).map(str::to_string)
+}
+
 fn core_error_answer<B: Backend, C: Clock>(state: &AppState<B, C>, spec: FormSpec<'_>, e: CoreError) -> Response {
     let lang = spec.lang;
     match e {
+        CoreError::KeyReused => {
+            // Sent again from a form already used for a sign-up, with other details (the browser's
+            // back button): shown again with a form of its own, so that sending it makes a new one.
+            let text = match lang {
+                Lang::Da => {
+                    "Denne formular er allerede brugt til en tilmelding. Tjek oplysningerne, og send igen for at lave en ny tilmelding."
+                }
+                Lang::En => {
+                    "This form was already used for a sign-up. Check the details, and send again to make a new one."
+                }
+            };
+            render_with(
+                signup_page(state, FormSpec { errors: vec![("form".into(), text.into())], ..spec }),
+                StatusCode::CONFLICT,
+            )
+        }
         CoreError::Invalid(problems) => {
             let errors = problems.iter().map(|p| (p.field.clone(), p.message(lang))).collect();
             render_with(signup_page(state, FormSpec { errors, ..spec }), StatusCode::BAD_REQUEST)
@@ -576,6 +597,7 @@ async fn enrol<B: Backend, C: Clock>(
         lang,
         method: "form:course_enrolment".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
+        repeat_key: form_key(&submitted),
     };
     match state.pactum.enrol(request).await {
         Ok(done) => {
@@ -844,6 +866,7 @@ async fn event_signup<B: Backend, C: Clock>(
         lang,
         method: "form:event_signup".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
+        repeat_key: form_key(&submitted),
     };
     match state.pactum.sign_up_for_event(request).await {
         Ok(done) => done_page(Chrome::new(policy, lang, other_href), lang, event_title(&event, lang), done.newsletter),

@@ -28,6 +28,8 @@ on_both_backends!(
     p08_catalogue_names_the_delivering_partner_before_sign_up,
     p03_p07_p13_enrolment_form_shows_its_purposes_and_unticked_boxes,
     p07_enrolment_with_and_without_the_newsletter_box,
+    an_enrolment_form_sent_twice_enrols_once,
+    api_sign_ups_and_orders_with_an_idempotency_key_are_made_once,
     p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_box,
     api_catalogue_and_notice_for_headless_sites,
     p01_p07_api_enrolment_and_newsletter,
@@ -617,6 +619,59 @@ async fn p07_enrolment_with_and_without_the_newsletter_box(server: Server) {
     assert!(missing.text().await.unwrap().contains("«email» skal udfyldes"));
 }
 
+async fn seats_left(server: &Server, course: &str) -> u64 {
+    let courses: serde_json::Value = get(server, "/api/v1/courses").await.json().await.unwrap();
+    let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == course).unwrap();
+    course["sessions"][0]["seats_left"].as_u64().unwrap()
+}
+
+/// A double click on "send" (two POSTs of one rendered form): one enrolment, one seat, one mail,
+/// and the confirmation page both times. The form sent back with other details asks to send again.
+async fn an_enrolment_form_sent_twice_enrols_once(server: Server) {
+    let link = enrol_link(&server, "prince2-foundation").await;
+    let before = seats_left(&server, "prince2-foundation").await;
+    let token = form_token(&body(&server, &link).await);
+    let fields = |email: &'static str| {
+        vec![
+            ("form_token", token.clone()),
+            ("notice_version", "2026.1".to_string()),
+            ("name", "Dorte Dobbelt".to_string()),
+            ("email", email.to_string()),
+            ("newsletter", "yes".to_string()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let server = &server;
+        let link = link.clone();
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(server, &link, &fields).await
+        }
+    };
+    let (first, second) = tokio::join!(send(fields("dorte@eksempel.dk")), send(fields("dorte@eksempel.dk")));
+    for answer in [first, second] {
+        assert_eq!(answer.status(), 200);
+        assert!(answer.text().await.unwrap().contains("Du er tilmeldt"));
+    }
+    let again = send(fields("dorte@eksempel.dk")).await;
+    assert_eq!(again.status(), 200, "a third time, later, too");
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 1, "one seat taken, not three");
+    let mails = server.smtp.wait_for(1, std::time::Duration::from_secs(5)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.smtp.messages().len(), 1, "one confirmation mail: {:?}", mails.len());
+
+    let reused = send(fields("kollega@eksempel.dk")).await;
+    assert_eq!(reused.status(), 409);
+    let page = reused.text().await.unwrap();
+    assert!(page.contains("Denne formular er allerede brugt til en tilmelding"), "{page}");
+    let fresh = form_token(&page);
+    assert_ne!(fresh, token, "the form comes back with a token of its own");
+    let mut resent = fields("kollega@eksempel.dk");
+    resent[0].1 = fresh;
+    assert_eq!(send(resent).await.status(), 200);
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 2);
+}
+
 async fn p09_c3_event_page_names_the_co_organiser_and_offers_a_separate_sponsor_box(server: Server) {
     let html = body(&server, "/arrangementer").await;
     assert!(html.contains("Projektlederdagen 2027"));
@@ -793,6 +848,58 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(body["kept"][0]["purpose"], "course_enrolment");
     let bogus = api_post(&server, "/api/v1/newsletter/confirmations", serde_json::json!({"token": "nope"})).await;
     assert_eq!(bogus.status(), 404);
+}
+
+/// A website's retry after a lost answer, with the same `Idempotency-Key`: the same answer, and
+/// nothing made twice. The same key for another request is a 422; a key that is no key, a 400.
+async fn api_sign_ups_and_orders_with_an_idempotency_key_are_made_once(server: Server) {
+    let courses: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
+    let session = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keyed = |path: &str, key: &str, body: serde_json::Value| {
+        reqwest::Client::new().post(format!("{}{path}", server.base)).header("Idempotency-Key", key).json(&body).send()
+    };
+    let enrolment = |email: &str| serde_json::json!({"session_id": session, "fields": {"name": "Ida Igen", "email": email}, "notice_version": "2026.1"});
+    let before = seats_left(&server, "prince2-foundation").await;
+    let first = keyed("/api/v1/enrolments", "5b1f0c2e-retry", enrolment("ida@eksempel.dk")).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = keyed("/api/v1/enrolments", "5b1f0c2e-retry", enrolment("ida@eksempel.dk")).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first, "the same answer");
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 1);
+
+    let reused = keyed("/api/v1/enrolments?lang=en", "5b1f0c2e-retry", enrolment("other@eksempel.dk")).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    let body: serde_json::Value = reused.json().await.unwrap();
+    assert_eq!(body["error"], "idempotency_key_reused");
+    assert!(body["message"].as_str().unwrap().contains("Use a new key for a new request"), "{body}");
+    let bad_key = keyed("/api/v1/enrolments?lang=en", &"k".repeat(300), enrolment("ida2@eksempel.dk")).await.unwrap();
+    assert_eq!(bad_key.status(), 400);
+    let body: serde_json::Value = bad_key.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_idempotency_key");
+    assert!(body["message"].as_str().unwrap().contains("1 to 255 visible ASCII characters"), "{body}");
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 1, "nothing stored for either");
+
+    let order = serde_json::json!({
+        "session_id": session,
+        "buyer_kind": "person",
+        "buyer": {"name": "Ole Ordre", "email": "ole@eksempel.dk", "address": "Torvet 1, 8000 Aarhus C"},
+        "participants": [{"name": "Ole Ordre", "email": "ole@eksempel.dk"}],
+        "notice_version": "2026.1",
+    });
+    let placed = keyed("/api/v1/orders", "order-1", order.clone()).await.unwrap();
+    assert_eq!(placed.status(), 201);
+    let placed: serde_json::Value = placed.json().await.unwrap();
+    let replayed = keyed("/api/v1/orders", "order-1", order).await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    let replayed: serde_json::Value = replayed.json().await.unwrap();
+    assert_eq!(replayed, placed, "the same order and invoice, answered again");
+    assert!(placed["invoice"]["number"].as_u64().is_some(), "{placed}");
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 2, "one more seat, not two");
 }
 
 async fn gpc_header_refuses_marketing_whatever_the_page_asks(server: Server) {

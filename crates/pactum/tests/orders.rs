@@ -128,6 +128,12 @@ async fn p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmati
     }
     let (status, _) = post_order(&server, &path, &many).await;
     assert_eq!(status, 201, "16 seats, 2 taken: 10 more fit");
+    // The same form sent again (a double click) is the same order, not ten more seats.
+    let (status, html) = post_order(&server, &path, &many).await;
+    assert_eq!(status, 201, "{html}");
+    // A new form for another ten.
+    let (_, form) = page(&server, &format!("{path}?seats=10")).await;
+    set(&mut many, "form_token", Some(&hidden_form_token(&form)));
     let (status, html) = post_order(&server, &path, &many).await;
     assert_eq!(status, 409, "4 left: another 10 do not");
     assert!(html.contains("ikke pladser nok"), "{html}");
