@@ -92,19 +92,11 @@ fn hex(bytes: &[u8]) -> String {
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Enrols a person on a session, with certification and newsletter only if asked for.
     pub async fn enrol(&self, request: EnrolmentRequest) -> Result<Enrolled, CoreError> {
-        if request.notice_version != self.policy.version {
-            return Err(CoreError::NoticeChanged);
-        }
-        let catalogue = self.catalogue().await?;
-        let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
-        let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
-        if request.certification && !course.certification {
-            return Err(not_offered("certification"));
-        }
+        // A repeat is answered first, whatever changed since the first request (the notice).
         let (repeat_key, first) = self
             .earlier::<SignedUp>("enrolment", request.repeat_key.as_deref(), || {
                 serde_json::json!({
-                    "session": session.id,
+                    "session": request.session,
                     "values": sorted(&request.values),
                     "certification": request.certification,
                     "newsletter": request.newsletter,
@@ -114,6 +106,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .await?;
         if let Some(first) = first {
             return Ok(first.into());
+        }
+        if request.notice_version != self.policy.version {
+            return Err(CoreError::NoticeChanged);
+        }
+        let catalogue = self.catalogue().await?;
+        let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
+        let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
+        if request.certification && !course.certification {
+            return Err(not_offered("certification"));
         }
         let mut prepared = self
             .prepare_collection(Collection {
@@ -193,18 +194,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// Signs a person up for an event; the sponsor box records its own consent (P09, C3).
     pub async fn sign_up_for_event(&self, request: EventSignupRequest) -> Result<Enrolled, CoreError> {
-        if request.notice_version != self.policy.version {
-            return Err(CoreError::NoticeChanged);
-        }
-        let catalogue = self.catalogue().await?;
-        let event = catalogue.events.iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
-        if request.sponsor_sharing && event.sponsor.is_none() {
-            return Err(not_offered("sponsor_sharing"));
-        }
+        // A repeat is answered first, whatever changed since the first request (the notice).
         let (repeat_key, first) = self
             .earlier::<SignedUp>("event_signup", request.repeat_key.as_deref(), || {
                 serde_json::json!({
-                    "event": event.id,
+                    "event": request.event,
                     "values": sorted(&request.values),
                     "sponsor_sharing": request.sponsor_sharing,
                     "newsletter": request.newsletter,
@@ -214,6 +208,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .await?;
         if let Some(first) = first {
             return Ok(first.into());
+        }
+        if request.notice_version != self.policy.version {
+            return Err(CoreError::NoticeChanged);
+        }
+        let catalogue = self.catalogue().await?;
+        let event = catalogue.events.iter().find(|e| e.id.0 == request.event).ok_or(CoreError::UnknownActivity)?;
+        if request.sponsor_sharing && event.sponsor.is_none() {
+            return Err(not_offered("sponsor_sharing"));
         }
         let mut prepared = self
             .prepare_collection(Collection {

@@ -102,19 +102,24 @@ pub enum CoreError {
     #[error("another retention sweep is running; this one did not start")]
     SweepRunning,
     #[error(
-        "{count} Pactum server(s) are running against this database, and a server must not run while the master key \
-         is rotated. Stop every server, then run `pactum key rotate` again; nothing was changed. A server that was \
-         killed counts as running until its registration runs out at {} UTC",
+        "{count} Pactum server(s) are running against this database (on {nodes}), and a server must not run while the \
+         master key is rotated. Stop every server, then run `pactum key rotate` again; nothing was changed. A server \
+         that was killed counts as running until its registration runs out at {} UTC",
         clock::clock_text(*until)
     )]
-    ServersRunning { count: usize, until: pactum_store::Micros },
+    ServersRunning { count: usize, nodes: String, until: pactum_store::Micros },
     #[error(
-        "the master key is being rotated (`pactum key rotate`), and a server must not start until that has \
-         finished. If the rotation was interrupted, run `pactum key rotate` again to finish it; otherwise its \
-         lease runs out at {} UTC",
+        "the master key is being rotated (`pactum key rotate`), and neither a server nor a second rotation may run \
+         until that has finished. If the rotation was interrupted, run `pactum key rotate` again after {} UTC to \
+         finish it",
         clock::clock_text(*until)
     )]
     RotationRunning { until: pactum_store::Micros },
+    #[error(
+        "the master key was rotated since this process read its key file: it must not go on with the old key. \
+         Start it again, so that it reads the new one"
+    )]
+    MasterKeyChanged,
     #[error("vault error: {0}")]
     Vault(String),
     #[error(transparent)]

@@ -81,7 +81,7 @@ pub struct OrderRequest {
     pub repeat_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
     pub order: OrderId,
     pub buyer: SubjectId,
@@ -89,14 +89,16 @@ pub struct Placed {
     pub participants: Vec<EnrolmentId>,
     /// True when this is the answer to a repeat of a request that placed the order before: nothing
     /// was placed now.
-    #[serde(default)]
     pub repeated: bool,
 }
 
-impl Placed {
-    fn repeated(self) -> Placed {
-        Placed { repeated: true, ..self }
-    }
+/// What placing an order answered, kept for a repeat of it (see [`crate::repeats`]): ids of
+/// records only, none that names a person, so that it says nothing once they are erased.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OrderPlaced {
+    order: OrderId,
+    invoice: InvoiceId,
+    participants: Vec<EnrolmentId>,
 }
 
 /// One line of an invoice. No personal data.
@@ -237,6 +239,23 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Places an order for one seat per named participant and issues its invoice, in one
     /// transaction: either the seats, the enrolments, the order and the invoice all exist, or none.
     pub async fn place_order(&self, request: OrderRequest) -> Result<Placed, CoreError> {
+        // A repeat is answered first, whatever changed since the first request (the notice).
+        let (repeat_key, first) = self
+            .earlier::<OrderPlaced>("order", request.repeat_key.as_deref(), || {
+                serde_json::json!({
+                    "session": request.session,
+                    "buyer_kind": request.buyer_kind.key(),
+                    "buyer": sorted(&request.buyer),
+                    "cvr": request.cvr,
+                    "purchase_order": request.purchase_order,
+                    "participants": request.participants.iter().map(|p| sorted(p)).collect::<Vec<_>>(),
+                    "notice_version": request.notice_version,
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            return self.placed_before(first).await;
+        }
         if request.notice_version != self.policy.version {
             return Err(CoreError::NoticeChanged);
         }
@@ -269,22 +288,6 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let session = catalogue.sessions.iter().find(|s| s.id == request.session).ok_or(CoreError::UnknownActivity)?;
         let course = catalogue.courses.iter().find(|c| c.id == session.course).ok_or(CoreError::UnknownActivity)?;
         let seats = u32::try_from(request.participants.len()).unwrap_or(u32::MAX);
-        let (repeat_key, first) = self
-            .earlier::<Placed>("order", request.repeat_key.as_deref(), || {
-                serde_json::json!({
-                    "session": session.id,
-                    "buyer_kind": request.buyer_kind.key(),
-                    "buyer": sorted(&request.buyer),
-                    "cvr": request.cvr,
-                    "purchase_order": request.purchase_order,
-                    "participants": request.participants.iter().map(|p| sorted(p)).collect::<Vec<_>>(),
-                    "notice_version": request.notice_version,
-                })
-            })
-            .await?;
-        if let Some(first) = first {
-            return Ok(first.repeated());
-        }
 
         // The order record: what was bought, for the buyer's access report (P04).
         let order_id = OrderId::new();
@@ -440,15 +443,29 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let placed =
             Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments, repeated: false };
-        let first = self.commit_once(change, repeat_key.as_ref(), &placed).await.map_err(|e| match e {
+        let outcome = OrderPlaced { order: order_id, invoice, participants: placed.participants.clone() };
+        let first = self.commit_once(change, repeat_key.as_ref(), &outcome).await.map_err(|e| match e {
             CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
             other => other,
         })?;
         if let Some(first) = first {
-            return Ok(first.repeated());
+            return self.placed_before(first).await;
         }
         self.mail_ready.notify_one();
         Ok(placed)
+    }
+
+    /// The answer to a repeat of the request that placed `first`, with its buyer as the order
+    /// names them now; an order gone since (erased) is one that does not exist.
+    async fn placed_before(&self, first: OrderPlaced) -> Result<Placed, CoreError> {
+        let order = self.store.backend().order(first.order).await?.ok_or(CoreError::UnknownActivity)?;
+        Ok(Placed {
+            order: first.order,
+            buyer: order.buyer,
+            invoice: first.invoice,
+            participants: first.participants,
+            repeated: true,
+        })
     }
 
     /// The order confirmation to the buyer: what was ordered, the amounts and the payment terms.

@@ -82,6 +82,13 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(Some(outcome))
     }
 
+    /// Forgets the outcomes kept longer than [`KEPT_HOURS`] (`serve` does this every hour).
+    pub async fn forget_expired_requests(&self) -> Result<(), CoreError> {
+        let now = self.clock.now_micros();
+        self.store.commit(Change { at: now, ops: vec![Op::ForgetExpiredRequests { now }], audit: Vec::new() }).await?;
+        Ok(())
+    }
+
     /// Commits `change`, keeping `outcome` under `key` in the same transaction when there is a key.
     /// If a copy of the same request got there first, its outcome comes back instead: `Ok(Some)`.
     pub(crate) async fn commit_once<T: Serialize + DeserializeOwned>(
@@ -102,7 +109,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 .map_err(|_| CoreError::Store(StoreError::Corrupt("an outcome could not be written".into())))?,
             expires_at: now + KEPT_HOURS * 3_600_000_000,
         };
-        change.ops.insert(0, Op::RememberRequest { request, now });
+        change.ops.insert(0, Op::RememberRequest(request));
         match self.store.commit(change).await {
             Ok(()) => Ok(None),
             Err(StoreError::Conflict(reason)) => match self.repeated(key).await? {

@@ -10,9 +10,12 @@
 //! starting at once, at least one sees the other.
 //!
 //! A server that was killed cannot give its registration up: it counts as running until the
-//! registration runs out, [`SERVER_LEASE_SECONDS`] after it was last renewed.
+//! registration runs out, [`SERVER_LEASE_SECONDS`] after it was last renewed. A server whose
+//! registration lapsed (the database was out of reach for longer) finds out when it renews: if a
+//! rotation is running, or the database's keys are wrapped under a master key it does not hold,
+//! it must stop ([`Pactum::renew_server_registration`]).
 
-use pactum_store::{Backend, Change, Lease, Micros, Op};
+use pactum_store::{Backend, Change, Lease, Micros, Op, StoreError};
 
 use crate::{Clock, CoreError, Pactum};
 
@@ -24,18 +27,29 @@ pub const SERVER_LEASE_SECONDS: i64 = 90;
 pub const SERVER_RENEWAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// The lease a master key rotation holds while it runs.
 pub const ROTATION_LEASE: &str = "key.rotation";
-/// Every rotation holds the lease under the same name, so that one interrupted (the process was
-/// killed) is resumed by the next `pactum key rotate` at once instead of after its lease ran out.
-const ROTATION_HOLDER: &str = "pactum key rotate";
-/// How long a rotation's lease lasts unless renewed.
-const ROTATION_LEASE_SECONDS: i64 = 600;
+/// How long a rotation's lease lasts unless renewed: an interrupted rotation (the process was
+/// killed) keeps servers and the next rotation out no longer than this.
+const ROTATION_LEASE_SECONDS: i64 = 120;
 /// How often a running rotation renews its lease.
-pub const ROTATION_RENEWAL: std::time::Duration = std::time::Duration::from_secs(60);
+pub const ROTATION_RENEWAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A running server's registration.
 #[derive(Debug, Clone)]
 pub struct ServerRegistration {
     job: String,
+}
+
+/// A running rotation's hold on [`ROTATION_LEASE`]: each rotation its own, so that a second one
+/// started meanwhile is refused instead of sharing it.
+#[derive(Debug, Clone)]
+pub struct RotationLease {
+    holder: String,
+}
+
+/// The node a server's registration names (`serve:NODE:ID`).
+fn node_of(lease: &Lease) -> &str {
+    let rest = lease.job.strip_prefix(SERVER_PREFIX).unwrap_or(&lease.job);
+    rest.rsplit_once(':').map_or(rest, |(node, _)| node)
 }
 
 const SECOND: Micros = 1_000_000;
@@ -49,16 +63,32 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let now = self.clock.now_micros();
         let forget = Op::ForgetExpiredLeases { prefix: SERVER_PREFIX.into(), now };
         self.commit_ops(vec![forget, self.server_lease(&registration, now)]).await?;
-        if let Some(rotation) = self.store.backend().live_leases(ROTATION_LEASE, now).await?.into_iter().next() {
+        if let Err(e) = self.may_keep_serving().await {
             self.unregister_server(&registration).await?;
-            return Err(CoreError::RotationRunning { until: rotation.until });
+            return Err(e);
         }
         Ok(registration)
     }
 
-    /// Renews a running server's registration.
+    /// Renews a running server's registration. [`CoreError::RotationRunning`] or
+    /// [`CoreError::MasterKeyChanged`] when the server must stop: its registration lapsed and a
+    /// rotation started, or even finished, meanwhile.
     pub async fn renew_server_registration(&self, registration: &ServerRegistration) -> Result<(), CoreError> {
-        self.commit_ops(vec![self.server_lease(registration, self.clock.now_micros())]).await
+        self.commit_ops(vec![self.server_lease(registration, self.clock.now_micros())]).await?;
+        self.may_keep_serving().await
+    }
+
+    /// Whether this process may serve: no rotation runs, and every key in the database is wrapped
+    /// under a master key it holds.
+    async fn may_keep_serving(&self) -> Result<(), CoreError> {
+        let backend = self.store.backend();
+        if let Some(rotation) = backend.live_leases(ROTATION_LEASE, self.clock.now_micros()).await?.into_iter().next() {
+            return Err(CoreError::RotationRunning { until: rotation.until });
+        }
+        if backend.vault_keys().await?.iter().any(|k| self.keys.ring.by_id(&k.key.master_key_id).is_none()) {
+            return Err(CoreError::MasterKeyChanged);
+        }
+        Ok(())
     }
 
     /// Gives a stopping server's registration up.
@@ -72,23 +102,36 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         Ok(self.store.backend().live_leases(SERVER_PREFIX, self.clock.now_micros()).await?)
     }
 
-    /// Takes the rotation's lease, unless a server is running ([`CoreError::ServersRunning`]).
-    pub async fn begin_key_rotation(&self) -> Result<(), CoreError> {
-        self.renew_key_rotation().await?;
+    /// Takes the rotation's lease, unless a server is running ([`CoreError::ServersRunning`]) or
+    /// another rotation is ([`CoreError::RotationRunning`]).
+    pub async fn begin_key_rotation(&self) -> Result<RotationLease, CoreError> {
+        let lease = RotationLease { holder: format!("{}:{}", self.settings.node, uuid::Uuid::now_v7()) };
+        if let Err(e) = self.renew_key_rotation(&lease).await {
+            return Err(match e {
+                CoreError::Store(StoreError::LeaseHeld) => {
+                    let now = self.clock.now_micros();
+                    let until = self.store.backend().live_leases(ROTATION_LEASE, now).await?.first().map(|l| l.until);
+                    CoreError::RotationRunning { until: until.unwrap_or(now) }
+                }
+                other => other,
+            });
+        }
         let servers = self.running_servers().await?;
         if let Some(last) = servers.iter().map(|s| s.until).max() {
-            self.end_key_rotation().await?;
-            return Err(CoreError::ServersRunning { count: servers.len(), until: last });
+            self.end_key_rotation(&lease).await?;
+            let mut nodes: Vec<String> = servers.iter().map(|s| node_of(s).to_string()).collect();
+            nodes.dedup();
+            return Err(CoreError::ServersRunning { count: servers.len(), nodes: nodes.join(", "), until: last });
         }
-        Ok(())
+        Ok(lease)
     }
 
     /// Renews the lease of a running rotation.
-    pub async fn renew_key_rotation(&self) -> Result<(), CoreError> {
+    pub async fn renew_key_rotation(&self, lease: &RotationLease) -> Result<(), CoreError> {
         let now = self.clock.now_micros();
         let op = Op::TakeLease {
             job: ROTATION_LEASE.into(),
-            holder: ROTATION_HOLDER.into(),
+            holder: lease.holder.clone(),
             now,
             until: now + ROTATION_LEASE_SECONDS * SECOND,
         };
@@ -96,8 +139,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// Gives the rotation's lease up: servers may start again.
-    pub async fn end_key_rotation(&self) -> Result<(), CoreError> {
-        self.commit_ops(vec![Op::ReleaseLease { job: ROTATION_LEASE.into(), holder: ROTATION_HOLDER.into() }]).await
+    pub async fn end_key_rotation(&self, lease: &RotationLease) -> Result<(), CoreError> {
+        self.commit_ops(vec![Op::ReleaseLease { job: ROTATION_LEASE.into(), holder: lease.holder.clone() }]).await
     }
 
     fn server_lease(&self, registration: &ServerRegistration, now: Micros) -> Op {

@@ -131,3 +131,39 @@ async fn rotation_rewraps_every_key_and_retires_the_old_one() {
     assert!(report.items.iter().any(|i| i.value == "Kim Kjær"));
     pactum_store::audit::verify(again.store.backend(), &again.keys.audit).await.unwrap();
 }
+
+/// A server whose registration lapsed while a rotation started, or even finished, must stop: it
+/// holds only the old master key (see `pactum_core::running`).
+#[tokio::test]
+async fn a_server_learns_on_renewal_that_it_must_stop_for_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), default_file(dir.path())).await.unwrap();
+    enrol(&server).await;
+    let registration = server.register_server().await.unwrap();
+    server.renew_server_registration(&registration).await.unwrap();
+    assert_eq!(server.running_servers().await.unwrap().len(), 1);
+
+    // A rotation cannot begin while the server is registered.
+    let rotator = start(dir.path(), default_file(dir.path())).await.unwrap();
+    let refused = rotator.begin_key_rotation().await;
+    assert!(matches!(refused, Err(CoreError::ServersRunning { count: 1, .. })), "{refused:?}");
+
+    // The registration lapses (here: given up behind the server's back), a rotation begins...
+    server.unregister_server(&registration).await.unwrap();
+    let lease = rotator.begin_key_rotation().await.unwrap();
+    let renewed = server.renew_server_registration(&registration).await;
+    assert!(matches!(renewed, Err(CoreError::RotationRunning { .. })), "{renewed:?}");
+    // ...and a second rotation meanwhile is refused too.
+    let twice = start(dir.path(), default_file(dir.path())).await.unwrap().begin_key_rotation().await;
+    assert!(matches!(twice, Err(CoreError::RotationRunning { .. })), "{twice:?}");
+
+    // Once the rotation has finished, the server holds a master key the database no longer uses.
+    server.unregister_server(&registration).await.unwrap();
+    rotate_master_key(&rotator.store, &rotator.keys, "admin:cli", 1).await.unwrap();
+    rotator.end_key_rotation(&lease).await.unwrap();
+    let renewed = server.renew_server_registration(&registration).await;
+    assert!(matches!(renewed, Err(CoreError::MasterKeyChanged)), "{renewed:?}");
+    // A server started afresh reads the new key and may serve.
+    let fresh = start(dir.path(), default_file(dir.path())).await.unwrap();
+    fresh.register_server().await.unwrap();
+}

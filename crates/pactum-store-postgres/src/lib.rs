@@ -230,8 +230,7 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 return Err(ApplyError::LeaseHeld);
             }
         }
-        Op::RememberRequest { request, now } => {
-            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+        Op::RememberRequest(request) => {
             sqlx::query(
                 "INSERT INTO repeated_requests (key_hash, request_hash, outcome, expires_at) VALUES ($1, $2, $3, $4)",
             )
@@ -241,6 +240,9 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
             .bind(request.expires_at)
             .execute(&mut *tx)
             .await?;
+        }
+        Op::ForgetExpiredRequests { now } => {
+            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
         }
         Op::ReleaseLease { job, holder } => {
             sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")

@@ -330,8 +330,7 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 return Err(ApplyError::LeaseHeld);
             }
         }
-        Op::RememberRequest { request, now } => {
-            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < ?").bind(now).execute(&mut *tx).await?;
+        Op::RememberRequest(request) => {
             sqlx::query(
                 "INSERT INTO repeated_requests (key_hash, request_hash, outcome, expires_at) VALUES (?, ?, ?, ?)",
             )
@@ -341,6 +340,9 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
             .bind(request.expires_at)
             .execute(&mut *tx)
             .await?;
+        }
+        Op::ForgetExpiredRequests { now } => {
+            sqlx::query("DELETE FROM repeated_requests WHERE expires_at < ?").bind(now).execute(&mut *tx).await?;
         }
         Op::ReleaseLease { job, holder } => {
             sqlx::query("DELETE FROM job_leases WHERE job = ? AND holder = ?")

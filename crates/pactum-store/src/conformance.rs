@@ -946,9 +946,8 @@ pub async fn a_request_is_remembered_once_under_its_key_until_it_expires<B: Back
         outcome: outcome.into(),
         expires_at,
     };
-    let remember =
-        |r: RememberedRequest, now: Micros| store.commit(change(vec![Op::RememberRequest { request: r, now }], vec![]));
-    remember(request(1, r#"{"enrolment":"a"}"#, 2_000), 1_000).await.unwrap();
+    let remember = |r: RememberedRequest| store.commit(change(vec![Op::RememberRequest(r)], vec![]));
+    remember(request(1, r#"{"enrolment":"a"}"#, 2_000)).await.unwrap();
     assert_eq!(b.remembered_request(&[1; 32]).await.unwrap(), Some(request(1, r#"{"enrolment":"a"}"#, 2_000)));
     assert_eq!(b.remembered_request(&[2; 32]).await.unwrap(), None);
 
@@ -956,7 +955,7 @@ pub async fn a_request_is_remembered_once_under_its_key_until_it_expires<B: Back
     // and whatever else its change held is not made either.
     let twin = change(
         vec![
-            Op::RememberRequest { request: request(1, r#"{"enrolment":"b"}"#, 2_000), now: 1_000 },
+            Op::RememberRequest(request(1, r#"{"enrolment":"b"}"#, 2_000)),
             Op::Suppress { email_index: vec![9], purpose: "newsletter".into(), since: 1_000 },
         ],
         vec![],
@@ -965,8 +964,9 @@ pub async fn a_request_is_remembered_once_under_its_key_until_it_expires<B: Back
     assert_eq!(b.remembered_request(&[1; 32]).await.unwrap().unwrap().outcome, r#"{"enrolment":"a"}"#);
     assert_eq!(b.suppression(&[9]).await.unwrap(), None, "the twin's change was not made");
 
-    // Outcomes that expired go when the next one is kept.
-    remember(request(3, "{}", 9_000), 2_001).await.unwrap();
+    // Outcomes that expired are forgotten; the others stay.
+    remember(request(3, "{}", 9_000)).await.unwrap();
+    store.commit(change(vec![Op::ForgetExpiredRequests { now: 2_001 }], vec![])).await.unwrap();
     assert_eq!(b.remembered_request(&[1; 32]).await.unwrap(), None);
     assert!(b.remembered_request(&[3; 32]).await.unwrap().is_some());
 }

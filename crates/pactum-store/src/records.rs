@@ -126,7 +126,6 @@ id_type!(
     RightsRequestId
 );
 
-/// A key wrapped by a master key, with the id of that master key.
 /// The outcome of a request made under a key of its own, so that the same request again gets the
 /// same answer and changes nothing (see `pactum_core::repeats`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +147,7 @@ pub struct Lease {
     pub until: Micros,
 }
 
+/// A key wrapped by a master key, with the id of that master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedKey {
     pub master_key_id: String,
@@ -847,9 +847,9 @@ pub enum Op {
     },
     /// Keeps a request's outcome under its key. Fails with a conflict when the key is kept already
     /// (the same request, made twice at once), so that the change it belongs to is not made twice.
-    /// Outcomes that expired before `now` go meanwhile.
-    RememberRequest {
-        request: RememberedRequest,
+    RememberRequest(RememberedRequest),
+    /// Forgets the kept outcomes that expired before `now`.
+    ForgetExpiredRequests {
         now: Micros,
     },
     /// Gives up `holder`'s lease on `job` at once: the lease is gone, not merely run out.

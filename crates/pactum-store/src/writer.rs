@@ -171,8 +171,9 @@ impl<B: Backend> Writer<B> {
                 }
             }
             Err(e) if changes.len() == 1 => {
-                if matches!(e, StoreError::Full | StoreError::LeaseHeld) {
-                    // An expected refusal (a full session, a lease held elsewhere): the caller answers it.
+                if matches!(e, StoreError::Full | StoreError::LeaseHeld | StoreError::Conflict(_)) {
+                    // An expected refusal (a full session, a lease held elsewhere, a value taken by a
+                    // concurrent change): the caller answers it.
                     tracing::debug!(error = %e, "a change was refused");
                 } else {
                     tracing::warn!(error = %e, "a change was not committed");

@@ -32,7 +32,12 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT_LANGUAGE, header::AUTHORIZATION]);
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT_LANGUAGE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("idempotency-key"),
+        ]);
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/courses", get(courses::<B, C>))
@@ -371,7 +376,7 @@ struct IssuedInvoice {
 struct Ordered {
     order_id: String,
     participants: Vec<String>,
-    payment_status: &'static str,
+    payment_status: String,
     invoice: IssuedInvoice,
 }
 
@@ -421,10 +426,19 @@ async fn order<B: Backend, C: Clock>(
         .map_err(|e| ApiError::from_core(e, lang))?
         .ok_or_else(|| unknown_activity(lang))?;
     let invoice = &document.invoice;
+    // A repeat of the request answers with the order as it is now: it may have been paid since.
+    let payment_status = match placed.repeated {
+        false => "pending".to_string(),
+        true => match state.pactum.store.backend().order(placed.order).await {
+            Ok(Some(order)) => order.payment_status,
+            Ok(None) => return Err(unknown_activity(lang)),
+            Err(e) => return Err(ApiError::from_core(e.into(), lang)),
+        },
+    };
     let answer = Ordered {
         order_id: placed.order.to_string(),
         participants: placed.participants.iter().map(ToString::to_string).collect(),
-        payment_status: "pending",
+        payment_status,
         invoice: IssuedInvoice {
             id: invoice.id.to_string(),
             number: invoice.number,

@@ -45,6 +45,12 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 /// Lets the forms of this page lead to `origin` as well (the payment provider's hosted page, which
 /// the order form's answer redirects to); everything else of the policy stays as it is.
+/// A page with a form on it is kept by no cache: each rendered form has a key of its own (see
+/// `crate::forms`), and a cached copy would give every visitor the same one.
+pub fn not_stored(response: &mut Response) {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
 pub fn with_form_target(response: &mut Response, origin: &str) {
     let csp = CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}"));
     if let Ok(value) = HeaderValue::from_str(&csp) {

@@ -248,6 +248,7 @@ fn render<B: Backend, C: Clock>(state: &AppState<B, C>, page: OrderPage<'_>, sta
     let mut response = html(page.render());
     *response.status_mut() = status;
     allow_checkout(state, &mut response);
+    crate::headers::not_stored(&mut response);
     response
 }
 

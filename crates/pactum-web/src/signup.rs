@@ -382,6 +382,7 @@ fn signup_page<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, spec: FormSp
 fn render_with(page: SignupPage<'_>, status: StatusCode) -> Response {
     let mut response = html(page.render());
     *response.status_mut() = status;
+    crate::headers::not_stored(&mut response);
     response
 }
 

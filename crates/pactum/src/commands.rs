@@ -160,8 +160,25 @@ async fn serve_on<B: Backend>(
     core.notify_secrets = notify_secrets(&policy);
     let ring = load(settings.key_source.clone())?;
     let pactum = Pactum::start(backend, ring, policy, SystemClock, core).await?;
-    // Before anything else is written: not while the master key is being rotated.
+    // Before anything else is written: not while the master key is being rotated. However the
+    // server then stops (a start that fails half-way too), it gives its registration up.
     let registration = pactum.register_server().await?;
+    let served = serve_registered(pactum.clone(), &registration, settings, web, (listener, redirect_listener)).await;
+    if let Err(e) = pactum.unregister_server(&registration).await {
+        tracing::warn!(error = %e, "this server's registration was not given up; it runs out within two minutes");
+    }
+    served
+}
+
+/// `serve` once the server is registered (see [`pactum_core::running`]).
+async fn serve_registered<B: Backend>(
+    pactum: Pactum<B, SystemClock>,
+    registration: &pactum_core::running::ServerRegistration,
+    settings: &Settings,
+    web: pactum_web::WebOptions,
+    (listener, redirect_listener): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+) -> anyhow::Result<i32> {
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
     let version = pactum.policy.version.clone();
     if settings.policy.is_none()
         && let Some(summary) = pactum.seed_example_catalogue(pactum_policy::EXAMPLE_CATALOGUE).await?
@@ -209,7 +226,9 @@ async fn serve_on<B: Backend>(
             let _ = stopped.wait_for(|s| *s).await;
         }
     }));
-    let registered = tokio::spawn(keep_registered(pactum.clone(), registration.clone(), {
+    // A registration that may not go on (a rotation started while it had lapsed) stops the server.
+    let (must_stop, stopped_by_registration) = tokio::sync::oneshot::channel();
+    let registered = tokio::spawn(keep_registered(pactum.clone(), registration.clone(), must_stop, {
         let mut stopped = stop_worker.subscribe();
         async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -244,7 +263,16 @@ async fn serve_on<B: Backend>(
     }
     // One write, so that a reader that stops after the first line cannot break the second.
     print!("{banner}");
-    app.run_until(shutdown_signal()).await?;
+    let (stop_reason, reason) = tokio::sync::oneshot::channel::<CoreError>();
+    app.run_until(async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            Ok(e) = stopped_by_registration => {
+                let _ = stop_reason.send(e);
+            }
+        }
+    })
+    .await?;
     let _ = stop_redirect.send(true);
     if let Some(redirect) = redirect {
         let _ = redirect.await;
@@ -253,8 +281,8 @@ async fn serve_on<B: Backend>(
     let _ = worker.await;
     let _ = sweeper.await;
     let _ = registered.await;
-    if let Err(e) = pactum.unregister_server(&registration).await {
-        tracing::warn!(error = %e, "this server's registration was not given up; it runs out within two minutes");
+    if let Ok(e) = reason.await {
+        return Err(anyhow::anyhow!("Pactum stopped: {e}"));
     }
     tracing::info!("Pactum stopped");
     Ok(0)
@@ -336,20 +364,29 @@ pub async fn key_rotate(args: &StoreArgs) -> anyhow::Result<i32> {
 
 async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
     let source = key_source(settings, false);
-    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
-    if let Err(e) = pactum.begin_key_rotation().await {
-        eprintln!("{e}");
+    if !matches!(source, KeySource::File { .. }) {
+        eprintln!(
+            "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file; nothing was changed"
+        );
         return Ok(1);
     }
+    let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
+    let lease = match pactum.begin_key_rotation().await {
+        Ok(lease) => lease,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
+    };
     // The lease is renewed while the keys are re-wrapped, and given up however the rotation ends.
     let renewing = tokio::spawn({
-        let pactum = pactum.clone();
+        let (pactum, lease) = (pactum.clone(), lease.clone());
         async move {
             let mut every = tokio::time::interval(pactum_core::running::ROTATION_RENEWAL);
             every.tick().await;
             loop {
                 every.tick().await;
-                if let Err(e) = pactum.renew_key_rotation().await {
+                if let Err(e) = pactum.renew_key_rotation(&lease).await {
                     tracing::warn!(error = %e, "the rotation's lease was not renewed; it is tried again shortly");
                 }
             }
@@ -357,7 +394,7 @@ async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) 
     });
     let rotated = rotate_master_key(&pactum.store, &pactum.keys, "admin:cli", pactum.clock.now_micros()).await;
     renewing.abort();
-    if let Err(e) = pactum.end_key_rotation().await {
+    if let Err(e) = pactum.end_key_rotation(&lease).await {
         tracing::warn!(error = %e, "the rotation's lease was not given up; servers may start when it runs out");
     }
     let rotation = rotated?;
@@ -626,10 +663,12 @@ fn notify_secrets(policy: &Policy) -> pactum_core::NotifySecrets {
     pactum_core::NotifySecrets(secrets)
 }
 
-/// Renews the server's registration (see [`pactum_core::running`]) until `stop`.
+/// Renews the server's registration (see [`pactum_core::running`]) until `stop`; tells `must_stop`
+/// when the server may not go on.
 async fn keep_registered<B: Backend, C: Clock>(
     pactum: Pactum<B, C>,
     registration: pactum_core::running::ServerRegistration,
+    must_stop: tokio::sync::oneshot::Sender<CoreError>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -638,11 +677,17 @@ async fn keep_registered<B: Backend, C: Clock>(
     loop {
         tokio::select! {
             () = &mut stop => return,
-            _ = every.tick() => {
-                if let Err(e) = pactum.renew_server_registration(&registration).await {
+            _ = every.tick() => match pactum.renew_server_registration(&registration).await {
+                Ok(()) => {}
+                Err(e @ (CoreError::RotationRunning { .. } | CoreError::MasterKeyChanged)) => {
+                    tracing::error!(error = %e, "this server stops");
+                    let _ = must_stop.send(e);
+                    return;
+                }
+                Err(e) => {
                     tracing::warn!(error = %e, "this server's registration was not renewed; it is tried again shortly");
                 }
-            }
+            },
         }
     }
 }
@@ -673,6 +718,9 @@ async fn run_retention_schedule<B: Backend, C: Clock>(
                         tracing::info!("another process is running the retention sweep; this node's runs next hour")
                     }
                     Err(e) => tracing::error!(error = %e, "the retention sweep failed; it runs again within the hour"),
+                }
+                if let Err(e) = pactum.forget_expired_requests().await {
+                    tracing::error!(error = %e, "kept request outcomes were not forgotten; tried again within the hour");
                 }
                 if let Err(e) = pactum.store.backend().maintain().await {
                     tracing::error!(error = %e, "storage upkeep failed; it runs again within the hour");

@@ -295,7 +295,7 @@ async fn key_rotate_refuses_while_a_server_runs_and_a_server_waits_for_a_rotatio
     let refused = pactum(dir.path(), &["key", "rotate"]);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("1 Pactum server(s) are running against this database"), "{stderr}");
+    assert!(stderr.contains("1 Pactum server(s) are running against this database (on "), "{stderr}");
     assert!(stderr.contains("Stop every server, then run `pactum key rotate` again; nothing was changed"), "{stderr}");
     assert!(!data.join("master.key.next").exists(), "no new key was made");
     // The server still works after the refusal.
@@ -310,7 +310,8 @@ async fn key_rotate_refuses_while_a_server_runs_and_a_server_waits_for_a_rotatio
     assert_eq!(rotated.status.code(), Some(0), "{}", String::from_utf8_lossy(&rotated.stderr));
     drop(running);
 
-    // While a rotation holds its lease (as one running in another process does), no server starts.
+    // While a rotation holds its lease (as one running in another process does, here for two more
+    // seconds), no server starts and no second rotation either.
     {
         use pactum_core::Clock;
         use pactum_core::keyfile::{KeySource, load};
@@ -324,9 +325,9 @@ async fn key_rotate_refuses_while_a_server_runs_and_a_server_waits_for_a_rotatio
         let now = clock.now_micros();
         let lease = pactum_store::Op::TakeLease {
             job: pactum_core::running::ROTATION_LEASE.into(),
-            holder: "pactum key rotate".into(),
+            holder: "elsewhere:rotation".into(),
             now,
-            until: now + 600_000_000,
+            until: now + 2_000_000,
         };
         p.store.commit(pactum_store::Change { at: now, ops: vec![lease], audit: Vec::new() }).await.unwrap();
     }
@@ -334,8 +335,12 @@ async fn key_rotate_refuses_while_a_server_runs_and_a_server_waits_for_a_rotatio
     assert_ne!(waiting.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&waiting.stderr);
     assert!(stderr.contains("the master key is being rotated"), "{stderr}");
-    assert!(stderr.contains("run `pactum key rotate` again to finish it"), "{stderr}");
-    // And a rotation run again takes the interrupted one's lease over and finishes.
+    assert!(stderr.contains("run `pactum key rotate` again after"), "{stderr}");
+    let second = pactum(dir.path(), &["key", "rotate"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("nor a second rotation may run"));
+    // Once the interrupted rotation's lease has run out, a rotation runs again and finishes.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
     let resumed = pactum(dir.path(), &["key", "rotate"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("master key rotated"));

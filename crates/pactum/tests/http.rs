@@ -630,7 +630,9 @@ async fn seats_left(server: &Server, course: &str) -> u64 {
 async fn an_enrolment_form_sent_twice_enrols_once(server: Server) {
     let link = enrol_link(&server, "prince2-foundation").await;
     let before = seats_left(&server, "prince2-foundation").await;
-    let token = form_token(&body(&server, &link).await);
+    let page = get(&server, &link).await;
+    assert_eq!(page.headers()["cache-control"], "no-store", "no cache hands one form's key to two visitors");
+    let token = form_token(&page.text().await.unwrap());
     let fields = |email: &'static str| {
         vec![
             ("form_token", token.clone()),
@@ -863,6 +865,17 @@ async fn api_sign_ups_and_orders_with_an_idempotency_key_are_made_once(server: S
         reqwest::Client::new().post(format!("{}{path}", server.base)).header("Idempotency-Key", key).json(&body).send()
     };
     let enrolment = |email: &str| serde_json::json!({"session_id": session, "fields": {"name": "Ida Igen", "email": email}, "notice_version": "2026.1"});
+    // Another site's page may send the header from the browser: the preflight allows it.
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/api/v1/enrolments", server.base))
+        .header("Origin", "https://kursus-site.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type,idempotency-key")
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    assert!(allowed.contains("idempotency-key"), "{allowed}");
     let before = seats_left(&server, "prince2-foundation").await;
     let first = keyed("/api/v1/enrolments", "5b1f0c2e-retry", enrolment("ida@eksempel.dk")).await.unwrap();
     assert_eq!(first.status(), 201);
