@@ -191,6 +191,49 @@ test('P07, L11: a ticked newsletter box sends a confirmation mail with one-click
   await ctx.close();
 });
 
+/** Seats left on the course's first session, as the catalogue API tells them. */
+async function seatsLeft() {
+  const courses = await (await fetch(`${pactum.url}/api/v1/courses`)).json();
+  return courses.find((c) => c.slug === COURSE).sessions[0].seats_left;
+}
+
+test('a double click on "Tilmeld" enrols once: one seat, one confirmation mail, the confirmation page', async () => {
+  const { ctx, seen, page } = await visitor();
+  await openEnrolmentForm(page);
+  const before = await seatsLeft();
+  const to = 'dorthe.dobbelt@kunde.example';
+  await page.locator('#field-name').fill('Dorthe Dobbelt');
+  await page.locator('#field-email').fill(to);
+  await page.locator('#box-newsletter').check();
+  const action = new URL(await page.locator('form[method="post"]').getAttribute('action'), pactum.url).href;
+  // Every POST the browser sends reaches Pactum at once; its answer comes back slowly, as over a slow
+  // line, so that the second click of the double click lands while the first is on its way.
+  const posts = [];
+  await page.route(action, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const response = await route.fetch();
+    posts.push(response.status());
+    await new Promise((r) => setTimeout(r, 400));
+    await route.fulfill({ response }).catch(() => {}); // the browser may have given this one up
+  });
+  const firstSent = page.waitForEvent('request', (r) => r.method() === 'POST' && r.url() === action);
+  const box = await page.getByRole('button', { name: 'Tilmeld', exact: true }).boundingBox();
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  await page.mouse.click(x, y);
+  await firstSent;
+  await page.mouse.click(x, y);
+  await page.locator('h1', { hasText: 'Du er tilmeldt' }).waitFor();
+  await mailTo(to);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(posts, [200, 200], 'both clicks sent the form, and Pactum answered both with the confirmation page');
+  await new Promise((r) => setTimeout(r, NO_MAIL_WINDOW_MS));
+  assert.equal(await seatsLeft(), before - 1, 'one seat taken, not two');
+  assert.equal(smtp.messages.filter((m) => m.to.includes(to)).length, 1, 'one confirmation mail, not two');
+  assertSameOrigin(seen);
+  assert.deepEqual(seen.errors, [], 'no script error and no CSP violation');
+  await ctx.close();
+});
+
 test('P07: the consent box on /nyhedsbrev is unticked by default', async () => {
   const { ctx, seen, page } = await visitor();
   const response = await page.goto(`${pactum.url}/nyhedsbrev`);
