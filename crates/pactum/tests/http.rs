@@ -619,10 +619,19 @@ async fn p07_enrolment_with_and_without_the_newsletter_box(server: Server) {
     assert!(missing.text().await.unwrap().contains("«email» skal udfyldes"));
 }
 
-async fn seats_left(server: &Server, course: &str) -> u64 {
+/// A course's first session as the catalogue API lists it.
+async fn first_session(server: &Server, course: &str) -> serde_json::Value {
     let courses: serde_json::Value = get(server, "/api/v1/courses").await.json().await.unwrap();
     let course = courses.as_array().unwrap().iter().find(|c| c["slug"] == course).unwrap();
-    course["sessions"][0]["seats_left"].as_u64().unwrap()
+    course["sessions"][0].clone()
+}
+
+async fn first_session_id(server: &Server, course: &str) -> String {
+    first_session(server, course).await["id"].as_str().unwrap().to_string()
+}
+
+async fn seats_left(server: &Server, course: &str) -> u64 {
+    first_session(server, course).await["seats_left"].as_u64().unwrap()
 }
 
 /// A double click on "send" (two POSTs of one rendered form): one enrolment, one seat, one mail,
@@ -728,12 +737,7 @@ async fn api_post(server: &Server, path: &str, body: serde_json::Value) -> reqwe
 }
 
 async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
-    let courses: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
-    let session = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"]
-        [0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = first_session_id(&server, "prince2-foundation").await;
     let refused = api_post(&server, "/api/v1/enrolments?lang=en", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis@eksempel.dk", "cpr": "010190-1234"}, "notice_version": "2026.1"})).await;
     assert_eq!(refused.status(), 400);
     let body: serde_json::Value = refused.json().await.unwrap();
@@ -762,17 +766,14 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert!(!body.to_string().contains("Lis Lund") && !body.to_string().contains("lis@"), "{body}");
 
     // Certification on a course that does not offer it: refused, naming the option, seat kept.
-    let agile = courses.as_array().unwrap().iter().find(|c| c["slug"] == "agil-projektledelse").unwrap();
-    let agile_session = agile["sessions"][0]["id"].as_str().unwrap();
-    let seats_before = agile["sessions"][0]["seats_left"].clone();
+    let agile_session = first_session_id(&server, "agil-projektledelse").await;
+    let seats_before = seats_left(&server, "agil-projektledelse").await;
     let not_offered = api_post(&server, "/api/v1/enrolments?lang=en", serde_json::json!({"session_id": agile_session, "fields": {"name": "Lis Lund", "email": "lis3@eksempel.dk"}, "certification": true, "notice_version": "2026.1"})).await;
     assert_eq!(not_offered.status(), 400);
     let body: serde_json::Value = not_offered.json().await.unwrap();
     assert_eq!(body["fields"][0]["field"], "certification", "{body}");
     assert!(body["fields"][0]["message"].as_str().unwrap().contains("is not offered here"), "{body}");
-    let courses_after: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
-    let agile_after = courses_after.as_array().unwrap().iter().find(|c| c["slug"] == "agil-projektledelse").unwrap();
-    assert_eq!(agile_after["sessions"][0]["seats_left"], seats_before, "no seat taken");
+    assert_eq!(seats_left(&server, "agil-projektledelse").await, seats_before, "no seat taken");
 
     let stale = api_post(&server, "/api/v1/enrolments", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis2@eksempel.dk"}, "notice_version": "2020.1"})).await;
     assert_eq!(stale.status(), 409);
@@ -855,12 +856,7 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
 /// A website's retry after a lost answer, with the same `Idempotency-Key`: the same answer, and
 /// nothing made twice. The same key for another request is a 422; a key that is no key, a 400.
 async fn api_sign_ups_and_orders_with_an_idempotency_key_are_made_once(server: Server) {
-    let courses: serde_json::Value = get(&server, "/api/v1/courses").await.json().await.unwrap();
-    let session = courses.as_array().unwrap().iter().find(|c| c["slug"] == "prince2-foundation").unwrap()["sessions"]
-        [0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = first_session_id(&server, "prince2-foundation").await;
     let keyed = |path: &str, key: &str, body: serde_json::Value| {
         reqwest::Client::new().post(format!("{}{path}", server.base)).header("Idempotency-Key", key).json(&body).send()
     };
