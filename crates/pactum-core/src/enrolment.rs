@@ -59,7 +59,7 @@ pub struct Enrolled {
 }
 
 /// A full activity found inside the transaction is the same answer as one found before it.
-fn seat_error(e: CoreError) -> CoreError {
+pub(crate) fn seat_error(e: CoreError) -> CoreError {
     match e {
         CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
         other => other,

@@ -45,6 +45,10 @@ pub enum KeyError {
     Wrong { given: String, needed: String },
     #[error("cannot write the master key file {path}: {reason}")]
     Unwritable { path: String, reason: String },
+    #[error(
+        "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file; nothing was changed"
+    )]
+    RotationNeedsKeyFile,
     #[error("the vault could not be opened: {0}")]
     Vault(String),
     #[error("{0}")]
@@ -74,6 +78,14 @@ impl KeyRing {
             KeySource::File { path, .. } => path.display().to_string(),
             KeySource::Inline(_) => "PACTUM_MASTER_KEY".to_string(),
         }
+    }
+}
+
+/// The key file a rotation replaces: rotation needs one, a key from the environment cannot be.
+pub fn rotation_key_file(source: &KeySource) -> Result<&Path, KeyError> {
+    match source {
+        KeySource::File { path, .. } => Ok(path),
+        KeySource::Inline(_) => Err(KeyError::RotationNeedsKeyFile),
     }
 }
 

@@ -4,7 +4,7 @@
 use pactum_store::{Backend, Change, Op, Store, SubjectId, VaultKeyRecord, WrappedKey};
 use pactum_vault::{AuditKey, BlindIndexKey, MasterKey, SubjectKey, SystemKey};
 
-use crate::keyfile::{KeyError, KeyRing, KeySource, next_path, write_new_key_file};
+use crate::keyfile::{KeyError, KeyRing, KeySource, next_path, rotation_key_file, write_new_key_file};
 
 const BLIND_INDEX: &str = "blind_index";
 const AUDIT: &str = "audit";
@@ -106,12 +106,7 @@ pub async fn rotate_master_key<B: Backend>(
     actor: &str,
     now: i64,
 ) -> Result<Rotation, KeyError> {
-    let KeySource::File { path, .. } = &keys.ring.source else {
-        return Err(KeyError::Vault(
-            "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file"
-                .into(),
-        ));
-    };
+    let path = rotation_key_file(&keys.ring.source)?;
     let old = keys.ring.current.as_ref().ok_or_else(|| KeyError::Vault("no current master key is loaded".into()))?;
     let next_file = next_path(path);
     let generated;

@@ -20,7 +20,7 @@ use pactum_vault::Binding;
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
 
-use crate::enrolment::ENROLMENT_PURPOSE;
+use crate::enrolment::{ENROLMENT_PURPOSE, seat_error};
 use crate::mail::OutgoingMail;
 use crate::payments::PaymentProvider;
 use crate::personal::{Collection, PendingSubjects};
@@ -444,10 +444,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let placed =
             Placed { order: order_id, buyer: buyer_subject, invoice, participants: enrolments, repeated: false };
         let outcome = OrderPlaced { order: order_id, invoice, participants: placed.participants.clone() };
-        let first = self.commit_once(change, repeat_key.as_ref(), &outcome).await.map_err(|e| match e {
-            CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
-            other => other,
-        })?;
+        let first = self.commit_once(change, repeat_key.as_ref(), &outcome).await.map_err(seat_error)?;
         if let Some(first) = first {
             return self.placed_before(first).await;
         }

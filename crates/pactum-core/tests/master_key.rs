@@ -167,3 +167,14 @@ async fn a_server_learns_on_renewal_that_it_must_stop_for_a_rotation() {
     let fresh = start(dir.path(), default_file(dir.path())).await.unwrap();
     fresh.register_server().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_key_from_the_environment_cannot_be_rotated_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate().unwrap().encode();
+    let p = start(dir.path(), KeySource::Inline(key.to_string())).await.unwrap();
+    let refused = rotate_master_key(&p.store, &p.keys, "admin:cli", 1).await;
+    let Err(e) = refused else { panic!("rotated an environment key") };
+    assert!(matches!(e, KeyError::RotationNeedsKeyFile));
+    assert!(e.to_string().contains("put the key in a file and pass --master-key-file"), "{e}");
+}

@@ -28,6 +28,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The key a sign-up or order sent from this rendered form is made under: sent twice, it is made
+/// once (see `pactum_core::repeats`).
+pub fn repeat_key(submitted: &Submitted) -> Option<String> {
+    one_time_key(submitted.get("form_token").unwrap_or("")).map(str::to_string)
+}
+
 /// True when the token was issued by this server within its lifetime.
 pub fn form_token_valid(key: &BlindIndexKey, token: &str, now_secs: i64) -> bool {
     // `STAMP.RANDOM.TAG`, or `STAMP.TAG` as issued before forms had a random part.

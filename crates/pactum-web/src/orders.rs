@@ -23,7 +23,7 @@ use pactum_policy::{Lang, Policy};
 use pactum_store::{Backend, CourseSession, OrderId, SessionId};
 
 use crate::AppState;
-use crate::forms::{Submitted, form_token, form_token_valid, one_time_key, same_origin};
+use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_origin};
 use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, prefixed_inputs, stale_form, undeclared_field, words};
@@ -408,7 +408,7 @@ async fn order<B: Backend, C: Clock>(
         lang,
         method: "form:order".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
-        repeat_key: one_time_key(submitted.get("form_token").unwrap_or("")).map(str::to_string),
+        repeat_key: repeat_key(&submitted),
     };
     let form = |errors: Vec<(String, String)>| OrderForm {
         listing: &listing,

@@ -22,7 +22,7 @@ use pactum_policy::{Lang, Policy};
 use pactum_store::{Backend, CourseSession, Event, SessionId, Uuid};
 
 use crate::AppState;
-use crate::forms::{Submitted, form_token, form_token_valid, one_time_key, same_origin};
+use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_origin};
 use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, message, purpose_inputs, stale_form, undeclared_field, words};
@@ -514,11 +514,6 @@ fn done_page(c: Chrome<'_>, lang: Lang, what: String, newsletter: Option<Subscri
     message(c, StatusCode::OK, if lang == Lang::Da { "Du er tilmeldt" } else { "You are signed up" }, paragraphs)
 }
 
-/// The key a sign-up sent from this rendered form is made under: sent twice, it is made once.
-fn form_key(submitted: &Submitted) -> Option<String> {
-    one_time_key(submitted.get("form_token").unwrap_or("")).map(str::to_string)
-}
-
 fn core_error_answer<B: Backend, C: Clock>(state: &AppState<B, C>, spec: FormSpec<'_>, e: CoreError) -> Response {
     let lang = spec.lang;
     match e {
@@ -598,7 +593,7 @@ async fn enrol<B: Backend, C: Clock>(
         lang,
         method: "form:course_enrolment".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
-        repeat_key: form_key(&submitted),
+        repeat_key: repeat_key(&submitted),
     };
     match state.pactum.enrol(request).await {
         Ok(done) => {
@@ -867,7 +862,7 @@ async fn event_signup<B: Backend, C: Clock>(
         lang,
         method: "form:event_signup".into(),
         notice_version: submitted.get("notice_version").unwrap_or("").to_string(),
-        repeat_key: form_key(&submitted),
+        repeat_key: repeat_key(&submitted),
     };
     match state.pactum.sign_up_for_event(request).await {
         Ok(done) => done_page(Chrome::new(policy, lang, other_href), lang, event_title(&event, lang), done.newsletter),

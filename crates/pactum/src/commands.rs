@@ -364,10 +364,9 @@ pub async fn key_rotate(args: &StoreArgs) -> anyhow::Result<i32> {
 
 async fn rotate_on<B: Backend>(backend: B, settings: &Settings, policy: Policy) -> anyhow::Result<i32> {
     let source = key_source(settings, false);
-    if !matches!(source, KeySource::File { .. }) {
-        eprintln!(
-            "rotation needs a key file: with PACTUM_MASTER_KEY, put the key in a file and pass --master-key-file; nothing was changed"
-        );
+    // Told before anything else is checked: no waiting for servers to stop, to learn this after.
+    if let Err(e) = pactum_core::keyfile::rotation_key_file(&source) {
+        eprintln!("{e}");
         return Ok(1);
     }
     let pactum = Pactum::start(backend, load(source)?, policy, SystemClock, settings.core()).await?;
