@@ -391,8 +391,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let content = key.open(message_binding(&m.id), &m.sealed).map_err(|e| CoreError::Vault(e.to_string()))?;
             let content: SealedContent = serde_json::from_slice(&content)
                 .map_err(|_| CoreError::Vault("a sealed message is malformed".into()))?;
+            // The name given for the enrolment the message is about.
+            let given_for = backend
+                .enrolments_of_subject(m.subject)
+                .await?
+                .into_iter()
+                .find(|e| e.id == m.enrolment)
+                .map(|e| e.instance);
             let participant = self
-                .open_values(m.subject, &["name"])
+                .open_values(m.subject, given_for, &["name"])
                 .await?
                 .and_then(|v| v.into_iter().next())
                 .map(|(_, name)| name)

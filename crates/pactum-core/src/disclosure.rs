@@ -448,7 +448,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let mut entries = Vec::new();
         let mut audit = Vec::new();
         for person in covered {
-            let Some(values) = self.open_values(person.subject, &wanted).await? else { continue };
+            let Some(values) = self.open_values(person.subject, Some(person.instance), &wanted).await? else {
+                continue;
+            };
             entries.push(Disclosure {
                 id: DisclosureId::new(),
                 batch,

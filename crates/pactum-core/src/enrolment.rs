@@ -9,7 +9,8 @@
 
 use pactum_policy::{Lang, LegalBasis};
 use pactum_store::{
-    AuditEvent, Backend, ConsentId, ConsentRecord, ConsentState, Enrolment, EnrolmentId, Op, SessionId, Uuid,
+    AuditEvent, Backend, ConsentId, ConsentRecord, ConsentState, Enrolment, EnrolmentId, Op, PurposeInstance,
+    SessionId, Uuid,
 };
 use sha2::{Digest, Sha256};
 
@@ -128,7 +129,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let subject = prepared.collected.subject;
         let certification = if request.certification {
             let purpose = self.purpose(CERTIFICATION_PURPOSE)?;
-            let instance = self.start_purpose(subject, purpose, Some(session.ends_on));
+            // Certification is over the values given for the enrolment, and nothing else (P13).
+            let instance = PurposeInstance {
+                items: prepared.collected.items.clone(),
+                ..self.start_purpose(subject, purpose, Some(session.ends_on))
+            };
             let id = instance.id;
             prepared.change.ops.push(Op::StartPurpose(instance));
             Some(id)
@@ -235,7 +240,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     (Some(t), LegalBasis::Consent) => t.get(request.lang).to_string(),
                     _ => return Err(CoreError::UnknownPurpose(SPONSOR_PURPOSE.into())),
                 };
-                let instance = self.start_purpose(subject, purpose, Some(event.ends_on));
+                // The sponsor receives the values given for this sign-up, and nothing else.
+                let instance = PurposeInstance {
+                    items: prepared.collected.items.clone(),
+                    ..self.start_purpose(subject, purpose, Some(event.ends_on))
+                };
                 let consent = ConsentRecord {
                     id: ConsentId::new(),
                     subject,

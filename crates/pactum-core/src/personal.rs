@@ -46,6 +46,8 @@ pub struct Collected {
     pub subject: SubjectId,
     pub instance: PurposeInstanceId,
     pub retain_until: Option<Date>,
+    /// The values given for the purpose, by id (see [`PurposeInstance::items`]).
+    pub items: Vec<ItemId>,
 }
 
 /// A collection ready to commit, with the subject's key for sealing whatever goes with it.
@@ -139,16 +141,28 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         value: &str,
         source: &str,
     ) -> Result<Op, CoreError> {
+        self.new_item(subject, key, category, value, source).map(Op::PutItem)
+    }
+
+    /// One new value of `subject`, sealed under its key and bound to its row.
+    fn new_item(
+        &self,
+        subject: SubjectId,
+        key: &SubjectKey,
+        category: &str,
+        value: &str,
+        source: &str,
+    ) -> Result<StoredItem, CoreError> {
         let id = ItemId::new();
         let sealed = key.seal(item_binding(&id), value.as_bytes()).map_err(|e| CoreError::Vault(e.to_string()))?;
-        Ok(Op::PutItem(StoredItem {
+        Ok(StoredItem {
             id,
             subject,
             category: category.into(),
             source: source.into(),
             collected_at: self.clock.now_micros(),
             value: sealed,
-        }))
+        })
     }
 
     /// A new instance of `purpose` for `subject`, holding every category the purpose declares,
@@ -171,6 +185,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             end_reason: None,
             notice_version: self.policy.version.clone(),
             categories: purpose.fields.iter().map(|f| f.category.clone()).collect(),
+            items: Vec::new(),
         }
     }
 
@@ -268,19 +283,24 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         };
 
         let mut new_items = 0usize;
+        let mut given = Vec::with_capacity(values.len());
         for (category, value) in &values {
-            let same = known_items.iter().any(|i| {
+            let same = known_items.iter().find(|i| {
                 i.category == *category
                     && key.open(item_binding(&i.id), &i.value).is_ok_and(|v| v.as_slice() == value.as_bytes())
             });
-            if same {
+            if let Some(same) = same {
+                given.push(same.id);
                 continue;
             }
-            ops.push(self.item_op(subject, &key, category, value, &collection.source)?);
+            let item = self.new_item(subject, &key, category, value, &collection.source)?;
+            given.push(item.id);
+            ops.push(Op::PutItem(item));
             new_items += 1;
         }
 
-        let started = self.start_purpose(subject, purpose, collection.anchor_date);
+        let started =
+            PurposeInstance { items: given.clone(), ..self.start_purpose(subject, purpose, collection.anchor_date) };
         let (instance, retain_until) = (started.id, started.retain_until);
         ops.push(Op::StartPurpose(started));
         let categories: Vec<&str> = values.iter().map(|(c, _)| c.as_str()).collect();
@@ -300,7 +320,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         );
         Ok(PreparedCollection {
             change: Change { at: now, ops, audit: vec![event] },
-            collected: Collected { subject, instance, retain_until },
+            collected: Collected { subject, instance, retain_until, items: given },
             key,
         })
     }
@@ -465,18 +485,31 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         })
     }
 
-    /// The newest value of each of `categories` that a subject has, opened with its key, in the order
-    /// of `categories`; `None` when the subject is gone. Callers audit the read.
+    /// The value of each of `categories` that a subject gave for the purpose `given_for` (see
+    /// [`PurposeInstance::items`]), or, where none of those exists any more (or none is asked for),
+    /// its newest value, opened with its key, in the order of `categories`; `None` when the subject
+    /// is gone. Callers audit the read.
     pub async fn open_values(
         &self,
         subject: SubjectId,
+        given_for: Option<PurposeInstanceId>,
         categories: &[&str],
     ) -> Result<Option<Vec<(String, String)>>, CoreError> {
         let backend = self.store.backend();
-        let Some(wrapped) = backend.subject_key(subject).await? else { return Ok(None) };
+        let purposes = async {
+            match given_for {
+                Some(_) => backend.purposes_of(subject).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (wrapped, mut items, purposes) =
+            tokio::try_join!(backend.subject_key(subject), backend.items_of(subject), purposes)?;
+        let Some(wrapped) = wrapped else { return Ok(None) };
         let key = self.keys.subject_key(subject, &wrapped)?;
-        let mut items = backend.items_of(subject).await?;
-        items.sort_by_key(|i| std::cmp::Reverse(i.collected_at));
+        let given: &[ItemId] =
+            purposes.iter().find(|p| Some(p.id) == given_for).map(|p| p.items.as_slice()).unwrap_or_default();
+        // What was given for the purpose first, then the newest.
+        items.sort_by_key(|i| (!given.contains(&i.id), std::cmp::Reverse(i.collected_at)));
         let mut values = Vec::new();
         for category in categories {
             if let Some(item) = items.iter().find(|i| i.category == *category) {

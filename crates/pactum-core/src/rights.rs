@@ -445,7 +445,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         restrict: bool,
         lang: Lang,
     ) -> Result<RightsRequestId, CoreError> {
-        let values = self.open_values(subject, &["email", "name"]).await?.ok_or(CoreError::SubjectGone)?;
+        let values = self.open_values(subject, None, &["email", "name"]).await?.ok_or(CoreError::SubjectGone)?;
         let value = |c: &str| values.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone()).unwrap_or_default();
         let draft = RequestDraft {
             email: value("email"),
@@ -808,7 +808,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let backend = self.store.backend();
         let wrapped = backend.subject_key(subject).await?.ok_or(CoreError::SubjectGone)?;
         let key = self.keys.subject_key(subject, &wrapped)?;
-        let values = self.open_values(subject, &["email"]).await?.ok_or(CoreError::SubjectGone)?;
+        let values = self.open_values(subject, None, &["email"]).await?.ok_or(CoreError::SubjectGone)?;
         let email = values.into_iter().next().map(|(_, v)| v).ok_or(CoreError::SubjectGone)?;
         Ok((key, email))
     }

@@ -67,7 +67,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             if enrolment.cancelled_at.is_some() {
                 continue;
             }
-            let Some(values) = self.open_values(enrolment.subject, fields).await? else { continue };
+            let Some(values) = self.open_values(enrolment.subject, Some(enrolment.instance), fields).await? else {
+                continue;
+            };
             let take = |c: &str| values.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone());
             entries.push(RosterEntry {
                 enrolment: enrolment.id,

@@ -309,6 +309,49 @@ async fn p12_an_authority_disclosure_cites_its_statute_on_postgres() {
     }
 }
 
+/// A sign-up under an address Pactum knows, with another name, changes neither what the partner of
+/// the person's earlier course receives nor that course's roster: each sign-up keeps the values given
+/// for it (P08, P30). A correction by the person applies everywhere.
+async fn each_sign_up_keeps_its_own_values<B: Backend>(w: World<B>) {
+    let admin = staff("admin", Role::Admin);
+    let ida = staff("ida", Role::Instructor);
+    enrol(&w, w.agile, "Anna Andersen", "anna@eksempel.dk", false).await;
+    enrol(&w, w.prince, "Mallory", "anna@eksempel.dk", true).await;
+    let names =
+        |roster: pactum_core::roster::Roster| -> Vec<String> { roster.entries.into_iter().map(|e| e.name).collect() };
+    assert_eq!(names(w.p.session_roster(&admin, w.agile).await.unwrap()), ["Anna Andersen"]);
+    assert_eq!(names(w.p.session_roster(&ida, w.prince).await.unwrap()), ["Mallory"]);
+
+    let partner =
+        w.p.disclose(disclosure("course_partner", "course_enrolment", Scope::Session(w.agile))).await.unwrap();
+    assert_eq!(partner.rows.len(), 1);
+    assert_eq!(partner.rows[0].values[0], ("name".to_string(), "Anna Andersen".to_string()));
+    // The certification partner receives what was given for the enrolment it certifies.
+    let certification =
+        w.p.disclose(disclosure("certification_partner", "certification", Scope::Session(w.prince))).await.unwrap();
+    assert_eq!(certification.rows[0].values[0], ("name".to_string(), "Mallory".to_string()));
+
+    // One person, both names, until the person corrects it: then the correction is what is shown.
+    let subject = w.p.find_subject_by_email("anna@eksempel.dk").await.unwrap().unwrap();
+    w.p.rectify(subject, &[("name".into(), "Anna B. Andersen".into())], Lang::Da).await.unwrap();
+    assert_eq!(names(w.p.session_roster(&admin, w.agile).await.unwrap()), ["Anna B. Andersen"]);
+    assert_eq!(names(w.p.session_roster(&ida, w.prince).await.unwrap()), ["Anna B. Andersen"]);
+}
+
+#[tokio::test]
+async fn p08_each_sign_up_keeps_its_own_values_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    each_sign_up_keeps_its_own_values(sqlite(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn p08_each_sign_up_keeps_its_own_values_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(w) = postgres(dir.path()).await {
+        each_sign_up_keeps_its_own_values(w).await;
+    }
+}
+
 fn message(session: SessionId, enrolment: EnrolmentId, kind: MessageKind, subject: &str) -> PartnerMessage {
     PartnerMessage {
         session,

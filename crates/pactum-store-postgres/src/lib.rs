@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use pactum_store::sql::{categories_column, forget};
+use pactum_store::sql::{categories_column, forget, item_ids_column};
 use pactum_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
@@ -707,7 +707,7 @@ async fn insert_items(tx: &mut PgConnection, items: &[&StoredItem]) -> Result<()
 async fn insert_purposes(tx: &mut PgConnection, purposes: &[&PurposeInstance]) -> Result<(), sqlx::Error> {
     for chunk in purposes.chunks(ROWS_PER_INSERT) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories) ",
+            "INSERT INTO purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories, item_ids) ",
         );
         insert.push_values(chunk, |mut row, p| {
             row.push_bind(p.id.as_bytes().as_slice())
@@ -721,7 +721,8 @@ async fn insert_purposes(tx: &mut PgConnection, purposes: &[&PurposeInstance]) -
                 .push_bind(p.ended_at)
                 .push_bind(&p.end_reason)
                 .push_bind(&p.notice_version)
-                .push_bind(categories_column(&p.categories));
+                .push_bind(categories_column(&p.categories))
+                .push_bind(item_ids_column(&p.items));
         });
         insert.build().execute(&mut *tx).await?;
     }

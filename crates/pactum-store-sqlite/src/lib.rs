@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pactum_store::sql::{categories_column, forget};
+use pactum_store::sql::{categories_column, forget, item_ids_column};
 use pactum_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
@@ -770,7 +770,7 @@ fn push_items(sql: &mut Statements, items: &[&StoredItem]) {
 fn push_purposes(sql: &mut Statements, purposes: &[&PurposeInstance]) {
     push_inserts(
         sql,
-        "purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories)",
+        "purpose_instances (id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, ended_at, end_reason, notice_version, categories, item_ids)",
         purposes,
         |mut row, p| {
             row.push_bind(p.id.as_bytes().as_slice())
@@ -784,7 +784,8 @@ fn push_purposes(sql: &mut Statements, purposes: &[&PurposeInstance]) {
                 .push_bind(p.ended_at)
                 .push_bind(&p.end_reason)
                 .push_bind(&p.notice_version)
-                .push_bind(categories_column(&p.categories));
+                .push_bind(categories_column(&p.categories))
+                .push_bind(item_ids_column(&p.items));
         },
     );
 }

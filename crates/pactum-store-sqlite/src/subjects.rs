@@ -1,7 +1,7 @@
 //! Reads of subjects' rows, one subject or a page of them, from the statements both backends share.
 //! A page of ids is bound as one JSON array of hex strings.
 
-use crate::{consent_from_row, date_col, error, get, id_from};
+use crate::{consent_from_row, corrupt, date_col, error, get, id_from};
 
 fn json_ids(ids: &[SubjectId]) -> String {
     crate::json_hex_array(ids.iter().map(|id| id.as_bytes().as_slice()))

@@ -100,6 +100,7 @@ fn purpose(subject: SubjectId, categories: &[&str]) -> PurposeInstance {
         end_reason: None,
         notice_version: "2026.1".into(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
+        items: Vec::new(),
     }
 }
 
@@ -149,7 +150,8 @@ pub async fn subject_round_trip<B: Backend>(backend: B) {
     let s = subject(b"index-a");
     let i1 = item(s.id, "name");
     let i2 = item(s.id, "email");
-    let p = purpose(s.id, &["name", "email"]);
+    // The values the purpose began with come back in the order given.
+    let p = PurposeInstance { items: vec![i2.id, i1.id], ..purpose(s.id, &["name", "email"]) };
     store
         .commit(change(
             vec![

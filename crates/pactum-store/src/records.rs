@@ -201,6 +201,11 @@ pub struct PurposeInstance {
     /// The policy version of the notice the person saw when this purpose began (P03).
     pub notice_version: String,
     pub categories: Vec<String>,
+    /// The values the person gave when this purpose began (or that it began over: a certification
+    /// over its enrolment's), by id. What is shown or passed on for this purpose is these values,
+    /// as long as they exist, so a later sign-up under the same address with other values does not
+    /// change it. Empty when the purpose began over no values of its own.
+    pub items: Vec<ItemId>,
 }
 
 impl PurposeInstance {

@@ -55,6 +55,7 @@ pub const COLUMNS: &[(&str, &str, Classification)] = &[
     ("purpose_instances", "end_reason", NonPersonal),
     ("purpose_instances", "notice_version", NonPersonal),
     ("purpose_instances", "categories", NonPersonal),
+    ("purpose_instances", "item_ids", Pseudonymous),
     ("deletion_proofs", "id", Pseudonymous),
     ("deletion_proofs", "at", NonPersonal),
     ("deletion_proofs", "record_class", NonPersonal),

@@ -24,6 +24,22 @@ pub fn categories_from_column(column: &str) -> Vec<String> {
     column.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect()
 }
 
+/// The values a purpose began with, as its `item_ids` column: the ids' 16 bytes one after the other,
+/// NULL when there are none.
+pub fn item_ids_column(items: &[crate::ItemId]) -> Option<Vec<u8>> {
+    (!items.is_empty()).then(|| items.iter().flat_map(|i| *i.as_bytes()).collect())
+}
+
+/// The ids in an `item_ids` column written by [`item_ids_column`]; `None` when its length is not a
+/// whole number of ids.
+pub fn item_ids_from_column(column: Option<Vec<u8>>) -> Option<Vec<crate::ItemId>> {
+    let column = column.unwrap_or_default();
+    if !column.len().is_multiple_of(16) {
+        return None;
+    }
+    column.chunks_exact(16).map(crate::ItemId::from_slice).collect()
+}
+
 /// Consent records.
 pub mod consents {
     /// Every column of a consent record; a filter and an order follow.
@@ -243,7 +259,7 @@ macro_rules! rights_requests_adapter {
 /// both backends: expands, in an adapter crate, to `Whose`, `query_of`, `items`, `purposes`,
 /// `consents`, `email_indexes` and `rows_of_subjects`. `$many` is the backend's condition for a
 /// list of ids bound as one parameter, and `$bind_many` makes that parameter. It uses the adapter's
-/// own `get`, `id_from`, `date_col`, `error`, `consent_from_row`, and the ledger's
+/// own `get`, `id_from`, `date_col`, `error`, `corrupt`, `consent_from_row`, and the ledger's
 /// `certification_messages` and `participations_of`.
 #[macro_export]
 // `crate::ledger` is meant: the adapter's own ledger module.
@@ -304,7 +320,7 @@ macro_rules! subjects_adapter {
 
         pub(crate) async fn purposes(pool: &$pool, whose: Whose<'_>) -> Result<Vec<PurposeInstance>, StoreError> {
             let select = "SELECT id, subject_id, purpose, basis, anchor, anchor_date, retain_until, started_at, \
-                 ended_at, end_reason, notice_version, categories FROM purpose_instances";
+                 ended_at, end_reason, notice_version, categories, item_ids FROM purpose_instances";
             let rows = query_of(whose, select, "subject_id", "ORDER BY id").fetch_all(pool).await.map_err(error)?;
             rows.iter()
                 .map(|r: &$row| {
@@ -322,6 +338,8 @@ macro_rules! subjects_adapter {
                         end_reason: get(r, "end_reason")?,
                         notice_version: get(r, "notice_version")?,
                         categories: $crate::sql::categories_from_column(&get::<String>(r, "categories")?),
+                        items: $crate::sql::item_ids_from_column(get(r, "item_ids")?)
+                            .ok_or_else(|| corrupt("purpose instance"))?,
                     })
                 })
                 .collect()
