@@ -9,14 +9,14 @@
 
 use pactum_policy::{Lang, LegalBasis};
 use pactum_store::{
-    AuditEvent, Backend, ConsentId, ConsentRecord, ConsentState, Enrolment, EnrolmentId, Op, PurposeInstance,
+    AuditEvent, Backend, Change, ConsentId, ConsentRecord, ConsentState, Enrolment, EnrolmentId, Op, PurposeInstance,
     SessionId, Uuid,
 };
 use sha2::{Digest, Sha256};
 
 use crate::newsletter::{SubscribeOutcome, Subscription};
-use crate::personal::Collection;
-use crate::repeats::sorted;
+use crate::personal::{Collected, Collection, PreparedCollection};
+use crate::repeats::{RequestKey, sorted};
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
 
@@ -64,6 +64,20 @@ pub(crate) fn seat_error(e: CoreError) -> CoreError {
     match e {
         CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
         other => other,
+    }
+}
+
+/// A sign-up form's newsletter box: whether it was ticked, and what was given with it.
+struct NewsletterBox<'a> {
+    values: &'a [(String, String)],
+    wanted: bool,
+    lang: Lang,
+    method: &'a str,
+}
+
+impl<'a> NewsletterBox<'a> {
+    fn new(values: &'a [(String, String)], wanted: bool, lang: Lang, method: &'a str) -> Self {
+        NewsletterBox { values, wanted, lang, method }
     }
 }
 
@@ -127,71 +141,116 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             })
             .await?;
         let subject = prepared.collected.subject;
-        let certification = if request.certification {
-            let purpose = self.purpose(CERTIFICATION_PURPOSE)?;
-            // Certification is over the values given for the enrolment, and nothing else (P13).
-            let instance = PurposeInstance {
-                items: prepared.collected.items.clone(),
-                ..self.start_purpose(subject, purpose, Some(session.ends_on))
-            };
-            let id = instance.id;
-            prepared.change.ops.push(Op::StartPurpose(instance));
-            Some(id)
-        } else {
-            None
+        let (change, enrolment) = match self.held_sign_up(&prepared.collected, session.id.0, session.seats).await? {
+            Some(held) => held,
+            None => {
+                let certification = if request.certification {
+                    let purpose = self.purpose(CERTIFICATION_PURPOSE)?;
+                    // Certification is over the values given for the enrolment, and nothing else (P13).
+                    let instance = PurposeInstance {
+                        items: prepared.collected.items.clone(),
+                        ..self.start_purpose(subject, purpose, Some(session.ends_on))
+                    };
+                    let id = instance.id;
+                    prepared.change.ops.push(Op::StartPurpose(instance));
+                    Some(id)
+                } else {
+                    None
+                };
+                let enrolment = Enrolment {
+                    id: EnrolmentId::new(),
+                    activity: session.id.0,
+                    kind: "course_session".into(),
+                    subject,
+                    instance: prepared.collected.instance,
+                    certification,
+                    sponsor_consent: None,
+                    created_at: self.clock.now_micros(),
+                    cancelled_at: None,
+                };
+                prepared.change.ops.push(Op::Enrol { enrolment: enrolment.clone(), seats: session.seats });
+                prepared.change.audit.push(AuditEvent::new(
+                    "subject",
+                    "enrolment.create",
+                    Some(subject),
+                    serde_json::json!({
+                        "enrolment": enrolment.id.to_string(),
+                        "session": session.id.to_string(),
+                        "course": course.slug,
+                        "certification": certification.is_some(),
+                        "notice_version": request.notice_version,
+                    }),
+                ));
+                (prepared.change, enrolment.id)
+            }
         };
-        let enrolment = Enrolment {
-            id: EnrolmentId::new(),
-            activity: session.id.0,
-            kind: "course_session".into(),
-            subject,
-            instance: prepared.collected.instance,
-            certification,
-            sponsor_consent: None,
-            created_at: self.clock.now_micros(),
-            cancelled_at: None,
-        };
-        prepared.change.ops.push(Op::Enrol { enrolment: enrolment.clone(), seats: session.seats });
-        prepared.change.audit.push(AuditEvent::new(
-            "subject",
-            "enrolment.create",
-            Some(subject),
-            serde_json::json!({
-                "enrolment": enrolment.id.to_string(),
-                "session": session.id.to_string(),
-                "course": course.slug,
-                "certification": certification.is_some(),
-                "notice_version": request.notice_version,
-            }),
-        ));
-        let outcome = SignedUp { enrolment: enrolment.id, newsletter: request.newsletter };
-        if let Some(first) =
-            self.commit_once(prepared.change, repeat_key.as_ref(), &outcome).await.map_err(seat_error)?
-        {
-            return Ok(first.into());
-        }
-        let newsletter =
-            self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
-        Ok(Enrolled { enrolment: enrolment.id, newsletter })
+        let newsletter = NewsletterBox::new(&request.values, request.newsletter, request.lang, &request.method);
+        self.finish_sign_up(change, enrolment, repeat_key.as_ref(), newsletter).await
     }
 
-    async fn newsletter_from_form(
+    /// A person who already holds a live sign-up for `activity` is not signed up again and takes
+    /// no second seat: nothing of the new request is stored, only an audit entry saying that the
+    /// sign-up they hold answered it. The answer is the one a new sign-up gets (a full activity is
+    /// full for them too), so it never tells whether someone is signed up. The held sign-up stays
+    /// as it is: boxes ticked only in the repeat (certification, sponsor sharing) are not added by
+    /// whoever typed the address. Gives the held sign-up and the change that records the repeat;
+    /// `None` when the person holds no such sign-up.
+    async fn held_sign_up(
         &self,
-        values: &[(String, String)],
-        wanted: bool,
-        lang: Lang,
-        method: &str,
-    ) -> Result<Option<SubscribeOutcome>, CoreError> {
-        if !wanted {
+        collected: &Collected,
+        activity: Uuid,
+        seats: u32,
+    ) -> Result<Option<(Change, EnrolmentId)>, CoreError> {
+        if !collected.known {
             return Ok(None);
         }
-        let value = |k: &str| values.iter().find(|(c, _)| c == k).map(|(_, v)| v.clone());
+        let backend = self.store.backend();
+        let held = backend
+            .enrolments_of_subject(collected.subject)
+            .await?
+            .into_iter()
+            .find(|e| e.activity == activity && e.cancelled_at.is_none());
+        let Some(held) = held else { return Ok(None) };
+        if backend.seats_taken(activity).await? >= seats {
+            return Err(CoreError::Full);
+        }
+        let event = AuditEvent::new(
+            "subject",
+            "enrolment.repeated",
+            Some(collected.subject),
+            serde_json::json!({"enrolment": held.id.to_string(), "activity": activity.to_string()}),
+        );
+        Ok(Some((Change { at: self.clock.now_micros(), ops: Vec::new(), audit: vec![event] }, held.id)))
+    }
+
+    /// Commits a sign-up's `change` once under its `repeat_key`, then asks for the newsletter if
+    /// its box was ticked; a repeat of an earlier request gets that request's answer.
+    async fn finish_sign_up(
+        &self,
+        change: Change,
+        enrolment: EnrolmentId,
+        repeat_key: Option<&RequestKey>,
+        newsletter: NewsletterBox<'_>,
+    ) -> Result<Enrolled, CoreError> {
+        let outcome = SignedUp { enrolment, newsletter: newsletter.wanted };
+        if let Some(first) = self.commit_once(change, repeat_key, &outcome).await.map_err(seat_error)? {
+            return Ok(first.into());
+        }
+        let newsletter = self.newsletter_from_form(newsletter).await?;
+        Ok(Enrolled { enrolment, newsletter })
+    }
+
+    async fn newsletter_from_form(&self, newsletter: NewsletterBox<'_>) -> Result<Option<SubscribeOutcome>, CoreError> {
+        if !newsletter.wanted {
+            return Ok(None);
+        }
+        let value = |k: &str| newsletter.values.iter().find(|(c, _)| c == k).map(|(_, v)| v.clone());
         let subscription = Subscription {
             email: value("email").unwrap_or_default(),
             name: value("name"),
             interests: None,
-            lang,
-            method: method.to_string(),
+            lang: newsletter.lang,
+            method: newsletter.method.to_string(),
             notice_version: self.policy.version.clone(),
         };
         self.subscribe_newsletter(subscription).await.map(Some)
@@ -232,74 +291,84 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             })
             .await?;
         let subject = prepared.collected.subject;
-        let now = self.clock.now_micros();
-        let sponsor_consent = match (&event.sponsor, request.sponsor_sharing) {
-            (Some(_), true) => {
-                let purpose = self.purpose(SPONSOR_PURPOSE)?;
-                let text = match (&purpose.consent_text, purpose.basis) {
-                    (Some(t), LegalBasis::Consent) => t.get(request.lang).to_string(),
-                    _ => return Err(CoreError::UnknownPurpose(SPONSOR_PURPOSE.into())),
+        let (change, signup) = match self.held_sign_up(&prepared.collected, event.id.0, event.seats).await? {
+            Some(held) => held,
+            None => {
+                let now = self.clock.now_micros();
+                let sponsor_consent = match (&event.sponsor, request.sponsor_sharing) {
+                    (Some(_), true) => Some(self.sponsor_consent(&mut prepared, event.ends_on, &request)?),
+                    _ => None,
                 };
-                // The sponsor receives the values given for this sign-up, and nothing else.
-                let instance = PurposeInstance {
-                    items: prepared.collected.items.clone(),
-                    ..self.start_purpose(subject, purpose, Some(event.ends_on))
-                };
-                let consent = ConsentRecord {
-                    id: ConsentId::new(),
+                let signup = Enrolment {
+                    id: EnrolmentId::new(),
+                    activity: event.id.0,
+                    kind: "event".into(),
                     subject,
-                    purpose: SPONSOR_PURPOSE.into(),
-                    instance: instance.id,
-                    state: ConsentState::Active,
-                    lang: request.lang.code().into(),
-                    policy_version: self.policy.version.clone(),
-                    text_hash: hex(&Sha256::digest(text.as_bytes())),
-                    text,
-                    method: request.method.clone(),
-                    requested_at: now,
-                    confirmed_at: Some(now),
-                    withdrawn_at: None,
-                    withdraw_method: None,
+                    instance: prepared.collected.instance,
+                    certification: None,
+                    sponsor_consent,
+                    created_at: now,
+                    cancelled_at: None,
                 };
+                prepared.change.ops.push(Op::Enrol { enrolment: signup.clone(), seats: event.seats });
                 prepared.change.audit.push(AuditEvent::new(
                     "subject",
-                    "consent.grant",
+                    "event_signup.create",
                     Some(subject),
-                    serde_json::json!({"consent": consent.id.to_string(), "purpose": SPONSOR_PURPOSE, "method": request.method, "text_hash": consent.text_hash}),
+                    serde_json::json!({"signup": signup.id.to_string(), "event": event.slug, "sponsor_sharing": sponsor_consent.is_some()}),
                 ));
-                let id = consent.id;
-                prepared.change.ops.push(Op::StartPurpose(instance));
-                prepared.change.ops.push(Op::RecordConsent(consent));
-                Some(id)
+                (prepared.change, signup.id)
             }
-            _ => None,
         };
-        let signup = Enrolment {
-            id: EnrolmentId::new(),
-            activity: event.id.0,
-            kind: "event".into(),
+        let newsletter = NewsletterBox::new(&request.values, request.newsletter, request.lang, &request.method);
+        self.finish_sign_up(change, signup, repeat_key.as_ref(), newsletter).await
+    }
+
+    /// The event's separate sponsor box, ticked: a consent of its own, over the values given for
+    /// this sign-up and nothing else, which is the only way a sponsor receives anything (P09, C3).
+    fn sponsor_consent(
+        &self,
+        prepared: &mut PreparedCollection,
+        ends_on: time::Date,
+        request: &EventSignupRequest,
+    ) -> Result<ConsentId, CoreError> {
+        let subject = prepared.collected.subject;
+        let now = self.clock.now_micros();
+        let purpose = self.purpose(SPONSOR_PURPOSE)?;
+        let text = match (&purpose.consent_text, purpose.basis) {
+            (Some(t), LegalBasis::Consent) => t.get(request.lang).to_string(),
+            _ => return Err(CoreError::UnknownPurpose(SPONSOR_PURPOSE.into())),
+        };
+        // The sponsor receives the values given for this sign-up, and nothing else.
+        let instance = PurposeInstance {
+            items: prepared.collected.items.clone(),
+            ..self.start_purpose(subject, purpose, Some(ends_on))
+        };
+        let consent = ConsentRecord {
+            id: ConsentId::new(),
             subject,
-            instance: prepared.collected.instance,
-            certification: None,
-            sponsor_consent,
-            created_at: now,
-            cancelled_at: None,
+            purpose: SPONSOR_PURPOSE.into(),
+            instance: instance.id,
+            state: ConsentState::Active,
+            lang: request.lang.code().into(),
+            policy_version: self.policy.version.clone(),
+            text_hash: hex(&Sha256::digest(text.as_bytes())),
+            text,
+            method: request.method.clone(),
+            requested_at: now,
+            confirmed_at: Some(now),
+            withdrawn_at: None,
+            withdraw_method: None,
         };
-        prepared.change.ops.push(Op::Enrol { enrolment: signup.clone(), seats: event.seats });
         prepared.change.audit.push(AuditEvent::new(
             "subject",
-            "event_signup.create",
+            "consent.grant",
             Some(subject),
-            serde_json::json!({"signup": signup.id.to_string(), "event": event.slug, "sponsor_sharing": sponsor_consent.is_some()}),
+            serde_json::json!({"consent": consent.id.to_string(), "purpose": SPONSOR_PURPOSE, "method": request.method, "text_hash": consent.text_hash}),
         ));
-        let outcome = SignedUp { enrolment: signup.id, newsletter: request.newsletter };
-        if let Some(first) =
-            self.commit_once(prepared.change, repeat_key.as_ref(), &outcome).await.map_err(seat_error)?
-        {
-            return Ok(first.into());
-        }
-        let newsletter =
-            self.newsletter_from_form(&request.values, request.newsletter, request.lang, &request.method).await?;
-        Ok(Enrolled { enrolment: signup.id, newsletter })
+        let id = consent.id;
+        prepared.change.ops.push(Op::StartPurpose(instance));
+        prepared.change.ops.push(Op::RecordConsent(consent));
+        Ok(id)
     }
 }

@@ -48,6 +48,8 @@ pub struct Collected {
     pub retain_until: Option<Date>,
     /// The values given for the purpose, by id (see [`PurposeInstance::items`]).
     pub items: Vec<ItemId>,
+    /// Whether the person was already stored, found by e-mail address.
+    pub known: bool,
 }
 
 /// A collection ready to commit, with the subject's key for sealing whatever goes with it.
@@ -320,7 +322,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         );
         Ok(PreparedCollection {
             change: Change { at: now, ops, audit: vec![event] },
-            collected: Collected { subject, instance, retain_until, items: given },
+            collected: Collected { subject, instance, retain_until, items: given, known: existing.is_some() },
             key,
         })
     }

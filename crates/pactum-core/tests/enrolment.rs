@@ -268,6 +268,80 @@ async fn a_sign_up_sent_twice_under_one_key_is_made_once() {
     assert_eq!(backend.enrolments_of(event).await.unwrap().len(), 1);
 }
 
+/// Someone already enrolled who is enrolled again (a second visit to the form, or someone else
+/// typing their address): the enrolment they hold answers it, with no second seat, nothing of the
+/// new request stored and no option it ticked added; the answer is the one anyone gets, full
+/// sessions included, so it tells nobody who is enrolled.
+#[tokio::test]
+async fn a_person_already_enrolled_takes_no_second_seat_and_nothing_of_the_repeat_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pactum(dir.path()).await;
+    let backend = p.store.backend();
+    let session = first_session(&p, "agil-projektledelse").await;
+    let first = p.enrol(request(session, "igen@eksempel.dk", false, false)).await.unwrap();
+    let subject = p.find_subject_by_email("igen@eksempel.dk").await.unwrap().unwrap();
+    let items_before = backend.items_of(subject).await.unwrap();
+
+    let mut repeat = request(session, "igen@eksempel.dk", false, false);
+    repeat.values[0].1 = "Mallory".into();
+    let again = p.enrol(repeat).await.unwrap();
+    assert_eq!(again.enrolment, first.enrolment, "answered by the enrolment held");
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1, "no second seat");
+    assert_eq!(backend.enrolments_of(session.0).await.unwrap().len(), 1);
+    assert_eq!(backend.items_of(subject).await.unwrap(), items_before, "no value of the repeat is stored");
+    let purposes = backend.purposes_of(subject).await.unwrap();
+    assert_eq!(purposes.iter().filter(|x| x.purpose == "course_enrolment").count(), 1);
+    let mut repeated = 0;
+    for head in backend.audit_heads().await.unwrap() {
+        for e in backend.audit_entries(&head.chain, 0, 100_000).await.unwrap() {
+            if e.action == "enrolment.repeated" {
+                assert_eq!(e.subject_ref, Some(subject.to_string()));
+                assert!(e.details.contains(&first.enrolment.to_string()), "{}", e.details);
+                repeated += 1;
+            }
+        }
+    }
+    assert_eq!(repeated, 1, "the audit trail says what answered the repeat");
+    // The newsletter box of a repeat is its own opt-in, with its own double opt-in mail.
+    let with_newsletter = p.enrol(request(session, "igen@eksempel.dk", false, true)).await.unwrap();
+    assert_eq!(with_newsletter.enrolment, first.enrolment);
+    assert!(matches!(with_newsletter.newsletter, Some(SubscribeOutcome::ConfirmationSent { .. })));
+
+    // Another session of the same course is another enrolment.
+    let other = p.course_listing("agil-projektledelse").await.unwrap().unwrap();
+    if let Some(second) = other.sessions.get(1) {
+        let elsewhere = p.enrol(request(second.session.id, "igen@eksempel.dk", false, false)).await.unwrap();
+        assert_ne!(elsewhere.enrolment, first.enrolment);
+    }
+
+    // A full session is full for everyone, the person enrolled included.
+    for n in 0..11 {
+        p.enrol(request(session, &format!("p{n}@eksempel.dk"), false, false)).await.unwrap();
+    }
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 12);
+    assert!(matches!(p.enrol(request(session, "late@eksempel.dk", false, false)).await, Err(CoreError::Full)));
+    assert!(matches!(p.enrol(request(session, "igen@eksempel.dk", false, false)).await, Err(CoreError::Full)));
+
+    // An event sign-up alike, and the sponsor box of a repeat is not added to the sign-up held.
+    let event = p.event_listings().await.unwrap()[0].0.id.0;
+    let signup = |sponsor: bool| EventSignupRequest {
+        event,
+        values: values("igen@eksempel.dk"),
+        sponsor_sharing: sponsor,
+        newsletter: false,
+        lang: Lang::Da,
+        method: "form:event_signup".into(),
+        notice_version: "2026.1".into(),
+        repeat_key: None,
+    };
+    let held = p.sign_up_for_event(signup(false)).await.unwrap();
+    assert_eq!(p.sign_up_for_event(signup(true)).await.unwrap().enrolment, held.enrolment);
+    assert_eq!(backend.seats_taken(event).await.unwrap(), 1);
+    let signups = backend.enrolments_of(event).await.unwrap();
+    assert_eq!((signups.len(), signups[0].sponsor_consent), (1, None));
+    assert!(backend.consents_of(subject).await.unwrap().iter().all(|c| c.purpose != "event_sponsor_sharing"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_enrolments_never_take_more_seats_than_there_are() {
     let dir = tempfile::tempdir().unwrap();

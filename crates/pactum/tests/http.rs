@@ -909,6 +909,17 @@ async fn api_sign_ups_and_orders_with_an_idempotency_key_are_made_once(server: S
     assert_eq!(replayed, placed, "the same order and invoice, answered again");
     assert!(placed["invoice"]["number"].as_u64().is_some(), "{placed}");
     assert_eq!(seats_left(&server, "prince2-foundation").await, before - 2, "one more seat, not two");
+
+    // Without a key, someone already enrolled enrolled again: the enrolment held answers it.
+    let unkeyed = reqwest::Client::new()
+        .post(format!("{}/api/v1/enrolments", server.base))
+        .json(&enrolment("ida@eksempel.dk"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unkeyed.status(), 201);
+    assert_eq!(unkeyed.json::<serde_json::Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(seats_left(&server, "prince2-foundation").await, before - 2, "no second seat");
 }
 
 async fn gpc_header_refuses_marketing_whatever_the_page_asks(server: Server) {
