@@ -14,8 +14,9 @@ use pactum_store::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::mail::OutgoingMail;
 use crate::newsletter::{SubscribeOutcome, Subscription};
-use crate::personal::{Collected, Collection, PreparedCollection};
+use crate::personal::{Collection, PreparedCollection};
 use crate::repeats::{RequestKey, sorted};
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
@@ -65,6 +66,15 @@ pub(crate) fn seat_error(e: CoreError) -> CoreError {
         CoreError::Store(pactum_store::StoreError::Full) => CoreError::Full,
         other => other,
     }
+}
+
+/// What a sign-up is for: a course session or an event.
+struct Activity<'a> {
+    id: Uuid,
+    seats: u32,
+    title: &'a str,
+    dates: (time::Date, time::Date),
+    location: &'a str,
 }
 
 /// A sign-up form's newsletter box: whether it was ticked, and what was given with it.
@@ -141,7 +151,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             })
             .await?;
         let subject = prepared.collected.subject;
-        let (change, enrolment) = match self.held_sign_up(&prepared.collected, session.id.0, session.seats).await? {
+        let title = if request.lang == Lang::Da { &course.title_da } else { &course.title_en };
+        let this = Activity {
+            id: session.id.0,
+            seats: session.seats,
+            title,
+            dates: (session.starts_on, session.ends_on),
+            location: &session.location,
+        };
+        let (change, enrolment) = match self.held_sign_up(&prepared, &this, &request.values, request.lang).await? {
             Some(held) => held,
             None => {
                 let certification = if request.certification {
@@ -189,38 +207,68 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// A person who already holds a live sign-up for `activity` is not signed up again and takes
-    /// no second seat: nothing of the new request is stored, only an audit entry saying that the
-    /// sign-up they hold answered it. The answer is the one a new sign-up gets (a full activity is
-    /// full for them too), so it never tells whether someone is signed up. The held sign-up stays
-    /// as it is: boxes ticked only in the repeat (certification, sponsor sharing) are not added by
-    /// whoever typed the address. Gives the held sign-up and the change that records the repeat;
-    /// `None` when the person holds no such sign-up.
+    /// no second seat: nothing of the new request is stored. The held sign-up stays as it is: boxes
+    /// ticked only in the repeat (certification, sponsor sharing) are not added by whoever typed the
+    /// address. The answer is the one a new sign-up gets (a full activity is full for them too), so
+    /// it never tells whether someone is signed up; the address is mailed that it already was, so
+    /// its owner learns of the repeat. Gives the held sign-up and the change that records the
+    /// repeat (the mail and an audit entry); `None` when the person holds no such sign-up.
     async fn held_sign_up(
         &self,
-        collected: &Collected,
-        activity: Uuid,
-        seats: u32,
+        prepared: &PreparedCollection,
+        activity: &Activity<'_>,
+        values: &[(String, String)],
+        lang: Lang,
     ) -> Result<Option<(Change, EnrolmentId)>, CoreError> {
-        if !collected.known {
-            return Ok(None);
-        }
+        let collected = &prepared.collected;
+        let email = values.iter().find(|(c, _)| c == "email").map(|(_, v)| v.trim());
+        let (true, Some(email)) = (collected.known, email) else { return Ok(None) };
         let backend = self.store.backend();
         let held = backend
             .enrolments_of_subject(collected.subject)
             .await?
             .into_iter()
-            .find(|e| e.activity == activity && e.cancelled_at.is_none());
+            .find(|e| e.activity == activity.id && e.cancelled_at.is_none());
         let Some(held) = held else { return Ok(None) };
-        if backend.seats_taken(activity).await? >= seats {
+        if backend.seats_taken(activity.id).await? >= activity.seats {
             return Err(CoreError::Full);
         }
+        let mail = self.already_signed_up_mail(email, activity, lang);
         let event = AuditEvent::new(
             "subject",
             "enrolment.repeated",
             Some(collected.subject),
-            serde_json::json!({"enrolment": held.id.to_string(), "activity": activity.to_string()}),
+            serde_json::json!({"enrolment": held.id.to_string(), "activity": activity.id.to_string()}),
         );
-        Ok(Some((Change { at: self.clock.now_micros(), ops: Vec::new(), audit: vec![event] }, held.id)))
+        let ops = vec![self.mail_op(collected.subject, &prepared.key, "enrolment.repeated", mail)?];
+        Ok(Some((Change { at: self.clock.now_micros(), ops, audit: vec![event] }, held.id)))
+    }
+
+    /// The mail to someone signed up again for what they are already signed up for.
+    fn already_signed_up_mail(&self, to: &str, activity: &Activity<'_>, lang: Lang) -> OutgoingMail {
+        let controller = &self.policy.controller.name;
+        let (starts, ends) =
+            (pactum_store::date_to_text(activity.dates.0), pactum_store::date_to_text(activity.dates.1));
+        let what = format!("{}, {starts} – {ends}, {}", activity.title, activity.location);
+        let (subject, text) = match lang {
+            Lang::Da => (
+                format!("Du er allerede tilmeldt: {}", activity.title),
+                format!(
+                    "Hej\n\nVi har modtaget en tilmelding med denne e-mailadresse til:\n\n{what}\n\n\
+                     Du var allerede tilmeldt, så vi har ikke tilmeldt dig igen, og din tilmelding er uændret.\n\n\
+                     Har du ikke selv tilmeldt dig igen, behøver du ikke gøre noget.\n\nVenlig hilsen\n{controller}\n"
+                ),
+            ),
+            Lang::En => (
+                format!("You are already signed up: {}", activity.title),
+                format!(
+                    "Hello\n\nWe have received a sign-up with this e-mail address for:\n\n{what}\n\n\
+                     You were already signed up, so we have not signed you up again, and your sign-up is unchanged.\n\n\
+                     If you did not sign up again yourself, you need not do anything.\n\nKind regards\n{controller}\n"
+                ),
+            ),
+        };
+        OutgoingMail { to: to.to_string(), subject, text, headers: Vec::new() }
     }
 
     /// Commits a sign-up's `change` once under its `repeat_key`, then asks for the newsletter if
@@ -233,8 +281,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         newsletter: NewsletterBox<'_>,
     ) -> Result<Enrolled, CoreError> {
         let outcome = SignedUp { enrolment, newsletter: newsletter.wanted };
+        let mails = change.ops.iter().any(|op| matches!(op, Op::EnqueueMail(_)));
         if let Some(first) = self.commit_once(change, repeat_key, &outcome).await.map_err(seat_error)? {
             return Ok(first.into());
+        }
+        if mails {
+            self.mail_ready.notify_one();
         }
         let newsletter = self.newsletter_from_form(newsletter).await?;
         Ok(Enrolled { enrolment, newsletter })
@@ -291,7 +343,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             })
             .await?;
         let subject = prepared.collected.subject;
-        let (change, signup) = match self.held_sign_up(&prepared.collected, event.id.0, event.seats).await? {
+        let title = if request.lang == Lang::Da { &event.title_da } else { &event.title_en };
+        let this = Activity {
+            id: event.id.0,
+            seats: event.seats,
+            title,
+            dates: (event.starts_on, event.ends_on),
+            location: &event.location,
+        };
+        let (change, signup) = match self.held_sign_up(&prepared, &this, &request.values, request.lang).await? {
             Some(held) => held,
             None => {
                 let now = self.clock.now_micros();

@@ -4,11 +4,13 @@
 
 use pactum_core::enrolment::{EnrolmentRequest, EventSignupRequest};
 use pactum_core::keyfile::{KeySource, load};
+use pactum_core::mail::{SmtpMailer, SmtpSettings, deliver_due_mail};
 use pactum_core::newsletter::SubscribeOutcome;
 use pactum_core::{CoreError, ManualClock, Pactum, Settings};
 use pactum_policy::{BUNDLED_POLICY, EXAMPLE_CATALOGUE, Lang, parse_policy};
 use pactum_store::{Backend, ConsentState};
 use pactum_store_sqlite::SqliteBackend;
+use pactum_testkit::SmtpServer;
 use time::macros::{date, datetime};
 
 async fn pactum(dir: &std::path::Path) -> Pactum<SqliteBackend, ManualClock> {
@@ -287,6 +289,22 @@ async fn a_person_already_enrolled_takes_no_second_seat_and_nothing_of_the_repea
     let again = p.enrol(repeat).await.unwrap();
     assert_eq!(again.enrolment, first.enrolment, "answered by the enrolment held");
     assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1, "no second seat");
+    // The address is told, so its owner learns of a sign-up someone else made with it.
+    let smtp = SmtpServer::start().await.unwrap();
+    let mailer = SmtpMailer::new(&SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        security: "none".into(),
+        username: None,
+        password: None,
+    })
+    .unwrap();
+    assert_eq!(deliver_due_mail(&p, &mailer).await.unwrap().delivered, 1);
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(5)).await.remove(0);
+    assert_eq!(mail.to, vec!["igen@eksempel.dk".to_string()]);
+    assert!(mail.header("Subject").unwrap().contains("Du er allerede tilmeldt"), "{:?}", mail.header("Subject"));
+    assert!(mail.body().contains("din tilmelding er uændret"), "{}", mail.body());
+    assert!(!mail.body().contains("Mallory"), "nothing of the repeat is repeated back");
     assert_eq!(backend.enrolments_of(session.0).await.unwrap().len(), 1);
     assert_eq!(backend.items_of(subject).await.unwrap(), items_before, "no value of the repeat is stored");
     let purposes = backend.purposes_of(subject).await.unwrap();
