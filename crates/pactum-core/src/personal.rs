@@ -147,7 +147,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// One new value of `subject`, sealed under its key and bound to its row.
-    fn new_item(
+    pub(crate) fn new_item(
         &self,
         subject: SubjectId,
         key: &SubjectKey,
@@ -428,6 +428,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let key = self.keys.subject_key(subject, &wrapped)?;
         let today = self.clock.today();
         let redactions = self.redactions(&enrolments, &orders, &ledger, lang);
+        let disclosed: Vec<PurposeInstanceId> = ledger.iter().map(|d| d.instance).collect();
         let disclosures = self.disclosure_report(ledger, lang);
         let (participations, certification_messages) =
             self.certification_report(&key, &purposes, &courses, participations, messages, lang)?;
@@ -437,7 +438,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let value = key.open(item_binding(&item.id), &item.value).map_err(|e| CoreError::Vault(e.to_string()))?;
             let held_by = purposes
                 .iter()
-                .filter(|p| p.categories.contains(&item.category))
+                .filter(|p| p.holds(&item))
                 .map(|p| {
                     let policy_purpose = self.policy.purpose(&p.purpose);
                     Hold {
@@ -455,9 +456,15 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     }
                 })
                 .collect();
+            // A recipient received the value if it was among what the disclosed purpose held.
             let received_by = disclosures
                 .iter()
-                .filter(|d| d.categories.contains(&item.category))
+                .zip(&disclosed)
+                .filter(|(d, instance)| {
+                    d.categories.contains(&item.category)
+                        && purposes.iter().find(|p| p.id == **instance).is_none_or(|p| p.holds(&item))
+                })
+                .map(|(d, _)| d)
                 .map(crate::disclosure::DisclosureReport::received)
                 .collect();
             items.push(ItemReport {
@@ -488,9 +495,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     }
 
     /// The value of each of `categories` that a subject gave for the purpose `given_for` (see
-    /// [`PurposeInstance::items`]), or, where none of those exists any more (or none is asked for),
-    /// its newest value, opened with its key, in the order of `categories`; `None` when the subject
-    /// is gone. Callers audit the read.
+    /// [`PurposeInstance::holds`]; none where it gave none of that category), or with no purpose
+    /// named, its newest value of each, opened with its key, in the order of `categories`; `None`
+    /// when the subject is gone. Callers audit the read.
     pub async fn open_values(
         &self,
         subject: SubjectId,
@@ -508,10 +515,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             tokio::try_join!(backend.subject_key(subject), backend.items_of(subject), purposes)?;
         let Some(wrapped) = wrapped else { return Ok(None) };
         let key = self.keys.subject_key(subject, &wrapped)?;
-        let given: &[ItemId] =
-            purposes.iter().find(|p| Some(p.id) == given_for).map(|p| p.items.as_slice()).unwrap_or_default();
-        // What was given for the purpose first, then the newest.
-        items.sort_by_key(|i| (!given.contains(&i.id), std::cmp::Reverse(i.collected_at)));
+        // Only what was given for the purpose, where it recorded that; then the newest first.
+        if let Some(purpose) = purposes.iter().find(|p| Some(p.id) == given_for) {
+            items.retain(|i| purpose.holds(i));
+        }
+        items.sort_by_key(|i| std::cmp::Reverse(i.collected_at));
         let mut values = Vec::new();
         for category in categories {
             if let Some(item) = items.iter().find(|i| i.category == *category) {

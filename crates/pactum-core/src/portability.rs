@@ -110,7 +110,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         for item in items.iter().filter(|i| provided_by_person(&i.source)) {
             let mut bases: Vec<String> = purposes
                 .iter()
-                .filter(|p| p.is_live(today) && p.categories.contains(&item.category))
+                .filter(|p| p.is_live(today) && p.holds(item))
                 .map(|p| p.basis.clone())
                 .filter(|b| b == "consent" || b == "contract")
                 .collect();

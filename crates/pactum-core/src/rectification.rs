@@ -5,8 +5,8 @@
 //! Every recipient that received a changed category is told (Art. 19).
 
 use pactum_policy::{FieldKind, Lang};
-use pactum_store::{AuditEvent, Change, ItemId, Op, StoreError, StoredItem, SubjectId};
-use pactum_vault::Binding;
+use pactum_store::{AuditEvent, Change, ItemId, Op, PurposeInstance, StoreError, StoredItem, SubjectId};
+use pactum_vault::{Binding, SubjectKey};
 
 use crate::mail::OutgoingMail;
 use crate::personal::item_binding;
@@ -112,11 +112,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let mut outcome = Rectification { changed: Vec::new(), email_pending: None };
         if !changes.is_empty() {
-            let mut ops = Vec::new();
-            for (category, value, replaced) in &changes {
-                ops.extend(replaced.iter().copied().map(Op::DeleteItem));
-                ops.push(self.item_op(subject, &key, category, value, SOURCE)?);
-            }
+            let purposes = backend.purposes_of(subject).await?;
+            let replacements: Vec<(&str, &str, &[ItemId])> =
+                changes.iter().map(|(c, v, replaced)| (c.as_str(), v.as_str(), replaced.as_slice())).collect();
+            let ops = self.replacement_ops(subject, &key, &purposes, &replacements)?;
             let categories: Vec<String> = changes.iter().map(|(c, _, _)| c.clone()).collect();
             self.commit_rectification(subject, &categories, ops).await?;
             outcome.changed = categories;
@@ -154,8 +153,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .open(address_binding(&subject), &sealed)
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .map_err(|_| CoreError::InvalidLink)?;
-        let mut ops: Vec<Op> = items.iter().filter(|i| i.category == "email").map(|i| Op::DeleteItem(i.id)).collect();
-        ops.push(self.item_op(subject, &key, "email", &address, SOURCE)?);
+        let replaced: Vec<ItemId> = items.iter().filter(|i| i.category == "email").map(|i| i.id).collect();
+        let purposes = backend.purposes_of(subject).await?;
+        let mut ops = self.replacement_ops(subject, &key, &purposes, &[("email", &address, &replaced)])?;
         ops.push(Op::SetEmailIndex { subject, email_index: self.keys.blind_index.email(&address) });
         ops.push(self.mail_op(subject, &key, "email_change", self.email_changed_mail(&old_address))?);
         match self.commit_rectification(subject, &["email".to_string()], ops).await {
@@ -163,6 +163,39 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             Err(CoreError::Store(StoreError::Conflict(_))) => Err(CoreError::EmailTaken),
             Err(e) => Err(e),
         }
+    }
+
+    /// Replaces values of `subject`, each `(category, value, replaced)`: the replaced values are
+    /// deleted, the corrected one is stored, and each of `purposes` that held a replaced value holds
+    /// the corrected one instead, so that a correction applies wherever the value was given.
+    fn replacement_ops(
+        &self,
+        subject: SubjectId,
+        key: &SubjectKey,
+        purposes: &[PurposeInstance],
+        replacements: &[(&str, &str, &[ItemId])],
+    ) -> Result<Vec<Op>, CoreError> {
+        let mut ops = Vec::new();
+        let mut swaps = Vec::new();
+        for (category, value, replaced) in replacements {
+            ops.extend(replaced.iter().copied().map(Op::DeleteItem));
+            let item = self.new_item(subject, key, category, value, SOURCE)?;
+            swaps.push((*replaced, item.id));
+            ops.push(Op::PutItem(item));
+        }
+        for purpose in purposes.iter().filter(|p| !p.items.is_empty()) {
+            let mut items = purpose.items.clone();
+            for (replaced, corrected) in &swaps {
+                if items.iter().any(|i| replaced.contains(i)) {
+                    items.retain(|i| !replaced.contains(i));
+                    items.push(*corrected);
+                }
+            }
+            if items != purpose.items {
+                ops.push(Op::SetPurposeItems { instance: purpose.id, items });
+            }
+        }
+        Ok(ops)
     }
 
     /// Commits a rectification with its record, its audit entry and the Art. 19 notices to every

@@ -623,5 +623,5 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
 /// The items that none of `keeping` holds.
 pub(crate) fn unheld<'i>(items: &'i [StoredItem], keeping: &[&PurposeInstance]) -> Vec<&'i StoredItem> {
-    items.iter().filter(|i| !keeping.iter().any(|p| p.categories.contains(&i.category))).collect()
+    items.iter().filter(|i| !keeping.iter().any(|p| p.holds(i))).collect()
 }

@@ -166,6 +166,15 @@ pub struct RequestDraft {
     /// always do.
     pub restrict: bool,
     pub lang: Lang,
+    /// The key this request was sent under, if any (see [`crate::repeats`]): the "My data" form's
+    /// own token, so that a request sent twice is registered once.
+    pub repeat_key: Option<String>,
+}
+
+/// What registering a request answered, kept for a repeat of it (see [`crate::repeats`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Registered {
+    request: RightsRequestId,
 }
 
 /// The outcome of a decision.
@@ -316,6 +325,23 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// address and words are collected under the `rights_requests` purpose, and a receipt with
     /// the deadline is mailed in the same change.
     pub async fn register_request(&self, actor: &str, draft: RequestDraft) -> Result<RightsRequestId, CoreError> {
+        // A repeat is answered first: the request it repeats, registered once, with one receipt.
+        let (repeat_key, first) = self
+            .earlier::<Registered>("rights_request", draft.repeat_key.as_deref(), || {
+                serde_json::json!({
+                    "email": draft.email,
+                    "name": draft.name,
+                    "kind": draft.kind,
+                    "channel": draft.channel,
+                    "received_on": pactum_store::date_to_text(draft.received_on),
+                    "details": draft.details,
+                    "restrict": draft.restrict,
+                })
+            })
+            .await?;
+        if let Some(first) = first {
+            return Ok(first.request);
+        }
         let mut errors = Vec::new();
         let kind = RequestKind::parse(&draft.kind);
         if kind.is_none() {
@@ -424,7 +450,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             }
         }
         change.ops.push(Op::PutRightsRequest(request));
-        self.store.commit(change).await?;
+        if let Some(first) = self.commit_once(change, repeat_key.as_ref(), &Registered { request: id }).await? {
+            return Ok(first.request);
+        }
         self.mail_ready.notify_one();
         Ok(id)
     }
@@ -444,6 +472,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         details: &str,
         restrict: bool,
         lang: Lang,
+        repeat_key: Option<String>,
     ) -> Result<RightsRequestId, CoreError> {
         let values = self.open_values(subject, None, &["email", "name"]).await?.ok_or(CoreError::SubjectGone)?;
         let value = |c: &str| values.iter().find(|(k, _)| k == c).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -456,6 +485,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             details: details.into(),
             restrict,
             lang,
+            repeat_key,
         };
         self.register_request("subject", draft).await
     }

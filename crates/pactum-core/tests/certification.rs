@@ -123,6 +123,22 @@ async fn enrol<B: Backend>(
     .enrolment
 }
 
+/// Signs `name` up for the event, with the sponsor box as given.
+async fn sign_up<B: Backend>(w: &World<B>, name: &str, email: &str, sponsor: bool) {
+    w.p.sign_up_for_event(EventSignupRequest {
+        event: w.event.0,
+        values: vec![("name".into(), name.into()), ("email".into(), email.into())],
+        sponsor_sharing: sponsor,
+        newsletter: false,
+        lang: Lang::Da,
+        method: "form:event_signup".into(),
+        notice_version: "2026.1".into(),
+        repeat_key: None,
+    })
+    .await
+    .unwrap();
+}
+
 fn disclosure(recipient: &str, purpose: &str, scope: Scope) -> DisclosureRequest {
     DisclosureRequest {
         recipient: recipient.into(),
@@ -189,18 +205,7 @@ async fn disclosures_deny_by_default<B: Backend>(w: World<B>) {
 
     // P09, C3: the co-organiser gets every attendee; the sponsor only those who ticked its box.
     for (name, email, sponsor) in [("Cai", "cai@eksempel.dk", true), ("Dea", "dea@eksempel.dk", false)] {
-        w.p.sign_up_for_event(EventSignupRequest {
-            event: w.event.0,
-            values: vec![("name".into(), name.into()), ("email".into(), email.into())],
-            sponsor_sharing: sponsor,
-            newsletter: false,
-            lang: Lang::Da,
-            method: "form:event_signup".into(),
-            notice_version: "2026.1".into(),
-            repeat_key: None,
-        })
-        .await
-        .unwrap();
+        sign_up(&w, name, email, sponsor).await;
     }
     let co = w.p.disclose(disclosure("co_organiser", "event_signup", Scope::Event(w.event))).await.unwrap();
     assert_eq!(co.rows.len(), 2);
@@ -331,10 +336,47 @@ async fn each_sign_up_keeps_its_own_values<B: Backend>(w: World<B>) {
         w.p.disclose(disclosure("certification_partner", "certification", Scope::Session(w.prince))).await.unwrap();
     assert_eq!(certification.rows[0].values[0], ("name".to_string(), "Mallory".to_string()));
 
+    // What one sign-up gave reaches neither another sign-up's recipients nor its holds: the sponsor
+    // of an event gets only what was given for the event, although the same address gave more for
+    // a course later.
+    sign_up(&w, "Bo Bæk", "bo@eksempel.dk", true).await;
+    w.p.enrol(EnrolmentRequest {
+        session: w.agile,
+        values: vec![
+            ("name".into(), "Bo Bæk".into()),
+            ("email".into(), "bo@eksempel.dk".into()),
+            ("company".into(), "Hemmelig A/S".into()),
+            ("phone".into(), "12345678".into()),
+        ],
+        certification: false,
+        newsletter: false,
+        lang: Lang::Da,
+        method: "api".into(),
+        notice_version: "2026.1".into(),
+        repeat_key: None,
+    })
+    .await
+    .unwrap();
+    let sponsor = w.p.disclose(disclosure("sponsor", "event_sponsor_sharing", Scope::Event(w.event))).await.unwrap();
+    let row = &sponsor.rows[0].values;
+    assert!(row.iter().any(|(_, v)| v == "Bo Bæk"), "{row:?}");
+    assert!(row.iter().all(|(_, v)| v != "Hemmelig A/S"), "the sponsor gets only the event's values: {row:?}");
+    let partner =
+        w.p.disclose(disclosure("course_partner", "course_enrolment", Scope::Session(w.agile))).await.unwrap();
+    let bo = partner.rows.iter().find(|r| r.values.iter().any(|(_, v)| v == "Bo Bæk")).unwrap();
+    assert!(bo.values.iter().any(|(_, v)| v == "Hemmelig A/S"), "the course's partner gets what was given for it");
+    let subject = w.p.find_subject_by_email("bo@eksempel.dk").await.unwrap().unwrap();
+    let report = w.p.subject_report(subject, Lang::En).await.unwrap();
+    let company = report.items.iter().find(|i| i.value == "Hemmelig A/S").unwrap();
+    let holders: Vec<&str> = company.held_by.iter().map(|h| h.purpose.as_str()).collect();
+    assert_eq!(holders, ["course_enrolment"], "held by the enrolment it was given for, and nothing else");
+    let receivers: Vec<&str> = company.received_by.iter().map(|r| r.recipient_name.as_str()).collect();
+    assert_eq!(receivers, ["Eksempel Kursuspartner ApS (eksempelværdi)"], "received by the course's partner only");
+
     // One person, both names, until the person corrects it: then the correction is what is shown.
     let subject = w.p.find_subject_by_email("anna@eksempel.dk").await.unwrap().unwrap();
     w.p.rectify(subject, &[("name".into(), "Anna B. Andersen".into())], Lang::Da).await.unwrap();
-    assert_eq!(names(w.p.session_roster(&admin, w.agile).await.unwrap()), ["Anna B. Andersen"]);
+    assert_eq!(names(w.p.session_roster(&admin, w.agile).await.unwrap()), ["Anna B. Andersen", "Bo Bæk"]);
     assert_eq!(names(w.p.session_roster(&ida, w.prince).await.unwrap()), ["Anna B. Andersen"]);
 }
 

@@ -304,9 +304,16 @@ async fn l3_p35_an_open_objection_restricts_marketing_until_decided<B: Backend>(
     let mail = deliver(&env, 1).await;
     p.confirm_consent(&link(&mail[0], "/nyhedsbrev/bekraeft/")).await.unwrap();
     let subject = p.find_subject_by_email("disputes@eksempel.dk").await.unwrap().unwrap();
-    p.request_from_portal(subject, pactum_core::rights::RequestKind::Objection, "Jeg gør indsigelse.", false, Lang::Da)
-        .await
-        .unwrap();
+    p.request_from_portal(
+        subject,
+        pactum_core::rights::RequestKind::Objection,
+        "Jeg gør indsigelse.",
+        false,
+        Lang::Da,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(p.is_restricted(subject).await.unwrap(), "an objection always restricts while open");
     assert_eq!(p.send_newsletter("Nyt", "Tekst", None).await.unwrap(), 0, "restricted data is only stored (L3)");
     let receipt = deliver(&env, 2).await;

@@ -189,6 +189,13 @@ async fn apply_op(tx: &mut PgConnection, op: &Op) -> Result<(), ApplyError> {
                 .execute(&mut *tx)
                 .await?;
         }
+        Op::SetPurposeItems { instance, items } => {
+            sqlx::query("UPDATE purpose_instances SET item_ids = $1 WHERE id = $2")
+                .bind(item_ids_column(items))
+                .bind(instance.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = $1").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
         }

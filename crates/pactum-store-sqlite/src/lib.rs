@@ -289,6 +289,13 @@ async fn apply_op(tx: &mut SqliteConnection, op: &Op) -> Result<(), ApplyError> 
                 .execute(&mut *tx)
                 .await?;
         }
+        Op::SetPurposeItems { instance, items } => {
+            sqlx::query("UPDATE purpose_instances SET item_ids = ? WHERE id = ?")
+                .bind(item_ids_column(items))
+                .bind(instance.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
         Op::DeleteItem(id) => {
             sqlx::query("DELETE FROM items WHERE id = ?").bind(id.as_bytes().as_slice()).execute(&mut *tx).await?;
         }

@@ -180,6 +180,12 @@ pub async fn subject_round_trip<B: Backend>(backend: B) {
     let mut p_sorted = p.clone();
     p_sorted.categories.sort();
     assert_eq!(purposes, vec![p_sorted]);
+
+    // The values a purpose holds are replaced as a whole.
+    let (kept, corrected) = (p.items[1], ItemId::new());
+    let set = Op::SetPurposeItems { instance: p.id, items: vec![kept, corrected] };
+    store.commit(change(vec![set], vec![event("subject.rectify", Some(s.id))])).await.unwrap();
+    assert_eq!(b.purposes_of(s.id).await.unwrap()[0].items, vec![kept, corrected]);
     b.health().await.unwrap();
 }
 

@@ -209,6 +209,13 @@ pub struct PurposeInstance {
 }
 
 impl PurposeInstance {
+    /// Whether this purpose holds `item`: one of the values it began with, or, for a purpose that
+    /// recorded none (it began before values were recorded, or over no values of its own), any
+    /// value of a category it declares.
+    pub fn holds(&self, item: &StoredItem) -> bool {
+        if self.items.is_empty() { self.categories.contains(&item.category) } else { self.items.contains(&item.id) }
+    }
+
     /// Whether this purpose still holds its data on `today`.
     pub fn is_live(&self, today: Date) -> bool {
         self.retain_until.is_none_or(|until| today <= until)
@@ -834,6 +841,12 @@ pub enum Op {
         ended_at: Micros,
         reason: String,
         retain_until: Date,
+    },
+    /// The values a purpose holds are now `items` (see [`PurposeInstance::items`]): a value the
+    /// person corrected is replaced by the corrected one.
+    SetPurposeItems {
+        instance: PurposeInstanceId,
+        items: Vec<ItemId>,
     },
     DeleteItem(ItemId),
     PutAccessLink(AccessLink),

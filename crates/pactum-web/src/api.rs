@@ -502,14 +502,6 @@ pub(crate) fn repeat_key(headers: &HeaderMap, lang: Lang) -> Result<Option<Strin
 
 fn activity_error(e: CoreError, lang: Lang) -> ApiError {
     match e {
-        CoreError::KeyReused => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            match lang {
-                Lang::Da => "Denne Idempotency-Key er brugt til en anden forespørgsel. Brug en ny nøgle til en ny forespørgsel. Intet er gemt.".into(),
-                Lang::En => "This Idempotency-Key was used for another request. Use a new key for a new request. Nothing was stored.".into(),
-            },
-        ),
         CoreError::UnknownActivity => unknown_activity(lang),
         CoreError::Full => ApiError::new(
             StatusCode::CONFLICT,

@@ -53,6 +53,15 @@ impl ApiError {
                 let message = fields.first().map(|f| f.message.clone()).unwrap_or_default();
                 ApiError { status: StatusCode::BAD_REQUEST, error: "invalid_input", message, fields }
             }
+            CoreError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                text(
+                    lang,
+                    "Denne Idempotency-Key er brugt til en anden forespørgsel. Brug en ny nøgle til en ny forespørgsel. Intet er gemt.",
+                    "This Idempotency-Key was used for another request. Use a new key for a new request. Nothing was stored.",
+                ),
+            ),
             CoreError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,
                 "changed_meanwhile",

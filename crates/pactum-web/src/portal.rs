@@ -16,7 +16,7 @@ use pactum_policy::Lang;
 use pactum_store::{Backend, ConsentState, SubjectId, Uuid};
 
 use crate::AppState;
-use crate::forms::{Submitted, form_token, form_token_valid, same_origin};
+use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_origin};
 use crate::notice::{Chrome, format_date};
 use crate::pages::html;
 use crate::responses::{MessagePage, message, message_with};
@@ -145,6 +145,7 @@ pub struct PortalWords {
     request_restrict: &'static str,
     request_send: &'static str,
     request_sent: &'static str,
+    request_form_used: &'static str,
     kind_objection: &'static str,
     kind_rectification: &'static str,
     kind_restriction: &'static str,
@@ -245,6 +246,7 @@ const DA: PortalWords = PortalWords {
     request_restrict: "Begræns brugen af mine oplysninger, indtil I har svaret",
     request_send: "Send anmodningen",
     request_sent: "Vi har modtaget din anmodning og har sendt dig en kvittering på mail med fristen for vores svar.",
+    request_form_used: "Denne side er allerede brugt til en anmodning, som vi har modtaget. Skriv din nye anmodning herunder, og send den igen for at lave en ny.",
     kind_objection: "Indsigelse mod en behandling",
     kind_rectification: "Noget er forkert (berigtigelse)",
     kind_restriction: "Begrænsning af behandlingen",
@@ -345,6 +347,7 @@ const EN: PortalWords = PortalWords {
     request_restrict: "Restrict the use of my data until you have answered",
     request_send: "Send the request",
     request_sent: "We have received your request and mailed you a receipt with the date we will answer by.",
+    request_form_used: "This page was already used for a request, which we have received. Write your new request below and send it again to make a new one.",
     kind_objection: "Objection to a processing",
     kind_rectification: "Something is wrong (rectification)",
     kind_restriction: "Restriction of processing",
@@ -1136,8 +1139,14 @@ async fn send_request<B: Backend, C: Clock>(
     };
     let details = submitted.get("details").unwrap_or("");
     let restrict = submitted.get("restrict") == Some("yes");
-    match state.pactum.request_from_portal(subject, kind, details, restrict, lang).await {
+    match state.pactum.request_from_portal(subject, kind, details, restrict, lang, repeat_key(&submitted)).await {
         Ok(_) => portal_page(&state, lang, &portal, subject, Some(w.request_sent.into())).await,
+        // Sent again from a page already used for a request, with other words (the browser's back
+        // button): the page again, with forms of its own, so that sending makes a new request.
+        Err(CoreError::KeyReused) => with_status(
+            portal_page(&state, lang, &portal, subject, Some(w.request_form_used.into())).await,
+            StatusCode::CONFLICT,
+        ),
         Err(CoreError::Invalid(problems)) => {
             let text = problems.iter().map(|p| p.message(lang)).collect::<Vec<_>>().join(" ");
             with_status(portal_page(&state, lang, &portal, subject, Some(text)).await, StatusCode::BAD_REQUEST)

@@ -117,6 +117,7 @@ pub async fn register<B: Backend, C: Clock>(
         details: value(&fields, "details").into(),
         restrict: value(&fields, "restrict") == "yes",
         lang: Lang::from_code(value(&fields, "lang")).unwrap_or(Lang::Da),
+        repeat_key: None,
     };
     match state.pactum.register_request(&staff.actor(), draft).await {
         Ok(id) => Redirect::to(&format!("/admin/requests/{id}")).into_response(),

@@ -274,9 +274,10 @@ async fn send_request<B: Backend, C: Clock>(
             return Err(ApiError::from_core(CoreError::Invalid(vec![problem]), lang));
         }
     };
+    let repeat_key = crate::api::repeat_key(&headers, lang)?;
     let pactum = &state.pactum;
     let id = pactum
-        .request_from_portal(subject, kind, &body.details, body.restrict, lang)
+        .request_from_portal(subject, kind, &body.details, body.restrict, lang, repeat_key)
         .await
         .map_err(|e| ApiError::from_core(e, lang))?;
     let request = pactum.store.backend().rights_request(id).await.map_err(|e| ApiError::from_core(e.into(), lang))?;
