@@ -209,11 +209,11 @@ pub struct PurposeInstance {
 }
 
 impl PurposeInstance {
-    /// Whether this purpose holds `item`: one of the values it began with, or, for a purpose that
-    /// recorded none (it began before values were recorded, or over no values of its own), any
-    /// value of a category it declares.
+    /// Whether this purpose holds `item`: a value of a category it declares, and one of the values
+    /// it began with, where it recorded those (a purpose that began before values were recorded,
+    /// or over no values of its own, holds every value of its categories).
     pub fn holds(&self, item: &StoredItem) -> bool {
-        if self.items.is_empty() { self.categories.contains(&item.category) } else { self.items.contains(&item.id) }
+        self.categories.contains(&item.category) && (self.items.is_empty() || self.items.contains(&item.id))
     }
 
     /// Whether this purpose still holds its data on `today`.
@@ -1098,4 +1098,50 @@ pub fn date_from_text(text: &str) -> Option<Date> {
     let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
     let day = parts.next()?.parse().ok()?;
     Date::from_calendar_date(year, month, day).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(category: &str) -> StoredItem {
+        StoredItem {
+            id: ItemId::new(),
+            subject: SubjectId::new(),
+            category: category.into(),
+            source: "form:test".into(),
+            collected_at: 0,
+            value: Vec::new(),
+        }
+    }
+
+    fn purpose(categories: &[&str], items: Vec<ItemId>) -> PurposeInstance {
+        PurposeInstance {
+            id: PurposeInstanceId::new(),
+            subject: SubjectId::new(),
+            purpose: "event_sponsor_sharing".into(),
+            basis: "consent".into(),
+            anchor: "event_end".into(),
+            anchor_date: None,
+            retain_until: None,
+            started_at: 0,
+            ended_at: None,
+            end_reason: None,
+            notice_version: "2026.1".into(),
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            items,
+        }
+    }
+
+    #[test]
+    fn a_purpose_holds_its_own_values_of_its_own_categories() {
+        let (name, phone, other_name) = (item("name"), item("phone"), item("name"));
+        let recorded = purpose(&["name", "email"], vec![name.id, phone.id]);
+        assert!(recorded.holds(&name));
+        assert!(!recorded.holds(&other_name), "a value given for another purpose");
+        assert!(!recorded.holds(&phone), "a category the purpose does not declare");
+        let unrecorded = purpose(&["name", "email"], Vec::new());
+        assert!(unrecorded.holds(&name) && unrecorded.holds(&other_name), "every value of its categories");
+        assert!(!unrecorded.holds(&phone));
+    }
 }
