@@ -209,10 +209,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// A person who already holds a live sign-up for `activity` is not signed up again and takes
     /// no second seat: nothing of the new request is stored. The held sign-up stays as it is: boxes
     /// ticked only in the repeat (certification, sponsor sharing) are not added by whoever typed the
-    /// address. The answer is the one a new sign-up gets (a full activity is full for them too), so
-    /// it never tells whether someone is signed up; the address is mailed that it already was, so
-    /// its owner learns of the repeat. Gives the held sign-up and the change that records the
-    /// repeat (the mail and an audit entry); `None` when the person holds no such sign-up.
+    /// address. The answer is the one a new sign-up gets (a full activity is full for them too), and
+    /// the address is mailed that it already was signed up (at most once an hour), so that its
+    /// owner learns of a repeat someone else made. Gives the held sign-up and the change that
+    /// records the repeat; `None` when the person holds no such sign-up.
     async fn held_sign_up(
         &self,
         prepared: &PreparedCollection,
@@ -233,14 +233,18 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         if backend.seats_taken(activity.id).await? >= activity.seats {
             return Err(CoreError::Full);
         }
-        let mail = self.already_signed_up_mail(email, activity, lang);
+        let mailed = self.repeat_mails.allow((collected.subject, activity.id));
         let event = AuditEvent::new(
             "subject",
             "enrolment.repeated",
             Some(collected.subject),
-            serde_json::json!({"enrolment": held.id.to_string(), "activity": activity.id.to_string()}),
+            serde_json::json!({"enrolment": held.id.to_string(), "activity": activity.id.to_string(), "mailed": mailed}),
         );
-        let ops = vec![self.mail_op(collected.subject, &prepared.key, "enrolment.repeated", mail)?];
+        let mut ops = Vec::new();
+        if mailed {
+            let mail = self.already_signed_up_mail(email, activity, lang);
+            ops.push(self.mail_op(collected.subject, &prepared.key, "enrolment.repeated", mail)?);
+        }
         Ok(Some((Change { at: self.clock.now_micros(), ops, audit: vec![event] }, held.id)))
     }
 

@@ -24,6 +24,7 @@ pub mod orders;
 pub mod payments;
 pub mod personal;
 pub mod portability;
+pub mod rate_limit;
 pub mod rectification;
 pub mod repeats;
 pub mod retention_sweep;
@@ -39,7 +40,7 @@ use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 use pactum_policy::Policy;
-use pactum_store::{AuditEvent, Backend, Change, Op, PolicyActivation, Store, StoreError};
+use pactum_store::{AuditEvent, Backend, Change, Op, PolicyActivation, Store, StoreError, SubjectId, Uuid};
 
 use crate::keyfile::{KeyError, KeyRing};
 use crate::keys::Keys;
@@ -140,6 +141,9 @@ pub struct Pactum<B: Backend, C: Clock> {
     catalogue_cache: Arc<catalogue::CatalogueCache>,
     /// The card payment provider, when one is configured.
     pub payments: Option<Arc<payments::CardPayments>>,
+    /// Mails telling someone they were signed up again: one per person and activity an hour, so
+    /// that a form sent over and over does not flood anyone's inbox.
+    repeat_mails: Arc<rate_limit::RateLimiter<(SubjectId, Uuid)>>,
 }
 
 impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
@@ -153,6 +157,7 @@ impl<B: Backend, C: Clock> Clone for Pactum<B, C> {
             mail_ready: self.mail_ready.clone(),
             catalogue_cache: self.catalogue_cache.clone(),
             payments: self.payments.clone(),
+            repeat_mails: self.repeat_mails.clone(),
         }
     }
 }
@@ -239,6 +244,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             settings: Arc::new(settings),
             mail_ready: Arc::new(tokio::sync::Notify::new()),
             catalogue_cache: Arc::default(),
+            repeat_mails: Arc::new(rate_limit::RateLimiter::per_window(1, std::time::Duration::from_secs(3600))),
         };
         pactum.activate_policy().await?;
         Ok(pactum)

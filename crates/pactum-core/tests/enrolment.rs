@@ -324,6 +324,10 @@ async fn a_person_already_enrolled_takes_no_second_seat_and_nothing_of_the_repea
     let with_newsletter = p.enrol(request(session, "igen@eksempel.dk", false, true)).await.unwrap();
     assert_eq!(with_newsletter.enrolment, first.enrolment);
     assert!(matches!(with_newsletter.newsletter, Some(SubscribeOutcome::ConfirmationSent { .. })));
+    // Within the hour the address is not told again: a form sent over and over floods no inbox.
+    assert_eq!(deliver_due_mail(&p, &mailer).await.unwrap().delivered, 1);
+    let mails = smtp.wait_for(2, std::time::Duration::from_secs(5)).await;
+    assert!(!mails[1].header("Subject").unwrap().contains("allerede"), "{:?}", mails[1].header("Subject"));
 
     // Another session of the same course is another enrolment.
     let other = p.course_listing("agil-projektledelse").await.unwrap().unwrap();

@@ -21,7 +21,6 @@ mod openapi;
 pub mod orders;
 mod pages;
 mod portal;
-mod rate_limit;
 mod requests;
 mod responses;
 mod rights_api;
@@ -51,12 +50,12 @@ pub struct AppState<B: Backend, C: Clock> {
     /// The notice never changes while the process runs, so it is rendered once.
     pub notice_da: String,
     pub notice_en: String,
-    pub consent_limiter: rate_limit::RateLimiter,
+    pub consent_limiter: pactum_core::rate_limit::RateLimiter,
     /// Staff sign-in and account set-up attempts, per address.
-    pub login_limiter: rate_limit::RateLimiter,
+    pub login_limiter: pactum_core::rate_limit::RateLimiter,
     /// "My data" link requests, per peer address and per e-mail address (L1).
-    pub access_limiter: rate_limit::RateLimiter,
-    pub access_per_email: rate_limit::RateLimiter<Vec<u8>>,
+    pub access_limiter: pactum_core::rate_limit::RateLimiter,
+    pub access_per_email: pactum_core::rate_limit::RateLimiter<Vec<u8>>,
     /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
     pub trusted_proxies: transport::TrustedProxies,
     /// Whether this server terminates TLS itself.
@@ -91,10 +90,10 @@ impl<B: Backend, C: Clock> AppState<B, C> {
     pub fn new(pactum: Pactum<B, C>, options: &WebOptions) -> Result<Arc<Self>, askama::Error> {
         let notice_da = notice::render(&pactum.policy, Lang::Da)?;
         let notice_en = notice::render(&pactum.policy, Lang::En)?;
-        let consent_limiter = rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
-        let login_limiter = rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
-        let access_limiter = rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
-        let access_per_email = rate_limit::RateLimiter::per_window(3, Duration::from_secs(3600));
+        let consent_limiter = pactum_core::rate_limit::RateLimiter::per_minute(options.consent_decisions_per_minute);
+        let login_limiter = pactum_core::rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
+        let access_limiter = pactum_core::rate_limit::RateLimiter::per_minute(options.login_attempts_per_minute);
+        let access_per_email = pactum_core::rate_limit::RateLimiter::per_window(3, Duration::from_secs(3600));
         Ok(Arc::new(AppState {
             pactum,
             notice_da,

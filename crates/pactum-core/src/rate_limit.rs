@@ -1,5 +1,6 @@
-//! A small fixed-window rate limiter, keyed on the peer address (never on a client-supplied header)
-//! or on another key such as the blind index of an e-mail address.
+//! A small fixed-window rate limiter, kept in memory, keyed on the peer address (never on a
+//! client-supplied header) or on another key: the blind index of an e-mail address, a person and
+//! what they signed up for.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,14 +24,14 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 
     /// Counts one request for `key`; false when it is over the limit for the current window.
-    pub fn allow(&self, ip: K) -> bool {
+    pub fn allow(&self, key: K) -> bool {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (started, counts) = &mut *guard;
         if started.elapsed() >= self.window {
             *started = Instant::now();
             counts.clear();
         }
-        let count = counts.entry(ip).or_insert(0);
+        let count = counts.entry(key).or_insert(0);
         *count = count.saturating_add(1);
         *count <= self.per_window
     }
