@@ -322,6 +322,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let now = self.clock.now_micros();
 
         let mut enrolments = Vec::with_capacity(request.participants.len());
+        let mut enrolments_of = Vec::with_capacity(request.participants.len());
         for (n, values) in request.participants.iter().enumerate() {
             let participant = self
                 .prepare_collection_among(
@@ -345,6 +346,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     ),
                     other => other,
                 })?;
+            // One seat per person: the same address twice is a mistake the buyer can see and fix.
+            if enrolments_of.contains(&participant.collected.subject) {
+                return Err(invalid(&format!("participants[{n}].email"), Problem::Repeated));
+            }
+            enrolments_of.push(participant.collected.subject);
             let enrolment = Enrolment {
                 id: EnrolmentId::new(),
                 activity: session.id.0,

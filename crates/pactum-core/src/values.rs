@@ -44,6 +44,8 @@ pub enum Problem {
     /// An option the activity does not offer (certification on a course without it, sponsor
     /// sharing at an event without a sponsor).
     NotOffered,
+    /// The same person named twice in one list (two participants of an order with one address).
+    Repeated,
 }
 
 impl FieldError {
@@ -131,6 +133,16 @@ impl FieldError {
             }
             (Problem::NotOffered, Lang::En) => {
                 format!("The option «{f}» is not offered here. Leave it out or send false. Nothing was stored.")
+            }
+            (Problem::Repeated, Lang::Da) => {
+                format!(
+                    "Feltet «{f}» er det samme som for en deltager før. Hver deltager får én plads; angiv hver kun én gang."
+                )
+            }
+            (Problem::Repeated, Lang::En) => {
+                format!(
+                    "The field «{f}» is the same as an earlier participant's. Each participant takes one seat; name each once."
+                )
             }
             (Problem::NotAnId, Lang::Da) => {
                 format!("Feltet «{f}» skal være et id fra kataloget, f.eks. 0190e8a4-5f2b-7c3d-9e1f-2a3b4c5d6e7f.")

@@ -143,6 +143,11 @@ async fn orders_are_checked_before_anything_is_stored() {
     bad_cvr.cvr = Some("1234".into());
     let nobody = company_order(session, vec![]);
     let bad_participant = company_order(session, vec![person("Anna Andersen", "not-an-address")]);
+    // One address twice, however it is written: one person, who would take two seats.
+    let twice = company_order(
+        session,
+        vec![person("Anna Andersen", "anna@eksempel.dk"), person("A. Andersen", "ANNA@Eksempel.dk")],
+    );
     let undeclared = company_order(
         session,
         vec![vec![
@@ -163,6 +168,7 @@ async fn orders_are_checked_before_anything_is_stored() {
         (bad_cvr, "cvr"),
         (nobody, "participants"),
         (bad_participant, "participants[0].email"),
+        (twice, "participants[1].email"),
         (undeclared, "participants[0].cpr"),
     ] {
         match p.place_order(request).await {
