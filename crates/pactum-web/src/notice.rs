@@ -4,7 +4,7 @@
 //! policy, so the published notice cannot drift from what Pactum enforces.
 
 use askama::Template;
-use pactum_policy::{CookieLifetime, Lang, LegalBasis, Policy};
+use pactum_policy::{CookieLifetime, Lang, LegalBasis, Policy, RecipientRole};
 
 /// The fixed wording of the notice, per language.
 pub struct Wording {
@@ -383,8 +383,27 @@ fn category_label(policy: &Policy, key: &str, lang: Lang) -> String {
     policy.category(key).map(|c| c.label.get(lang).to_string()).unwrap_or_else(|| key.to_string())
 }
 
-/// One purpose as the notice and every form's notice panel show it (P03).
+/// One purpose as the notice shows it, with every recipient the policy registers for it (P03).
 pub fn purpose_view(policy: &Policy, p: &pactum_policy::Purpose, lang: Lang) -> PurposeView {
+    purpose_view_with(policy, p, lang, |_| true)
+}
+
+/// One purpose as the form of one activity shows it (P03, P08, P09): a recipient that takes part
+/// only in the activities that name it (a partner that delivers courses, a co-organiser, a
+/// sponsor) is listed only where the activity names it, among `named`.
+pub fn purpose_view_at(policy: &Policy, p: &pactum_policy::Purpose, lang: Lang, named: &[String]) -> PurposeView {
+    purpose_view_with(policy, p, lang, |r| match r.role {
+        RecipientRole::CoursePartner | RecipientRole::CoOrganiser | RecipientRole::Sponsor => named.contains(&r.key),
+        _ => true,
+    })
+}
+
+fn purpose_view_with(
+    policy: &Policy,
+    p: &pactum_policy::Purpose,
+    lang: Lang,
+    shown: impl Fn(&pactum_policy::Recipient) -> bool,
+) -> PurposeView {
     PurposeView {
         key: p.key.clone(),
         label: p.label.get(lang).to_string(),
@@ -403,6 +422,7 @@ pub fn purpose_view(policy: &Policy, p: &pactum_policy::Purpose, lang: Lang) -> 
         retention: p.retention.describe(lang),
         recipients: policy
             .recipients_of(&p.key)
+            .filter(|r| shown(r))
             .map(|r| format!("{} ({}, {})", r.name, r.role.label(lang), country_name(&r.country, lang)))
             .collect(),
     }

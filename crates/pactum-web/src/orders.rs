@@ -24,7 +24,7 @@ use pactum_store::{Backend, CourseSession, OrderId, SessionId};
 
 use crate::AppState;
 use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_origin};
-use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
+use crate::notice::{Chrome, PurposeView, format_date, purpose_view_at};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, prefixed_inputs, stale_form, undeclared_field, words};
 use crate::signup::{course_path, courses_path, lang_of, not_found, recipient_name, session_or_answer, session_text};
@@ -214,10 +214,11 @@ fn order_page<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, form: OrderFo
                 .collect()
         })
         .unwrap_or_default();
+    let named: Vec<String> = course.delivered_by.iter().cloned().collect();
     let purposes = [ORDER_PURPOSE, ENROLMENT_PURPOSE, BOOKKEEPING_PURPOSE]
         .iter()
         .filter_map(|k| policy.purpose(k))
-        .map(|p| purpose_view(policy, p, lang))
+        .map(|p| purpose_view_at(policy, p, lang, &named))
         .collect();
     let submitted = |name: &str| form.submitted.and_then(|s| s.get(name)).unwrap_or("").to_string();
     OrderPage {

@@ -23,7 +23,7 @@ use pactum_store::{Backend, CourseSession, Event, SessionId, Uuid};
 
 use crate::AppState;
 use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_origin};
-use crate::notice::{Chrome, PurposeView, format_date, purpose_view};
+use crate::notice::{Chrome, PurposeView, format_date, purpose_view_at};
 use crate::pages::{html, other};
 use crate::responses::{FieldInput, Words, failure, message, purpose_inputs, stale_form, undeclared_field, words};
 
@@ -346,6 +346,9 @@ struct FormSpec<'a> {
     action: String,
     main_purpose: &'static str,
     offers: Vec<Offer>,
+    /// The recipients this activity names (its course partner, co-organiser, sponsor): the only
+    /// ones of their kind its notice lists.
+    named: Vec<String>,
     other_href: String,
     lang: Lang,
     submitted: Option<&'a Submitted>,
@@ -359,7 +362,7 @@ fn signup_page<'a, B: Backend, C: Clock>(state: &'a AppState<B, C>, spec: FormSp
     let purposes = main
         .into_iter()
         .chain(spec.offers.iter().filter_map(|o| policy.purpose(o.purpose)))
-        .map(|p| purpose_view(policy, p, lang))
+        .map(|p| purpose_view_at(policy, p, lang, &spec.named))
         .collect();
     SignupPage {
         c: Chrome::new(policy, lang, spec.other_href),
@@ -444,6 +447,7 @@ fn enrol_spec<'a>(
         action: enrol_path(lang, &course.slug, session.id),
         main_purpose: ENROLMENT_PURPOSE,
         offers,
+        named: course.delivered_by.iter().cloned().collect(),
         other_href: enrol_path(other(lang), &course.slug, session.id),
         lang,
         submitted,
@@ -635,6 +639,7 @@ fn waiting_spec<'a>(
         action: waiting_path(lang, &course.slug, session.id),
         main_purpose: WAITING_PURPOSE,
         offers: Vec::new(),
+        named: course.delivered_by.iter().cloned().collect(),
         other_href: waiting_path(other(lang), &course.slug, session.id),
         lang,
         submitted,
@@ -808,6 +813,7 @@ fn event_spec<'a>(
         action: event_path(lang, &e.slug),
         main_purpose: EVENT_PURPOSE,
         offers,
+        named: e.co_organiser.iter().chain(&e.sponsor).cloned().collect(),
         other_href: event_path(other(lang), &e.slug),
         lang,
         submitted,

@@ -552,6 +552,12 @@ async fn p08_catalogue_names_the_delivering_partner_before_sign_up(server: Serve
     assert!(agile.contains("Kurset afholdes af Eksempel Kursuspartner ApS (eksempelværdi), som får deltagerlisten"));
     let form = body(&server, &enrol_link(&server, "agil-projektledelse").await).await;
     assert!(form.contains("Afholdes af") && form.contains("Eksempel Kursuspartner ApS"), "named on the form too");
+    // The form's notice lists the partner among the enrolment's recipients here, and only where
+    // the course names it (P03): the provider's own course passes no roster to a partner.
+    let listed = "Eksempel Kursuspartner ApS (eksempelværdi) (";
+    assert!(form.contains(listed), "{form}");
+    let own = body(&server, &enrol_link(&server, "prince2-foundation").await).await;
+    assert!(own.contains("Modtagere") && !own.contains(listed), "{own}");
     assert!(!form.contains("name=\"certification\""), "no certification box where none is offered");
     let en = body(&server, "/en/courses").await;
     assert!(en.contains("DKK 14,950") || en.contains("DKK 14.950"), "prices in English too");
