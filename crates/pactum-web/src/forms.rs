@@ -98,12 +98,15 @@ pub async fn refuse_malformed_text(
         Err(_) => return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     if !form_is_text(&bytes) {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "Formularen indeholdt tegn, som ikke er gyldig tekst (UTF-8). Gå tilbage, skriv feltet igen, og send.\n\
-             The form held characters that are not valid text (UTF-8). Go back, type the field again and send.\n",
-        )
+        let text = match crate::signup::lang_of(&parts.uri) {
+            pactum_policy::Lang::Da => {
+                "Formularen indeholdt tegn, som ikke er gyldig tekst (UTF-8). Gå tilbage, skriv feltet igen, og send.\n"
+            }
+            pactum_policy::Lang::En => {
+                "The form held characters that are not valid text (UTF-8). Go back, type the field again and send.\n"
+            }
+        };
+        return (axum::http::StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
             .into_response();
     }
     next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await

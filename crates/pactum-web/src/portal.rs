@@ -20,6 +20,7 @@ use crate::forms::{Submitted, form_token, form_token_valid, repeat_key, same_ori
 use crate::notice::{Chrome, format_date};
 use crate::pages::html;
 use crate::responses::{MessagePage, message, message_with};
+use crate::signup::lang_of;
 use crate::transport::ClientIp;
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
@@ -52,11 +53,6 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/my-data/new-email/{token}", get(email_change_page::<B, C>).post(confirm_email_change::<B, C>))
         .route("/mine-data/s/{portal}/slet", post(erase::<B, C>))
         .route("/en/my-data/s/{portal}/erase", post(erase::<B, C>))
-}
-
-/// The language is the path's: English under `/en/`.
-fn lang_of(uri: &Uri) -> Lang {
-    if uri.path().starts_with("/en/") { Lang::En } else { Lang::Da }
 }
 
 fn base(lang: Lang) -> &'static str {

@@ -43,6 +43,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/en/events/{slug}", get(event_form::<B, C>).post(event_signup::<B, C>))
 }
 
+/// The language is the path's: English under `/en/`.
 pub(crate) fn lang_of(uri: &axum::http::Uri) -> Lang {
     if uri.path().starts_with("/en/") { Lang::En } else { Lang::Da }
 }

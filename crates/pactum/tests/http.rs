@@ -411,7 +411,18 @@ async fn p01_p07_newsletter_form_refuses_what_it_must_not_store(server: Server) 
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("ikke er gyldig tekst (UTF-8)"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains("ikke er gyldig tekst (UTF-8)") && !text.contains("not valid text"), "Danish only: {text}");
+    let english = reqwest::Client::new()
+        .post(format!("{}/en/newsletter", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=%FF%FE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(english.status(), 400);
+    let text = english.text().await.unwrap();
+    assert!(text.contains("not valid text (UTF-8)") && !text.contains("gyldig"), "English under /en/: {text}");
     // An undeclared field is named, whatever else is right.
     let mut with_cpr = base.to_vec();
     with_cpr.extend([("consent", "yes"), ("cpr", "010190-1234")]);
