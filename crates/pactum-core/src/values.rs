@@ -165,7 +165,7 @@ pub fn parse_value(category: &Category, raw: &str) -> Result<String, FieldError>
         return Err(err(Problem::TooLong(category.max_length)));
     }
     let multiline = matches!(category.kind, FieldKind::Address | FieldKind::Text | FieldKind::Record);
-    if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
+    if value.chars().any(|c| is_hidden_control(c) && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) {
         return Err(err(Problem::ControlCharacters));
     }
     match category.kind {
@@ -187,8 +187,14 @@ pub fn parse_value(category: &Category, raw: &str) -> Result<String, FieldError>
 
 /// A plausible address: one `@`, a non-empty local part, a dotted domain, no spaces. The domain is
 /// lower-cased; the local part is kept as given.
+/// A control character, or one that reorders the text around it without being seen (the bidi
+/// embeddings, overrides and isolates), which would let a name show as something else in a roster.
+fn is_hidden_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn parse_email(value: &str) -> Option<String> {
-    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || is_hidden_control(c)) {
         return None;
     }
     let (local, domain) = value.rsplit_once('@')?;
@@ -200,8 +206,12 @@ pub fn parse_email(value: &str) -> Option<String> {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
+    // Dots separate the parts of the local part: none first, last or next to another (RFC 5322).
     let local_ok = !local.is_empty()
         && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
         && !local.contains('@')
         && !local.contains(['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\']);
     (domain_ok && local_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
@@ -238,6 +248,8 @@ mod tests {
         assert_eq!(parse_email("søren@eksempel.dk").as_deref(), Some("søren@eksempel.dk"));
         for bad in
             ["", "jens", "jens@", "@example.dk", "jens@example", "a b@example.dk", "jens@exa_mple.dk", "jens@-x.dk"]
+                .into_iter()
+                .chain([".jens@example.dk", "jens.@example.dk", "je..ns@example.dk", "je\u{202E}ns@example.dk"])
         {
             assert_eq!(parse_email(bad), None, "{bad}");
         }

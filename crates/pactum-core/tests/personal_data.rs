@@ -125,6 +125,17 @@ async fn p24_required_fields_enforced_optional_never<B: Backend>(env: Env<B>) {
         panic!("must refuse")
     };
     assert_eq!(errors[0].field, "email");
+    // A name in any script, but none that hides a reversal of the text around it (U+202E).
+    p.collect(enrolment(&[("name", "ليلى حداد"), ("email", "layla@eksempel.dk")])).await.unwrap();
+    let Err(CoreError::Invalid(errors)) =
+        p.collect(enrolment(&[("name", "Anna \u{202E}nesrednA"), ("email", "anna@eksempel.dk")])).await
+    else {
+        panic!("must refuse")
+    };
+    assert_eq!(
+        (errors[0].field.as_str(), errors[0].problem),
+        ("name", pactum_core::values::Problem::ControlCharacters)
+    );
 }
 
 async fn collected_values_are_reported_with_source_purpose_and_retention<B: Backend>(env: Env<B>) {
