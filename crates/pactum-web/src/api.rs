@@ -53,6 +53,7 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/api/v1/certification/participants", post(crate::certification::participants::<B, C>))
         .route("/api/v1/certification/messages", post(crate::certification::deliver_message::<B, C>))
         .merge(crate::rights_api::routes::<B, C>())
+        .method_not_allowed_fallback(no_such_method)
         .route("/api/v1/{*rest}", axum::routing::any(no_such_endpoint))
         .layer(cors)
 }
@@ -66,6 +67,19 @@ async fn no_such_endpoint(uri: axum::http::Uri, headers: HeaderMap) -> ApiError 
         match lang {
             Lang::Da => "API'et har ingen sådan adresse. Se de mulige i /api/v1/openapi.json.".into(),
             Lang::En => "The API has no such address. See the ones there are in /api/v1/openapi.json.".into(),
+        },
+    )
+}
+
+/// A method an API address does not take: a JSON error too (axum adds the `Allow` header).
+async fn no_such_method(uri: axum::http::Uri, headers: HeaderMap) -> ApiError {
+    let lang = Params::from_uri(&uri).lang(&headers);
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        match lang {
+            Lang::Da => "Adressen tager ikke imod denne metode. Se i /api/v1/openapi.json, hvilke den tager.".into(),
+            Lang::En => "This address does not take this method. See the ones it takes in /api/v1/openapi.json.".into(),
         },
     )
 }

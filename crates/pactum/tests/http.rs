@@ -802,6 +802,14 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     let body: serde_json::Value = nowhere.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
     assert!(body["message"].as_str().unwrap().contains("/api/v1/openapi.json"), "{body}");
+    // A method an address does not take: a JSON error that says which it takes.
+    let deleted =
+        reqwest::Client::new().delete(format!("{}/api/v1/enrolments?lang=en", server.base)).send().await.unwrap();
+    assert_eq!(deleted.status(), 405);
+    assert_eq!(deleted.headers()["allow"], "POST");
+    let body: serde_json::Value = deleted.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+    assert!(body["message"].as_str().unwrap().contains("/api/v1/openapi.json"), "{body}");
     // Not an id at all: a 400 that names the field, not a session that is gone.
     let typo = api_post(
         &server,
