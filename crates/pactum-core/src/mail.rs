@@ -83,6 +83,13 @@ pub struct SmtpSettings {
     pub password: Option<String>,
 }
 
+impl SmtpSettings {
+    /// A relay that takes mail in plain text and without a login, such as one on the same host.
+    pub fn plain(host: &str, port: u16) -> SmtpSettings {
+        SmtpSettings { host: host.into(), port, security: "none".into(), username: None, password: None }
+    }
+}
+
 impl std::fmt::Debug for SmtpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpSettings")

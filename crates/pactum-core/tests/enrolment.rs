@@ -291,14 +291,7 @@ async fn a_person_already_enrolled_takes_no_second_seat_and_nothing_of_the_repea
     assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1, "no second seat");
     // The address is told, so its owner learns of a sign-up someone else made with it.
     let smtp = SmtpServer::start().await.unwrap();
-    let mailer = SmtpMailer::new(&SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    })
-    .unwrap();
+    let mailer = SmtpMailer::new(&SmtpSettings::plain("127.0.0.1", smtp.port)).unwrap();
     assert_eq!(deliver_due_mail(&p, &mailer).await.unwrap().delivered, 1);
     let mail = smtp.wait_for(1, std::time::Duration::from_secs(5)).await.remove(0);
     assert_eq!(mail.to, vec!["igen@eksempel.dk".to_string()]);

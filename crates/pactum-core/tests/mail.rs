@@ -52,14 +52,7 @@ async fn enqueue(p: &Pactum<SqliteBackend, ManualClock>) -> (SubjectId, pactum_s
 }
 
 fn smtp(port: u16) -> SmtpMailer {
-    SmtpMailer::new(&SmtpSettings {
-        host: "127.0.0.1".into(),
-        port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    })
-    .unwrap()
+    SmtpMailer::new(&SmtpSettings::plain("127.0.0.1", port)).unwrap()
 }
 
 #[tokio::test]

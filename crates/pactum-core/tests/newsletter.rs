@@ -47,14 +47,7 @@ async fn start<B: Backend>(backend: B, dir: tempfile::TempDir) -> Env<B> {
     let p =
         Pactum::start(backend, ring, policy, ManualClock::at(datetime!(2026-11-25 10:00 UTC)), settings).await.unwrap();
     let smtp = SmtpServer::start().await.unwrap();
-    let mailer = SmtpMailer::new(&SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    })
-    .unwrap();
+    let mailer = SmtpMailer::new(&SmtpSettings::plain("127.0.0.1", smtp.port)).unwrap();
     Env { p, smtp, mailer, _dir: dir }
 }
 

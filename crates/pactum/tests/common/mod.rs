@@ -74,14 +74,8 @@ pub async fn serve_with_settings<B: Backend>(
     let pactum = Pactum::start(backend, ring, policy, clock.clone(), settings).await.unwrap();
     pactum.import_catalogue(pactum_policy::EXAMPLE_CATALOGUE, "test").await.unwrap();
     let smtp = pactum_testkit::SmtpServer::start().await.unwrap();
-    let mailer = pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: smtp.port,
-        security: "none".into(),
-        username: None,
-        password: None,
-    })
-    .unwrap();
+    let mailer =
+        pactum_core::mail::SmtpMailer::new(&pactum_core::mail::SmtpSettings::plain("127.0.0.1", smtp.port)).unwrap();
     tokio::spawn(pactum_core::mail::run_mail_worker(
         pactum.clone(),
         mailer,
