@@ -247,7 +247,11 @@ pub async fn notifications<B: Backend, C: Clock>(
         .map(|n| NotificationRow {
             created: staff_time(n.created_at),
             recipient: recipient_name(&state, &n.recipient),
-            kind: if n.kind == "restriction" { "Begrænsning" } else { "Sletning" },
+            kind: match n.kind.as_str() {
+                "rectification" => "Berigtigelse",
+                "restriction" => "Begrænsning",
+                _ => "Sletning",
+            },
             reference: n.reference,
             channel: match n.channel.as_str() {
                 "email" => "E-mail",
