@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::mail::OutgoingMail;
 use crate::newsletter::{SubscribeOutcome, Subscription};
-use crate::personal::{Collection, PreparedCollection};
+use crate::personal::{Collected, Collection, PreparedCollection};
 use crate::repeats::{RequestKey, sorted};
 use crate::values::{FieldError, Problem};
 use crate::{Clock, CoreError, Pactum};
@@ -223,14 +223,8 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let collected = &prepared.collected;
         let email = values.iter().find(|(c, _)| c == "email").map(|(_, v)| v.trim());
         let (true, Some(email)) = (collected.known, email) else { return Ok(None) };
-        let backend = self.store.backend();
-        let held = backend
-            .enrolments_of_subject(collected.subject)
-            .await?
-            .into_iter()
-            .find(|e| e.activity == activity.id && e.cancelled_at.is_none());
-        let Some(held) = held else { return Ok(None) };
-        if backend.seats_taken(activity.id).await? >= activity.seats {
+        let Some(held) = self.held_enrolment(collected, activity.id).await? else { return Ok(None) };
+        if self.store.backend().seats_taken(activity.id).await? >= activity.seats {
             return Err(CoreError::Full);
         }
         let mailed = self.repeat_mails.allow((collected.subject, activity.id));
@@ -246,6 +240,19 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             ops.push(self.mail_op(collected.subject, &prepared.key, "enrolment.repeated", mail)?);
         }
         Ok(Some((Change { at: self.clock.now_micros(), ops, audit: vec![event] }, held.id)))
+    }
+
+    /// The live sign-up for `activity` of the person `collected` found already stored, if any.
+    pub(crate) async fn held_enrolment(
+        &self,
+        collected: &Collected,
+        activity: Uuid,
+    ) -> Result<Option<Enrolment>, CoreError> {
+        if !collected.known {
+            return Ok(None);
+        }
+        let held = self.store.backend().enrolments_of_subject(collected.subject).await?;
+        Ok(held.into_iter().find(|e| e.activity == activity && e.cancelled_at.is_none()))
     }
 
     /// The mail to someone signed up again for what they are already signed up for.

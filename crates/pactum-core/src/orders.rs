@@ -346,9 +346,20 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                     ),
                     other => other,
                 })?;
-            // One seat per person: the same address twice is a mistake the buyer can see and fix.
+            // One seat per person: the same address twice, or someone already enrolled on the
+            // session, is a mistake the buyer can see and fix before paying for a seat nobody uses.
             if enrolments_of.contains(&participant.collected.subject) {
                 return Err(invalid(&format!("participants[{n}].email"), Problem::Repeated));
+            }
+            if self.held_enrolment(&participant.collected, session.id.0).await?.is_some() {
+                // A copy of this very request, sent at the same moment, may have just placed it:
+                // then this is its repeat, and gets its answer.
+                if let Some(key) = &repeat_key
+                    && let Some(first) = self.repeated::<OrderPlaced>(key).await?
+                {
+                    return self.placed_before(first).await;
+                }
+                return Err(invalid(&format!("participants[{n}].email"), Problem::AlreadyEnrolled));
             }
             enrolments_of.push(participant.collected.subject);
             let enrolment = Enrolment {

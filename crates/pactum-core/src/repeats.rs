@@ -67,7 +67,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// The outcome kept for this request, if it was made before; [`CoreError::KeyReused`] if its
     /// key was used for another request.
-    async fn repeated<T: DeserializeOwned>(&self, key: &RequestKey) -> Result<Option<T>, CoreError> {
+    pub(crate) async fn repeated<T: DeserializeOwned>(&self, key: &RequestKey) -> Result<Option<T>, CoreError> {
         let Some(kept) = self.store.backend().remembered_request(&key.key_hash).await? else { return Ok(None) };
         if kept.expires_at < self.clock.now_micros() {
             return Ok(None);

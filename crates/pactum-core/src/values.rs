@@ -46,6 +46,8 @@ pub enum Problem {
     NotOffered,
     /// The same person named twice in one list (two participants of an order with one address).
     Repeated,
+    /// A participant already enrolled on the session the order is for.
+    AlreadyEnrolled,
 }
 
 impl FieldError {
@@ -142,6 +144,16 @@ impl FieldError {
             (Problem::Repeated, Lang::En) => {
                 format!(
                     "The field «{f}» is the same as an earlier participant's. Each participant takes one seat; name each once."
+                )
+            }
+            (Problem::AlreadyEnrolled, Lang::Da) => {
+                format!(
+                    "Deltageren med feltet «{f}» er allerede tilmeldt dette hold. Udelad deltageren; der er intet gemt."
+                )
+            }
+            (Problem::AlreadyEnrolled, Lang::En) => {
+                format!(
+                    "The participant with the field «{f}» is already enrolled on this session. Leave them out; nothing was stored."
                 )
             }
             (Problem::NotAnId, Lang::Da) => {

@@ -192,6 +192,17 @@ async fn orders_are_checked_before_anything_is_stored() {
     let placed = p.place_order(company_order(session, vec![person("Anna", "anna@eksempel.dk")])).await.unwrap();
     let first = p.invoice_document(placed.invoice).await.unwrap().unwrap();
     assert_eq!(first.invoice.number, 1, "a refused order leaves no gap in the series");
+    // Someone already enrolled on the session: named, and no seat or invoice for them.
+    let again = company_order(session, vec![person("Bo", "bo@eksempel.dk"), person("Anna", "anna@eksempel.dk")]);
+    match p.place_order(again).await {
+        Err(CoreError::Invalid(errors)) => {
+            assert_eq!(errors[0].field, "participants[1].email");
+            assert!(errors[0].message(pactum_policy::Lang::En).contains("already enrolled on this session"));
+        }
+        other => panic!("already enrolled: {other:?}"),
+    }
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 1);
+    assert_eq!(p.find_subject_by_email("bo@eksempel.dk").await.unwrap(), None, "nothing stored");
 }
 
 #[tokio::test]
@@ -283,9 +294,10 @@ async fn an_order_sent_twice_under_one_key_is_placed_once<B: Backend>(
     let other = p.place_order(keyed(vec![person("Bo Bæk", "bo@eksempel.dk")])).await;
     assert!(matches!(other, Err(CoreError::KeyReused)), "{other:?}");
     assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1);
-    // Without a key, the same order is a new one, as before.
+    // Without a key, the same order again names someone already enrolled: refused, no seat.
     let unkeyed = p.place_order(company_order(session, vec![person("Anna Andersen", "anna@eksempel.dk")])).await;
-    assert_ne!(unkeyed.unwrap().order, first.order);
+    assert!(matches!(unkeyed, Err(CoreError::Invalid(_))), "{unkeyed:?}");
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 1);
 
     // Two copies sent at the same moment: one order, and both answers name it.
     let twins: Vec<_> = (0..2)
@@ -303,7 +315,7 @@ async fn an_order_sent_twice_under_one_key_is_placed_once<B: Backend>(
         orders.push(twin.await.unwrap().unwrap().order);
     }
     assert_eq!(orders[0], orders[1]);
-    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 3, "one seat each for Anna twice and Cai once");
+    assert_eq!(backend.seats_taken(session.0).await.unwrap(), 2, "one seat each for Anna and Cai");
 }
 
 async fn l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five<B: Backend>(

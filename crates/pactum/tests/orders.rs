@@ -131,14 +131,28 @@ async fn p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmati
     // The same form sent again (a double click) is the same order, not ten more seats.
     let (status, html) = post_order(&server, &path, &many).await;
     assert_eq!(status, 201, "{html}");
-    // A new form for another ten.
+    // A new form for another ten people.
     let (_, form) = page(&server, &format!("{path}?seats=10")).await;
     set(&mut many, "form_token", Some(&hidden_form_token(&form)));
+    for n in 1..=10 {
+        set(&mut many, &format!("p{n}_email"), Some(&format!("e{n}@eksempel.dk")));
+    }
     let (status, html) = post_order(&server, &path, &many).await;
     assert_eq!(status, 409, "4 left: another 10 do not");
     assert!(html.contains("ikke pladser nok"), "{html}");
     let (_, form) = page(&server, &format!("{path}?seats=10")).await;
     assert_eq!(form.matches("<legend>Deltager ").count(), 4, "the form offers what is left");
+    // Someone already enrolled, ordered for again: named on the form, in Danish, and no seat taken.
+    let mut again = company_order(&hidden_form_token(&form));
+    set(&mut again, "seats", Some("1"));
+    set(&mut again, "p1_email", Some("d3@eksempel.dk"));
+    set(&mut again, "p2_name", None);
+    set(&mut again, "p2_email", None);
+    let (status, html) = post_order(&server, &path, &again).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("allerede tilmeldt dette hold"), "{html}");
+    let (_, form) = page(&server, &format!("{path}?seats=10")).await;
+    assert_eq!(form.matches("<legend>Deltager ").count(), 4, "still four seats left");
 }
 
 async fn p01_an_order_with_an_undeclared_or_invalid_field_stores_nothing(server: Server) {

@@ -121,14 +121,13 @@ async fn p23_pay_by_card_on_the_providers_page(server: &Server, psp: &TestPsp, f
     let forged = back.rsplit_once('/').unwrap().0.to_string() + "/00000000000000000000000000000000";
     assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
 
-    // Paying by invoice is still offered and answers with the invoice at once.
+    // Paying by invoice is still offered and answers with the invoice at once (Sofie orders a
+    // seat for her partner: she holds one already).
     let form = client.get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap();
-    let by_invoice = client
-        .post(format!("{}{path}", server.base))
-        .form(&order_fields(&hidden_form_token(&form), "invoice"))
-        .send()
-        .await
-        .unwrap();
+    let mut fields = order_fields(&hidden_form_token(&form), "invoice");
+    fields.retain(|(name, _)| !name.starts_with("p1_"));
+    fields.extend([("p1_name", "Søren Sørensen".to_string()), ("p1_email", "soeren@eksempel.dk".to_string())]);
+    let by_invoice = client.post(format!("{}{path}", server.base)).form(&fields).send().await.unwrap();
     assert_eq!(by_invoice.status(), 201);
     let html = by_invoice.text().await.unwrap();
     assert!(html.contains("Faktura 2"), "{html}");
