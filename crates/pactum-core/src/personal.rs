@@ -8,8 +8,8 @@
 
 use pactum_policy::{Anchor, Lang, Purpose};
 use pactum_store::{
-    AuditEvent, Backend, Change, DeletionProof, ItemId, NewSubject, Op, ProofId, PurposeInstance, PurposeInstanceId,
-    StoredItem, SubjectId,
+    AuditEvent, Backend, Change, ConsentRecord, ConsentState, DeletionProof, ItemId, NewSubject, Op, ProofId,
+    PurposeInstance, PurposeInstanceId, StoredItem, SubjectId,
 };
 use pactum_vault::{Binding, SubjectKey};
 use serde::Serialize;
@@ -105,6 +105,57 @@ pub struct SubjectReport {
     pub restricted: bool,
     /// What the report withholds, with the reason (P31).
     pub redactions: Vec<crate::portability::Redaction>,
+    /// Every consent the person gave, pending, active or withdrawn, with the exact text shown,
+    /// oldest first (P30, L11).
+    pub consents: Vec<ConsentReport>,
+    /// That no decision about the person is made by automated processing alone (P30, Art. 22).
+    pub automated_decisions: &'static str,
+}
+
+/// One consent in the access report: what was asked, in which words, how and when it was given,
+/// confirmed and withdrawn.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentReport {
+    pub id: pactum_store::ConsentId,
+    pub purpose: String,
+    pub purpose_label: String,
+    /// `pending` (waiting for the e-mailed confirmation), `active` or `withdrawn`.
+    pub state: &'static str,
+    pub state_label: &'static str,
+    pub policy_version: String,
+    pub lang: String,
+    pub text: String,
+    pub text_hash: String,
+    pub method: String,
+    pub requested_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub withdrawn_at: Option<i64>,
+    pub withdraw_method: Option<String>,
+}
+
+/// The statement, in the report and the notice, that Pactum's controller makes no decision about a
+/// person by automated processing alone: nothing in Pactum decides anything about a person.
+pub const fn no_automated_decisions(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Da => {
+            "Vi træffer ingen afgørelser om dig alene ved automatisk behandling, og vi laver ikke profilering med retsvirkning."
+        }
+        Lang::En => {
+            "We make no decisions about you based solely on automated processing, and we do no profiling with legal effects."
+        }
+    }
+}
+
+/// A consent's state in words.
+pub fn consent_state_label(state: ConsentState, lang: Lang) -> &'static str {
+    match (state, lang) {
+        (ConsentState::Pending, Lang::Da) => "afventer din bekræftelse",
+        (ConsentState::Pending, Lang::En) => "waiting for your confirmation",
+        (ConsentState::Active, Lang::Da) => "givet",
+        (ConsentState::Active, Lang::En) => "given",
+        (ConsentState::Withdrawn, Lang::Da) => "trukket tilbage",
+        (ConsentState::Withdrawn, Lang::En) => "withdrawn",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,7 +463,19 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let backend = self.store.backend();
         // Every row the report shows is read in one round, all at once: the report waits for the
         // slowest read, not for their sum, and reads nothing twice.
-        let (wrapped, purposes, stored, ledger, participations, messages, courses, requests, enrolments, orders) = tokio::try_join!(
+        let (
+            wrapped,
+            purposes,
+            stored,
+            ledger,
+            participations,
+            messages,
+            courses,
+            requests,
+            enrolments,
+            orders,
+            consents,
+        ) = tokio::try_join!(
             async { Ok::<_, CoreError>(backend.subject_key(subject).await?) },
             async { Ok::<_, CoreError>(backend.purposes_of(subject).await?) },
             async { Ok::<_, CoreError>(backend.items_of(subject).await?) },
@@ -423,6 +486,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             async { Ok::<_, CoreError>(backend.rights_requests_of(subject).await?) },
             async { Ok::<_, CoreError>(backend.enrolments_of_subject(subject).await?) },
             async { Ok::<_, CoreError>(backend.orders_of_buyer(subject).await?) },
+            async { Ok::<_, CoreError>(backend.consents_of(subject).await?) },
         )?;
         let wrapped = wrapped.ok_or(CoreError::SubjectGone)?;
         let key = self.keys.subject_key(subject, &wrapped)?;
@@ -491,7 +555,37 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             requests,
             restricted,
             redactions,
+            consents: self.consent_report(consents, lang),
+            automated_decisions: no_automated_decisions(lang),
         })
+    }
+
+    /// The consents of the access report, oldest first.
+    fn consent_report(&self, mut consents: Vec<ConsentRecord>, lang: Lang) -> Vec<ConsentReport> {
+        consents.sort_by_key(|c| c.requested_at);
+        consents
+            .into_iter()
+            .map(|c| ConsentReport {
+                id: c.id,
+                purpose_label: self
+                    .policy
+                    .purpose(&c.purpose)
+                    .map(|p| p.label.get(lang).to_string())
+                    .unwrap_or_else(|| c.purpose.clone()),
+                purpose: c.purpose,
+                state: c.state.key(),
+                state_label: consent_state_label(c.state, lang),
+                policy_version: c.policy_version,
+                lang: c.lang,
+                text: c.text,
+                text_hash: c.text_hash,
+                method: c.method,
+                requested_at: c.requested_at,
+                confirmed_at: c.confirmed_at,
+                withdrawn_at: c.withdrawn_at,
+                withdraw_method: c.withdraw_method,
+            })
+            .collect()
     }
 
     /// The value of each of `categories` that a subject gave for the purpose `given_for` (see

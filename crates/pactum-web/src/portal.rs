@@ -79,7 +79,6 @@ pub struct PortalWords {
     open: &'static str,
     your_data: &'static str,
     visit_note: &'static str,
-    no_automated: &'static str,
     items_heading: &'static str,
     nothing: &'static str,
     col_category: &'static str,
@@ -180,7 +179,6 @@ const DA: PortalWords = PortalWords {
     open: "Åbn mine data",
     your_data: "Dine data",
     visit_note: "Siden virker i 30 minutter. Luk den, når du er færdig.",
-    no_automated: "Vi træffer ingen automatiske afgørelser om dig og laver ingen profilering.",
     items_heading: "Oplysninger",
     nothing: "Vi har ingen oplysninger om dig.",
     col_category: "Oplysning",
@@ -281,7 +279,6 @@ const EN: PortalWords = PortalWords {
     open: "Open my data",
     your_data: "Your data",
     visit_note: "This page works for 30 minutes. Close it when you are done.",
-    no_automated: "We make no automated decisions about you and do no profiling.",
     items_heading: "Data",
     nothing: "We hold no data about you.",
     col_category: "Item",
@@ -557,6 +554,7 @@ struct PortalPage<'a> {
     /// What follows from an objection, as the policy states it (P13, P14).
     objection_consequence: String,
     consents: Vec<ConsentRow>,
+    automated_decisions: &'static str,
     requests: Vec<String>,
     redactions: Vec<(String, String)>,
     /// The printable access report: the same content, no forms.
@@ -581,17 +579,6 @@ fn micros_date(micros: i64, lang: Lang) -> String {
     time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000)
         .map(|t| format_date(t.date(), lang))
         .unwrap_or_default()
-}
-
-fn consent_state(state: ConsentState, lang: Lang) -> &'static str {
-    match (state, lang) {
-        (ConsentState::Pending, Lang::Da) => "afventer din bekræftelse",
-        (ConsentState::Pending, Lang::En) => "waiting for your confirmation",
-        (ConsentState::Active, Lang::Da) => "givet",
-        (ConsentState::Active, Lang::En) => "given",
-        (ConsentState::Withdrawn, Lang::Da) => "trukket tilbage",
-        (ConsentState::Withdrawn, Lang::En) => "withdrawn",
-    }
 }
 
 async fn portal_page<B: Backend, C: Clock>(
@@ -619,10 +606,6 @@ async fn portal_view<B: Backend, C: Clock>(
     let report = match pactum.subject_report(subject, lang).await {
         Ok(r) => r,
         Err(e) => return link_failure(state, lang, e),
-    };
-    let consents = match pactum.store.backend().consents_of(subject).await {
-        Ok(c) => c,
-        Err(e) => return link_failure(state, lang, e.into()),
     };
     let recipient = |name: &str, country: &str, safeguard: &Option<String>| match safeguard {
         Some(safeguard) => format!("{name} ({country}, {safeguard})"),
@@ -756,13 +739,14 @@ async fn portal_view<B: Backend, C: Clock>(
         Lang::En => format!("{}/consents", portal_path(lang, portal)),
     };
     let verb = if lang == Lang::Da { "tilbagekald" } else { "withdraw" };
-    let consents = consents
-        .into_iter()
+    let consents = report
+        .consents
+        .iter()
         .map(|k| ConsentRow {
             id: k.id.to_string(),
-            purpose: pactum.policy.purpose(&k.purpose).map(|p| p.label.get(lang).to_string()).unwrap_or(k.purpose),
-            state: consent_state(k.state, lang),
-            withdrawable: k.state != ConsentState::Withdrawn,
+            purpose: k.purpose_label.clone(),
+            state: k.state_label,
+            withdrawable: k.state != ConsentState::Withdrawn.key(),
             withdraw_action: format!("{withdraw_base}/{}/{verb}", k.id),
         })
         .collect();
@@ -777,6 +761,7 @@ async fn portal_view<B: Backend, C: Clock>(
         objectable,
         objection_consequence,
         consents,
+        automated_decisions: report.automated_decisions,
         requests,
         redactions,
         printable,

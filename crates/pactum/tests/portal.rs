@@ -62,7 +62,7 @@ async fn l1_p30_a_mailed_single_use_link_opens_everything_held(server: Server) {
         "+4512345678",
         "Tilmelding til kurser (Opfyldelse af aftale)",
         "slettes efter 21. maj 2027",
-        "ingen automatiske afgørelser",
+        "ingen afgørelser om dig alene ved automatisk behandling",
     ] {
         assert!(html.contains(needle), "the report shows {needle}: {html}");
     }
@@ -71,6 +71,9 @@ async fn l1_p30_a_mailed_single_use_link_opens_everything_held(server: Server) {
     let categories: Vec<&str> =
         json["items"].as_array().unwrap().iter().map(|i| i["category"].as_str().unwrap()).collect();
     assert!(categories.contains(&"email") && categories.contains(&"phone"), "{json}");
+    // P30: the export itself holds the consent history (none given here) and the statement.
+    assert_eq!(json["consents"], serde_json::json!([]), "{json}");
+    assert!(json["automated_decisions"].as_str().unwrap().contains("ingen afgørelser om dig alene"), "{json}");
 
     server.clock.advance(time::Duration::minutes(31));
     assert_eq!(
@@ -111,6 +114,22 @@ async fn p21_p33_withdraw_a_consent_and_erase_everything_from_the_portal(server:
     assert!(html.contains("trukket tilbage med virkning fra nu"), "{html}");
     assert!(html.contains("Dette beholder vi på et andet grundlag: Tilmelding til kurser"), "{html}");
     assert!(html.contains("Nyhedsmails</strong>: trukket tilbage"));
+    // P30: the export holds the consent's history: the exact text asked, how and when.
+    let json: serde_json::Value =
+        client().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let consents = json["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 1, "{json}");
+    let consent = &consents[0];
+    assert_eq!(consent["purpose"], "newsletter");
+    assert_eq!(consent["state"], "withdrawn");
+    assert_eq!(consent["policy_version"], "2026.1");
+    assert!(consent["text"].as_str().unwrap().starts_with("Ja tak, send mig nyhedsmails"), "{consent}");
+    assert_eq!(consent["method"], "api", "given through the API");
+    assert_eq!(consent["text_hash"].as_str().unwrap().len(), 64, "{consent}");
+    assert!(consent["requested_at"].as_i64().unwrap() > 0);
+    assert!(consent["confirmed_at"].is_null(), "never confirmed: {consent}");
+    assert!(consent["withdrawn_at"].as_i64().unwrap() >= consent["requested_at"].as_i64().unwrap());
+    assert!(consent["withdraw_method"].as_str().is_some(), "{consent}");
 
     let erase = format!("{}{portal}/slet", server.base);
     let unconfirmed = client().post(&erase).form(&[("form_token", token.as_str())]).send().await.unwrap();
