@@ -131,7 +131,8 @@ pub async fn measure<B: Backend>(
         floor_commit.push(started.elapsed());
         let subject = pick(2 * n + 1);
         let started = Instant::now();
-        let erased = pactum.erase_on_request(subject, "erasure requested by the person (bench)", "subject").await?;
+        let erased =
+            pactum.erase_on_request(subject, "erasure requested by the person (bench)", "subject", None).await?;
         erasure.push(started.elapsed());
         anyhow::ensure!(erased.items_deleted == ITEMS_PER_PERSON && erased.kept.is_empty(), "erased {erased:?}");
     }

@@ -158,7 +158,7 @@ pub fn consent_state_label(state: ConsentState, lang: Lang) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Erasure {
     pub subject: SubjectId,
     pub items_deleted: usize,
@@ -172,7 +172,7 @@ pub struct Erasure {
 /// not used) until `retain_until`, then the retention sweep deletes it. `retain_until` is `None`
 /// while the hold's anchor event is still to come (a rights request not yet answered): its rule
 /// then says when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KeptHold {
     pub purpose: String,
     pub statute: Option<String>,
@@ -631,7 +631,26 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// purpose ends now and everything only they held is deleted in the same request, pending mail
     /// is dropped, and the legal holds are marked restricted: their data is kept, not used, until
     /// their `retain_until`, when the sweep erases the rest with the key. The answer lists them.
-    pub async fn erase_on_request(&self, subject: SubjectId, rule: &str, actor: &str) -> Result<Erasure, CoreError> {
+    ///
+    /// Under a `repeat_key` (the form's one-time token, an `Idempotency-Key`), the same request
+    /// sent again is answered with the first erasure: one request on record, one proof.
+    pub async fn erase_on_request(
+        &self,
+        subject: SubjectId,
+        rule: &str,
+        actor: &str,
+        repeat_key: Option<&str>,
+    ) -> Result<Erasure, CoreError> {
+        let (repeat_key, first) = self
+            .earlier::<Erasure>(
+                "erasure",
+                repeat_key,
+                || serde_json::json!({ "subject": subject, "rule": rule, "actor": actor }),
+            )
+            .await?;
+        if let Some(first) = first {
+            return Ok(first);
+        }
         let backend = self.store.backend();
         // Everything the erasure needs is read at once, so it costs one round of reads.
         let (key, purposes, disclosures, items, certification) = tokio::try_join!(
@@ -642,6 +661,12 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             self.certification_proofs(subject, None, rule),
         )?;
         if key.is_none() {
+            // A copy of this very request, sent at the same moment, may have erased everything.
+            if let Some(key) = &repeat_key
+                && let Some(first) = self.repeated::<Erasure>(key).await?
+            {
+                return Ok(first);
+            }
             return Err(CoreError::SubjectGone);
         }
         let today = self.clock.today();
@@ -672,33 +697,39 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             let (record, _) = self.self_service_record(subject, crate::rights::RequestKind::Erasure, "all", "portal");
             notify.push(record);
         }
-        if kept.is_empty() {
-            let erased = self.commit_erasure(subject, &items, certification, rule, actor, notify).await?;
-            if notifying {
-                self.mail_ready.notify_one();
+        let (ops, event, erasure) = if kept.is_empty() {
+            let (ops, event, proof) = self.erasure_ops(subject, &items, certification, rule, actor, notify);
+            (ops, event, Erasure { subject, items_deleted: items.len(), proof, kept })
+        } else {
+            let doomed = crate::retention_sweep::unheld(&items, &legal);
+            let now = self.clock.now_micros();
+            let mut also = vec![Op::DeleteMailOf(subject)];
+            also.extend(notify);
+            // A hold whose end is not yet known (an open rights request) stays as it is: it is used
+            // for nothing but its own purpose, and its date is set when its anchor event happens.
+            for hold in legal.iter().filter(|h| h.retain_until.is_some()) {
+                also.push(Op::EndPurpose {
+                    instance: hold.id,
+                    ended_at: now,
+                    reason: RESTRICTED_AFTER_ERASURE.into(),
+                    retain_until: hold.retain_until.unwrap_or(today),
+                });
             }
-            return Ok(erased);
+            let ending_ids: Vec<_> = ending.iter().map(|p| p.id).collect();
+            let certification = self.certification_proofs(subject, Some(&ending_ids), rule).await?;
+            let action = "subject.erase_restricted";
+            let (ops, event, proof) =
+                self.unheld_ops(subject, &doomed, &ending, certification, rule, actor, action, also);
+            (ops, event, Erasure { subject, items_deleted: doomed.len(), proof, kept })
+        };
+        let change = Change { at: self.clock.now_micros(), ops, audit: vec![event] };
+        if let Some(first) = self.commit_once(change, repeat_key.as_ref(), &erasure).await? {
+            return Ok(first);
         }
-        let doomed = crate::retention_sweep::unheld(&items, &legal);
-        let now = self.clock.now_micros();
-        let mut also = vec![Op::DeleteMailOf(subject)];
-        also.extend(notify);
-        // A hold whose end is not yet known (an open rights request) stays as it is: it is used for
-        // nothing but its own purpose, and its date is set when its anchor event happens.
-        for hold in legal.iter().filter(|h| h.retain_until.is_some()) {
-            also.push(Op::EndPurpose {
-                instance: hold.id,
-                ended_at: now,
-                reason: RESTRICTED_AFTER_ERASURE.into(),
-                retain_until: hold.retain_until.unwrap_or(today),
-            });
-        }
-        let proof =
-            self.delete_unheld(subject, &doomed, &ending, rule, actor, "subject.erase_restricted", also).await?;
         if notifying {
             self.mail_ready.notify_one();
         }
-        Ok(Erasure { subject, items_deleted: doomed.len(), proof, kept })
+        Ok(erasure)
     }
 
     /// Erases a subject: the key is destroyed first, then every row, in one transaction, with a

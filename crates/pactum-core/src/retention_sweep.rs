@@ -553,30 +553,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
             .collect()
     }
 
-    /// Deletes `doomed` items and the `ending` purposes of a subject whose other purposes live on, in
-    /// one transaction with a deletion proof and an audit entry; `also` joins the same transaction.
+    /// What deleting `doomed` items and the `ending` purposes of a subject whose other purposes
+    /// live on writes, with the `certification` proofs of the ending purposes: the deletions, a
+    /// deletion proof, `also`, and the audit entry, for one transaction.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn delete_unheld(
-        &self,
-        subject: SubjectId,
-        doomed: &[&StoredItem],
-        ending: &[&PurposeInstance],
-        rule: &str,
-        actor: &str,
-        action: &str,
-        also: Vec<Op>,
-    ) -> Result<ProofId, CoreError> {
-        let ending_ids: Vec<_> = ending.iter().map(|p| p.id).collect();
-        let certification = self.certification_proofs(subject, Some(&ending_ids), rule).await?;
-        let (ops, event, proof) = self.unheld_ops(subject, doomed, ending, certification, rule, actor, action, also);
-        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
-        Ok(proof)
-    }
-
-    /// What [`delete_unheld`](Self::delete_unheld) writes, with the `certification` proofs of
-    /// the ending purposes: the deletions, a proof, `also`, and the audit entry.
-    #[allow(clippy::too_many_arguments)]
-    fn unheld_ops(
+    pub(crate) fn unheld_ops(
         &self,
         subject: SubjectId,
         doomed: &[&StoredItem],

@@ -601,7 +601,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     ) -> Result<crate::personal::Erasure, CoreError> {
         let request = self.open_request(id, RequestKind::Erasure).await?;
         let rule = format!("erasure requested by the person (GDPR Art. 17), by {}", request.channel);
-        self.erase_on_request(request.subject, &rule, &staff.actor()).await
+        self.erase_on_request(request.subject, &rule, &staff.actor(), None).await
     }
 
     /// Mails the person of an open access or portability request a "My data" link, where the
@@ -649,8 +649,19 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// An objection to marketing (Art. 21(3), P35, C2): at once and unconditionally, every
     /// marketing consent is withdrawn (which is what the objection counts as), newsletters already
-    /// queued are dropped, and the objection is recorded. Returns the purposes it ended.
-    pub async fn object_to_marketing(&self, subject: SubjectId) -> Result<Vec<String>, CoreError> {
+    /// queued are dropped, and the objection is recorded. Returns the purposes it ended. Under a
+    /// `repeat_key`, the same objection sent again gets the first one's answer and is recorded once.
+    pub async fn object_to_marketing(
+        &self,
+        subject: SubjectId,
+        repeat_key: Option<&str>,
+    ) -> Result<Vec<String>, CoreError> {
+        let (repeat_key, first) = self
+            .earlier::<Vec<String>>("marketing_objection", repeat_key, || serde_json::json!({ "subject": subject }))
+            .await?;
+        if let Some(first) = first {
+            return Ok(first);
+        }
         let backend = self.store.backend();
         if backend.subject_key(subject).await?.is_none() {
             return Err(CoreError::SubjectGone);
@@ -665,7 +676,10 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         }
         let (record, event) = self.self_service_record(subject, RequestKind::Objection, "marketing", "portal");
         let ops = vec![Op::DeletePendingMail { subject, kind: crate::newsletter::NEWSLETTER_MAIL.into() }, record];
-        self.store.commit(Change { at: self.clock.now_micros(), ops, audit: vec![event] }).await?;
+        let change = Change { at: self.clock.now_micros(), ops, audit: vec![event] };
+        if let Some(first) = self.commit_once(change, repeat_key.as_ref(), &ended).await? {
+            return Ok(first);
+        }
         Ok(ended)
     }
 

@@ -274,7 +274,7 @@ async fn p35_c2_a_marketing_objection_stops_marketing_at_once_even_a_newsletter_
     assert_eq!(p.send_newsletter("Nye kurser", "Se vores nye kurser.", None).await.unwrap(), 2, "both are queued");
 
     let objector = p.find_subject_by_email("objects@eksempel.dk").await.unwrap().unwrap();
-    assert_eq!(p.object_to_marketing(objector).await.unwrap(), vec!["newsletter".to_string()]);
+    assert_eq!(p.object_to_marketing(objector, None).await.unwrap(), vec!["newsletter".to_string()]);
     let consents = p.store.backend().consents_of(objector).await.unwrap();
     assert_eq!(consents[0].state, ConsentState::Withdrawn, "the objection counts as withdrawal (C2)");
     assert_eq!(consents[0].withdraw_method.as_deref(), Some("objection"));

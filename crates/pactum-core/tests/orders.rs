@@ -368,7 +368,7 @@ async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_an
     let participant = backend.enrolments_of(session.0).await.unwrap()[0].subject;
 
     // While the order is open (the course is still to come) its data is kept too, restricted.
-    let open = p.erase_on_request(participant, "erasure requested (P33)", "subject").await.unwrap();
+    let open = p.erase_on_request(participant, "erasure requested (P33)", "subject", None).await.unwrap();
     assert!(open.kept.is_empty(), "a participant holds no order: {:?}", open.kept);
     let mut second = company_order(session, vec![person("Cai Carlsen", "cai@eksempel.dk")]);
     second.buyer = vec![
@@ -378,13 +378,13 @@ async fn p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_an
         ("address".into(), "Torvet 3, 5000 Odense".into()),
     ];
     let other = p.place_order(second).await.unwrap();
-    let while_open = p.erase_on_request(other.buyer, "erasure requested (P33)", "subject").await.unwrap();
+    let while_open = p.erase_on_request(other.buyer, "erasure requested (P33)", "subject", None).await.unwrap();
     let kept: Vec<&str> = while_open.kept.iter().map(|k| k.purpose.as_str()).collect();
     assert_eq!(kept, vec!["order", "bookkeeping"], "an open order is kept restricted with its invoice");
 
     // After the course the order is completed; erasing then keeps only the bookkeeping hold.
     clock.set(datetime!(2025-07-01 10:00 UTC));
-    let erasure = p.erase_on_request(placed.buyer, "erasure requested (P33)", "subject").await.unwrap();
+    let erasure = p.erase_on_request(placed.buyer, "erasure requested (P33)", "subject", None).await.unwrap();
     assert_eq!(erasure.kept.len(), 1, "{:?}", erasure.kept);
     let kept = &erasure.kept[0];
     assert_eq!((kept.purpose.as_str(), kept.retain_until), ("bookkeeping", Some(date!(2030 - 12 - 31))));

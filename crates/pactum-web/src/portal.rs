@@ -1076,7 +1076,7 @@ async fn object_to_marketing<B: Backend, C: Clock>(
         Ok(s) => s,
         Err(response) => return response,
     };
-    match state.pactum.object_to_marketing(subject).await {
+    match state.pactum.object_to_marketing(subject, repeat_key(&submitted).as_deref()).await {
         Ok(ended) => {
             let notice = if ended.is_empty() { w.marketing_nothing } else { w.marketing_objected };
             portal_page(&state, lang, &portal, subject, Some(notice.into())).await
@@ -1172,7 +1172,8 @@ async fn erase<B: Backend, C: Clock>(
         let page = portal_page(&state, lang, &portal, subject, Some(w.confirm_missing.into())).await;
         return with_status(page, StatusCode::BAD_REQUEST);
     }
-    match state.pactum.erase_on_request(subject, "erasure requested by the person (GDPR Art. 17)", "subject").await {
+    let rule = "erasure requested by the person (GDPR Art. 17)";
+    match state.pactum.erase_on_request(subject, rule, "subject", repeat_key(&submitted).as_deref()).await {
         Ok(erasure) => {
             let c = chrome(&state, lang, base(other(lang)).to_string());
             let proof = match lang {

@@ -231,7 +231,12 @@ async fn object_to_marketing<B: Backend, C: Clock>(
 ) -> Result<Response, ApiError> {
     let lang = Params::from_uri(&uri).lang(&headers);
     let subject = visitor(&state, &headers, lang).await?;
-    let withdrawn = state.pactum.object_to_marketing(subject).await.map_err(|e| ApiError::from_core(e, lang))?;
+    let repeat_key = crate::api::repeat_key(&headers, lang)?;
+    let withdrawn = state
+        .pactum
+        .object_to_marketing(subject, repeat_key.as_deref())
+        .await
+        .map_err(|e| ApiError::from_core(e, lang))?;
     Ok(no_store(Json(Objected { withdrawn }).into_response()))
 }
 
@@ -352,9 +357,10 @@ async fn erase<B: Backend, C: Clock>(
         };
         return Err(ApiError::from_core(CoreError::Invalid(vec![problem]), lang));
     }
+    let repeat_key = crate::api::repeat_key(&headers, lang)?;
     let erasure = state
         .pactum
-        .erase_on_request(subject, "erasure requested by the person (GDPR Art. 17)", "subject")
+        .erase_on_request(subject, "erasure requested by the person (GDPR Art. 17)", "subject", repeat_key.as_deref())
         .await
         .map_err(|e| ApiError::from_core(e, lang))?;
     let kept = erasure

@@ -202,18 +202,30 @@ async fn p33_l6_erasing_the_buyer_keeps_the_invoice_restricted_and_says_until_wh
     let portal = open(&server, &mailed_link(&server, 2).await).await;
     let html = no_redirects().get(format!("{}{portal}", server.base)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Bogføring"), "the access report shows the bookkeeping hold: {html}");
-    let erased = no_redirects()
-        .post(format!("{}{portal}/slet", server.base))
-        .form(&[("form_token", hidden_form_token(&html).as_str()), ("confirm", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(erased.status(), 200);
-    let html = erased.text().await.unwrap();
+    let token = hidden_form_token(&html);
+    let erase = || async {
+        let erased = no_redirects()
+            .post(format!("{}{portal}/slet", server.base))
+            .form(&[("form_token", token.as_str()), ("confirm", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(erased.status(), 200);
+        erased.text().await.unwrap()
+    };
+    let html = erase().await;
     assert!(html.contains("Dine data er slettet") && html.contains("Sletningsbevis"), "{html}");
     assert!(html.contains("Loven kræver, at vi gemmer følgende"), "{html}");
     assert!(html.contains("Bogføring (Bogføringsloven"), "{html}");
     assert!(html.contains("slettes 31. december 2031"), "{html}");
+    // The same form sent again (a double click): the same answer, one request on record.
+    let proof = |html: &str| html.split("Sletningsbevis: ").nth(1).unwrap().split('.').next().unwrap().to_string();
+    let again = erase().await;
+    assert_eq!(proof(&again), proof(&html), "{again}");
+    let report: serde_json::Value =
+        no_redirects().get(format!("{}{portal}/data.json", server.base)).send().await.unwrap().json().await.unwrap();
+    let erasures = report["requests"].as_array().unwrap().iter().filter(|r| r["kind"] == "erasure").count();
+    assert_eq!(erasures, 1, "{report}");
 }
 
 async fn api_order(server: &Server, query: &str, body: serde_json::Value) -> (u16, serde_json::Value) {

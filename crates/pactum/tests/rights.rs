@@ -194,17 +194,24 @@ async fn p35_l3_from_my_data_a_marketing_objection_is_immediate_and_another_obje
     let token = hidden_form_token(&html);
 
     // Marketing: at once, unconditionally, in this request (P35, C2).
-    let objected = client()
-        .post(format!("{}{portal}/markedsfoering/indsigelse", server.base))
-        .form(&[("form_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(objected.status(), 200);
-    let html = objected.text().await.unwrap();
+    let object = || async {
+        let objected = client()
+            .post(format!("{}{portal}/markedsfoering/indsigelse", server.base))
+            .form(&[("form_token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(objected.status(), 200);
+        objected.text().await.unwrap()
+    };
+    let html = object().await;
     assert!(html.contains("Din indsigelse mod markedsføring er registreret med virkning fra nu"), "{html}");
     assert!(html.contains("Nyhedsmails</strong>: trukket tilbage"), "{html}");
     assert!(html.contains("Indsigelse (art. 21): modtaget"), "the objection is on record: {html}");
+    // The same form sent again (a double click): the same answer, and the objection on record once.
+    let html = object().await;
+    assert!(html.contains("Din indsigelse mod markedsføring er registreret med virkning fra nu"), "{html}");
+    assert_eq!(html.matches("Indsigelse (art. 21): modtaget").count(), 1, "{html}");
 
     // Any other objection goes to the DPO, with the data restricted meanwhile (P35, L3).
     let missing = client()
@@ -525,16 +532,22 @@ async fn l1_p30_p35_the_rights_api_offers_the_portal_to_another_website(server: 
     assert_eq!(unconfirmed.status(), 400);
     let body: serde_json::Value = unconfirmed.json().await.unwrap();
     assert_eq!(body["message"], "Feltet «confirm» skal være true, som bekræftelse. Intet er ændret.");
-    let erased = client()
-        .post(api("erasure"))
-        .header("authorization", &bearer)
-        .json(&serde_json::json!({"confirm": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(erased.status(), 200);
-    let erased: serde_json::Value = erased.json().await.unwrap();
+    let erase = || async {
+        let erased = client()
+            .post(api("erasure"))
+            .header("authorization", &bearer)
+            .header("idempotency-key", "erase-once-7f3a")
+            .json(&serde_json::json!({"confirm": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(erased.status(), 200);
+        erased.json::<serde_json::Value>().await.unwrap()
+    };
+    let erased = erase().await;
     assert!(erased["proof"].is_string(), "{erased}");
+    // Sent again under the same Idempotency-Key: the first erasure's answer, one request on record.
+    assert_eq!(erase().await, erased);
     // The open objection is a legal hold (Art. 12, 5(2)): its record stays until it is answered,
     // and is listed with the rule instead of a date; everything else is gone (P33).
     assert_eq!(erased["kept"][0]["purpose"], "rights_requests", "{erased}");
@@ -551,6 +564,8 @@ async fn l1_p30_p35_the_rights_api_offers_the_portal_to_another_website(server: 
             .collect();
         assert_eq!(holders, vec!["rights_requests"], "only the request's hold is left: {after}");
     }
+    let erasures = after["requests"].as_array().unwrap().iter().filter(|r| r["kind"] == "erasure").count();
+    assert_eq!(erasures, 1, "{after}");
 }
 
 async fn p33_l1_requests_by_letter_for_erasure_and_access_are_carried_out_from_the_queue(server: Server) {

@@ -11,6 +11,7 @@ use common::staff::*;
 use common::*;
 use pactum_core::staff::Role;
 use reqwest::StatusCode;
+use std::time::Duration;
 
 on_both_backends!(
     p22_sign_in_needs_the_password_and_the_authenticator_code,
@@ -499,7 +500,17 @@ async fn l6_staff_list_invoices_download_peppol_documents_audited_and_cancel_wit
     let invoice = between(&html, "href=\"/admin/invoices/", "/peppol.xml").to_string();
     let order = between(&html, "action=\"/admin/orders/", "/cancel").to_string();
 
-    let before = audit_entries(&server, &admin).await;
+    // The order confirmation's delivery is audited too, by the mail worker: let it land first.
+    server.smtp.wait_for(1, Duration::from_secs(5)).await;
+    let mut before = audit_entries(&server, &admin).await;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = audit_entries(&server, &admin).await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let xml = staff_get(&server, Some(&coordinator), &format!("/admin/invoices/{invoice}/peppol.xml")).await;
     assert_eq!(xml.status(), 200);
     assert_eq!(xml.headers()["content-type"], "application/xml; charset=utf-8");
