@@ -5,7 +5,6 @@
 //! saw, unticked means no consent (P07), and errors that name the field in the caller's language.
 //! The OpenAPI 3.1 description is served at `/api/v1/openapi.json`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -26,6 +25,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::AppState;
 use crate::api_error::{ApiError, Params};
+use crate::json_problem::FieldMap;
 use crate::notice::{PurposeView, purpose_view};
 
 pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
@@ -304,15 +304,15 @@ async fn notice<B: Backend, C: Clock>(
 }
 
 /// A body whose declared fields come as a map of category to value.
-fn field_values(fields: BTreeMap<String, String>) -> Vec<(String, String)> {
-    fields.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect()
+fn field_values(fields: FieldMap) -> Vec<(String, String)> {
+    fields.0.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect()
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolmentBody {
     session_id: String,
-    fields: BTreeMap<String, String>,
+    fields: FieldMap,
     #[serde(default)]
     certification: bool,
     #[serde(default)]
@@ -363,12 +363,12 @@ async fn enrol<B: Backend, C: Clock>(
 pub struct OrderBody {
     session_id: String,
     buyer_kind: pactum_core::orders::BuyerKind,
-    buyer: BTreeMap<String, String>,
+    buyer: FieldMap,
     #[serde(default)]
     cvr: Option<String>,
     #[serde(default)]
     purchase_order: Option<String>,
-    participants: Vec<BTreeMap<String, String>>,
+    participants: Vec<FieldMap>,
     notice_version: String,
 }
 
@@ -540,7 +540,7 @@ fn activity_error(e: CoreError, lang: Lang) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventSignupBody {
-    fields: BTreeMap<String, String>,
+    fields: FieldMap,
     #[serde(default)]
     sponsor_sharing: bool,
     #[serde(default)]

@@ -2,10 +2,44 @@
 //! caller's language: which field, and what it should have been. Never the value that was sent:
 //! serde's own message quotes it, and it may be a name or an e-mail address.
 
+use std::collections::BTreeMap;
 use std::error::Error;
 
 use pactum_policy::Lang;
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_path_to_error::Segment;
+
+/// A JSON object of field names to values (a sign-up's `fields`, an order's `buyer`). A name given
+/// twice is refused, never settled silently by taking one of the two values.
+#[derive(Debug, Default)]
+pub struct FieldMap(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for FieldMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = FieldMap;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldMap, A::Error> {
+                let mut fields = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if fields.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{name}`")));
+                    }
+                    let value = map.next_value::<String>()?;
+                    fields.insert(name, value);
+                }
+                Ok(FieldMap(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
 
 /// One problem with a JSON body: the field's path (`participants[0].email`) and what is wrong.
 pub struct JsonProblem {
@@ -86,6 +120,12 @@ fn retell(field: &str, message: &str, lang: Lang) -> JsonProblem {
         let da = format!("Feltet «{full}» kendes ikke her. Fjern det og send igen.");
         let en = format!("The field «{full}» is not known here. Remove it and send again.");
         (full, da, en)
+    } else if message.starts_with("duplicate field") {
+        // The path ends at the object the field stands twice in.
+        let full = if field.is_empty() { name().to_string() } else { format!("{field}.{}", name()) };
+        let da = format!("Feltet «{full}» står to gange. Send det én gang.");
+        let en = format!("The field «{full}» is given twice. Send it once.");
+        (full, da, en)
     } else {
         let shown = if field.is_empty() { "(body)".to_string() } else { field.to_string() };
         let (da, en) = match expected(message) {
@@ -117,7 +157,7 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         session_id: uuid::Uuid,
-        fields: std::collections::BTreeMap<String, String>,
+        fields: FieldMap,
         seats: Option<u32>,
         participants: Option<Vec<Participant>>,
     }
@@ -155,6 +195,25 @@ mod tests {
         assert_eq!(p.message, "Feltet «foo» kendes ikke her. Fjern det og send igen.");
         let p = problem("{\"fields\":{}}", Lang::Da);
         assert_eq!(p.message, "Feltet «session_id» mangler. Tilføj det og send igen.");
+    }
+
+    #[test]
+    fn a_field_given_twice_is_named_and_refused() {
+        let p = problem(
+            &format!("{{\"session_id\":{ID},\"fields\":{{\"email\":\"a@b.dk\",\"email\":\"c@d.dk\"}}}}"),
+            Lang::En,
+        );
+        assert_eq!(p.field, "fields.email");
+        assert_eq!(p.message, "The field «fields.email» is given twice. Send it once.");
+        let p = problem(&format!("{{\"session_id\":{ID},\"session_id\":{ID},\"fields\":{{}}}}"), Lang::Da);
+        assert_eq!(p.field, "session_id");
+        assert_eq!(p.message, "Feltet «session_id» står to gange. Send det én gang.");
+        let p = problem(
+            &format!("{{\"session_id\":{ID},\"fields\":{{\"jens@x.dk\":\"a\",\"jens@x.dk\":\"b\"}}}}"),
+            Lang::En,
+        );
+        assert_eq!(p.field, "fields.…");
+        assert!(!p.message.contains("jens"), "{}", p.message);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! with the same answer for an unknown one and the same limits. The mailed token is exchanged for
 //! a 30-minute visit token, sent as `Authorization: Bearer <token>` with every other call.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -294,7 +293,7 @@ async fn send_request<B: Backend, C: Clock>(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RectificationBody {
-    values: BTreeMap<String, String>,
+    values: crate::json_problem::FieldMap,
 }
 
 #[derive(Serialize)]
@@ -313,7 +312,7 @@ async fn rectify<B: Backend, C: Clock>(
     let lang = Params::from_uri(&uri).lang(&headers);
     let subject = visitor(&state, &headers, lang).await?;
     let Json(body) = body.map_err(|r| ApiError::from_json_rejection(r, lang))?;
-    let values: Vec<(String, String)> = body.values.into_iter().collect();
+    let values: Vec<(String, String)> = body.values.0.into_iter().collect();
     let done = state.pactum.rectify(subject, &values, lang).await.map_err(|e| ApiError::from_core(e, lang))?;
     Ok(no_store(Json(Rectified { changed: done.changed, email_pending: done.email_pending.is_some() }).into_response()))
 }

@@ -782,6 +782,24 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert_eq!(body["message"], "Feltet «fields» skal være et JSON-objekt.");
     assert!(!body.to_string().contains("Lis Lund") && !body.to_string().contains("lis@"), "{body}");
 
+    // A field given twice (which of the two would be stored?): refused, naming it, nothing stored.
+    let seats_before = seats_left(&server, "prince2-foundation").await;
+    let twice = reqwest::Client::new()
+        .post(format!("{}/api/v1/enrolments?lang=en", server.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"session_id":"{session}","fields":{{"name":"Lis Lund","email":"lis4@eksempel.dk","email":"mo@eksempel.dk"}},"notice_version":"2026.1"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let body: serde_json::Value = twice.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "fields.email", "{body}");
+    assert_eq!(body["message"], "The field «fields.email» is given twice. Send it once.");
+    assert!(!body.to_string().contains("lis4@") && !body.to_string().contains("mo@"), "{body}");
+    assert_eq!(seats_left(&server, "prince2-foundation").await, seats_before, "no seat taken");
+
     // Certification on a course that does not offer it: refused, naming the option, seat kept.
     let agile_session = first_session_id(&server, "agil-projektledelse").await;
     let seats_before = seats_left(&server, "agil-projektledelse").await;
