@@ -117,6 +117,11 @@ fn hex(bytes: &[u8]) -> String {
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Enrols a person on a session, with certification and newsletter only if asked for.
     pub async fn enrol(&self, request: EnrolmentRequest) -> Result<Enrolled, CoreError> {
+        self.retried_if_raced(|| self.enrol_attempt(request.clone())).await
+    }
+
+    /// One try of [`Self::enrol`].
+    async fn enrol_attempt(&self, request: EnrolmentRequest) -> Result<Enrolled, CoreError> {
         // A repeat is answered first, whatever changed since the first request (the notice).
         let (repeat_key, first) = self
             .earlier::<SignedUp>("enrolment", request.repeat_key.as_deref(), || {
@@ -321,6 +326,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
 
     /// Signs a person up for an event; the sponsor box records its own consent (P09, C3).
     pub async fn sign_up_for_event(&self, request: EventSignupRequest) -> Result<Enrolled, CoreError> {
+        self.retried_if_raced(|| self.sign_up_for_event_attempt(request.clone())).await
+    }
+
+    /// One try of [`Self::sign_up_for_event`].
+    async fn sign_up_for_event_attempt(&self, request: EventSignupRequest) -> Result<Enrolled, CoreError> {
         // A repeat is answered first, whatever changed since the first request (the notice).
         let (repeat_key, first) = self
             .earlier::<SignedUp>("event_signup", request.repeat_key.as_deref(), || {

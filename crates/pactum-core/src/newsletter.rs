@@ -101,6 +101,11 @@ pub fn unsubscribe_path(lang: Lang, token: &str) -> String {
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Signs an address up: pending consent, confirmation mail, one transaction.
     pub async fn subscribe_newsletter(&self, sub: Subscription) -> Result<SubscribeOutcome, CoreError> {
+        self.retried_if_raced(|| self.subscribe_newsletter_attempt(sub.clone())).await
+    }
+
+    /// One try of [`Self::subscribe_newsletter`].
+    async fn subscribe_newsletter_attempt(&self, sub: Subscription) -> Result<SubscribeOutcome, CoreError> {
         if sub.notice_version != self.policy.version {
             return Err(CoreError::NoticeChanged);
         }

@@ -138,12 +138,29 @@ pub struct InvoiceDocument {
 
 struct OrderConfirmation<'a> {
     lang: Lang,
+    /// The order's own page, where its invoice (with its number) and payment status are.
+    status_url: String,
     course: &'a str,
     dates: (Date, Date),
     location: &'a str,
     seats: u32,
     amounts: (i64, i64, i64),
     due_on: Date,
+}
+
+/// The buyer's own address of an order: its id and a keyed tag, so only who placed the order
+/// (and whoever they share the link with) can see its status.
+pub fn status_path(state_keys: &pactum_vault::BlindIndexKey, lang: Lang, order: OrderId) -> String {
+    let token = status_token(state_keys, order);
+    match lang {
+        Lang::Da => format!("/bestilling/{order}/{token}"),
+        Lang::En => format!("/en/order/{order}/{token}"),
+    }
+}
+
+/// The keyed tag in an order's own address (see [`status_path`]).
+pub fn status_token(key: &pactum_vault::BlindIndexKey, order: OrderId) -> String {
+    key.tag("order-status", order.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Øre as kroner with two decimals and a comma, the Danish way: `37.375,00`.
@@ -239,6 +256,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Places an order for one seat per named participant and issues its invoice, in one
     /// transaction: either the seats, the enrolments, the order and the invoice all exist, or none.
     pub async fn place_order(&self, request: OrderRequest) -> Result<Placed, CoreError> {
+        self.retried_if_raced(|| self.place_order_attempt(request.clone())).await
+    }
+
+    /// One try of [`Self::place_order`].
+    async fn place_order_attempt(&self, request: OrderRequest) -> Result<Placed, CoreError> {
         // A repeat is answered first, whatever changed since the first request (the notice).
         let (repeat_key, first) = self
             .earlier::<OrderPlaced>("order", request.repeat_key.as_deref(), || {
@@ -446,6 +468,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let (net_ore, vat_ore, total_ore) = totals(&lines);
         let confirmation = OrderConfirmation {
             lang: request.lang,
+            status_url: format!(
+                "{}{}",
+                self.settings.public_url,
+                status_path(&self.keys.blind_index, request.lang, order_id)
+            ),
             course: if request.lang == Lang::Da { &course.title_da } else { &course.title_en },
             dates: (session.starts_on, session.ends_on),
             location: &session.location,
@@ -495,8 +522,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 format!(
                     "Hej\n\nTak for din bestilling hos {controller}.\n\n{}, {starts} – {ends}, {}\nAntal pladser: {}\n\n\
                      Beløb ekskl. moms: {net} kr.\nMoms 25 %: {vat} kr.\nI alt: {total} kr.\n\n\
-                     Fakturaen er udstedt og forfalder til betaling {due}. Angiv fakturanummeret ved betaling.\n",
-                    c.course, c.location, c.seats
+                     Fakturaen er udstedt og forfalder til betaling {due}. Angiv fakturanummeret ved betaling.\n\n\
+                     Fakturaen med dens nummer, og betalingens status, finder du her:\n{}\n",
+                    c.course, c.location, c.seats, c.status_url
                 ),
             ),
             Lang::En => (
@@ -504,8 +532,9 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 format!(
                     "Hello\n\nThank you for your order with {controller}.\n\n{}, {starts} – {ends}, {}\nSeats: {}\n\n\
                      Amount excl. VAT: DKK {net}\nVAT 25 %: DKK {vat}\nTotal: DKK {total}\n\n\
-                     The invoice has been issued and is due on {due}. Quote the invoice number when paying.\n",
-                    c.course, c.location, c.seats
+                     The invoice has been issued and is due on {due}. Quote the invoice number when paying.\n\n\
+                     The invoice with its number, and the payment's status, are here:\n{}\n",
+                    c.course, c.location, c.seats, c.status_url
                 ),
             ),
         };

@@ -59,6 +59,9 @@ pub struct PreparedCollection {
     pub key: SubjectKey,
 }
 
+/// How many times an operation that lost a race to create the same person is tried again.
+const RACE_RETRIES: usize = 2;
+
 /// Subjects a change creates before it is committed, by the blind index of their e-mail address,
 /// so that a second collection in the same change (the buyer who is also a participant) finds the
 /// same person instead of creating a duplicate.
@@ -250,11 +253,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let mut parsed = Vec::new();
         for (category, raw) in &collection.values {
             if !purpose.uses(category) {
-                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                errors.push(FieldError::undeclared(category));
                 continue;
             }
             let Some(definition) = self.policy.category(category) else {
-                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                errors.push(FieldError::undeclared(category));
                 continue;
             };
             if parsed.iter().any(|(c, _): &(String, String)| c == category) {
@@ -281,9 +284,34 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Stores personal data for one purpose. The person is recognised by e-mail address where the
     /// purpose collects one; otherwise a new subject is created.
     pub async fn collect(&self, collection: Collection) -> Result<Collected, CoreError> {
-        let prepared = self.prepare_collection(collection).await?;
-        self.store.commit(prepared.change).await?;
-        Ok(prepared.collected)
+        self.retried_if_raced(|| async {
+            let prepared = self.prepare_collection(collection.clone()).await?;
+            self.store.commit(prepared.change).await?;
+            Ok(prepared.collected)
+        })
+        .await
+    }
+
+    /// Runs `attempt`, and again if it lost a race: two requests at the same moment that both
+    /// found an address unknown both create its person, and the second one's commit conflicts.
+    /// Nothing of the lost try was stored, and the next one finds the person the first created
+    /// (and answers as for anyone known: an enrolment held, a participant already enrolled).
+    pub(crate) async fn retried_if_raced<T, Attempt>(
+        &self,
+        mut attempt: impl FnMut() -> Attempt,
+    ) -> Result<T, CoreError>
+    where
+        Attempt: std::future::Future<Output = Result<T, CoreError>>,
+    {
+        for _ in 0..RACE_RETRIES {
+            match attempt().await {
+                Err(CoreError::Store(pactum_store::StoreError::Conflict(_))) => {
+                    tracing::debug!("a write lost a race to another; trying again");
+                }
+                other => return other,
+            }
+        }
+        attempt().await
     }
 
     /// Everything [`Pactum::collect`] would commit, not yet committed, so that a caller can add

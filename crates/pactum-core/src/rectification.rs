@@ -79,11 +79,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
         let mut new_email = None;
         for (category, raw) in values {
             let Some(definition) = self.policy.category(category) else {
-                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                errors.push(FieldError::undeclared(category));
                 continue;
             };
             let Some((_, old)) = current(category) else {
-                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                errors.push(FieldError::undeclared(category));
                 continue;
             };
             if category == "email" {
@@ -95,7 +95,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 continue;
             }
             if !self.self_editable(category) {
-                errors.push(FieldError { field: category.clone(), problem: Problem::Undeclared });
+                errors.push(FieldError::undeclared(category));
                 continue;
             }
             match parse_value(definition, raw) {

@@ -325,6 +325,11 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     /// address and words are collected under the `rights_requests` purpose, and a receipt with
     /// the deadline is mailed in the same change.
     pub async fn register_request(&self, actor: &str, draft: RequestDraft) -> Result<RightsRequestId, CoreError> {
+        self.retried_if_raced(|| self.register_request_attempt(actor, draft.clone())).await
+    }
+
+    /// One try of [`Self::register_request`].
+    async fn register_request_attempt(&self, actor: &str, draft: RequestDraft) -> Result<RightsRequestId, CoreError> {
         // A repeat is answered first: the request it repeats, registered once, with one receipt.
         let (repeat_key, first) = self
             .earlier::<Registered>("rights_request", draft.repeat_key.as_deref(), || {

@@ -51,6 +51,18 @@ pub enum Problem {
 }
 
 impl FieldError {
+    /// A field the purpose does not declare, named as the caller sent it where that looks like a
+    /// field's name; a name the caller made up that does not (an e-mail address sent as a key, a
+    /// name 60,000 characters long) is named «…», so that no answer repeats personal data or grows
+    /// with what it was sent.
+    pub fn undeclared(name: &str) -> FieldError {
+        let looks_like_a_field = !name.is_empty()
+            && name.len() <= 60
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(&b));
+        let field = if looks_like_a_field { name.to_string() } else { "…".to_string() };
+        FieldError { field, problem: Problem::Undeclared }
+    }
+
     pub fn message(&self, lang: Lang) -> String {
         let f = &self.field;
         match (self.problem, lang) {
@@ -253,6 +265,18 @@ pub fn parse_phone(value: &str) -> Option<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_made_up_field_name_is_never_repeated() {
+        let named = |name: &str| FieldError::undeclared(name).field;
+        assert_eq!(named("cpr"), "cpr");
+        assert_eq!(named("p1_email"), "p1_email");
+        assert_eq!(named("jens@eksempel.dk"), "…");
+        assert_eq!(named("Jens Hansen"), "…");
+        assert_eq!(named(&"x".repeat(61)), "…");
+        let message = FieldError::undeclared("jens@eksempel.dk").message(Lang::En);
+        assert!(!message.contains("jens"), "{message}");
+    }
 
     #[test]
     fn emails() {

@@ -32,6 +32,11 @@ pub struct Waiting {
 impl<B: Backend, C: Clock> Pactum<B, C> {
     /// Puts a person on a full session's waiting list.
     pub async fn join_waiting_list(&self, request: WaitingRequest) -> Result<Waiting, CoreError> {
+        self.retried_if_raced(|| self.join_waiting_list_attempt(request.clone())).await
+    }
+
+    /// One try of [`Self::join_waiting_list`].
+    async fn join_waiting_list_attempt(&self, request: WaitingRequest) -> Result<Waiting, CoreError> {
         if request.notice_version != self.policy.version {
             return Err(CoreError::NoticeChanged);
         }

@@ -268,8 +268,39 @@ macro_rules! on_both_backends {
 on_both_backends!(
     l6_the_invoice_outlives_the_participation_and_goes_the_day_after_year_end_plus_five,
     p33_l6_erasure_keeps_the_invoice_restricted_until_year_end_plus_five_and_says_so,
-    an_order_sent_twice_under_one_key_is_placed_once
+    an_order_sent_twice_under_one_key_is_placed_once,
+    orders_at_the_same_moment_for_one_new_participant_take_one_seat
 );
+
+/// Four orders sent at the same moment by one new buyer, each for the same new participant: each
+/// finds both addresses unknown, and all but one lose the race to create them. The lost ones are
+/// tried again and answered as for anyone known (already enrolled), never with a store conflict.
+async fn orders_at_the_same_moment_for_one_new_participant_take_one_seat<B: Backend>(
+    p: Pactum<B, ManualClock>,
+    _clock: ManualClock,
+    session: SessionId,
+) {
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let p = p.clone();
+            let request = company_order(session, vec![person("Dorte Dahl", "dorte@eksempel.dk")]);
+            tokio::spawn(async move { p.place_order(request).await })
+        })
+        .collect();
+    let mut placed = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => placed += 1,
+            Err(CoreError::Invalid(errors)) => {
+                assert_eq!(errors[0].field, "participants[0].email");
+                assert!(errors[0].message(Lang::En).contains("already enrolled"), "{errors:?}");
+            }
+            Err(other) => panic!("a racing order got {other:?}"),
+        }
+    }
+    assert_eq!(placed, 1, "one order");
+    assert_eq!(p.store.backend().seats_taken(session.0).await.unwrap(), 1, "one seat");
+}
 
 /// A double click on "order", or an API call retried after a lost answer: one order, one invoice,
 /// one set of seats, and the same answer twice. The same key for another order is refused.

@@ -16,7 +16,9 @@ use axum::routing::get;
 use axum::{Form, Router};
 use pactum_core::catalogue::CourseListing;
 use pactum_core::enrolment::ENROLMENT_PURPOSE;
-use pactum_core::orders::{BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER_PURPOSE, OrderRequest, kroner};
+use pactum_core::orders::{
+    BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER_PURPOSE, OrderRequest, kroner, status_path, status_token,
+};
 use pactum_core::values::FieldError;
 use pactum_core::{Clock, CoreError};
 use pactum_policy::{Lang, Policy};
@@ -44,20 +46,6 @@ pub fn routes<B: Backend, C: Clock>() -> Router<Arc<AppState<B, C>>> {
         .route("/bestilling/{order}/{token}/annuller", axum::routing::post(cancel::<B, C>))
         .route("/en/order/{order}/{token}/cancel", axum::routing::post(cancel::<B, C>))
         .route("/payments/stripe/webhook", axum::routing::post(stripe_webhook::<B, C>))
-}
-
-/// The buyer's own address of an order: its id and a keyed tag, so only who placed the order
-/// (and whoever they share the link with) can see its status.
-pub fn status_path(state_keys: &pactum_vault::BlindIndexKey, lang: Lang, order: OrderId) -> String {
-    let token = status_token(state_keys, order);
-    match lang {
-        Lang::Da => format!("/bestilling/{order}/{token}"),
-        Lang::En => format!("/en/order/{order}/{token}"),
-    }
-}
-
-fn status_token(key: &pactum_vault::BlindIndexKey, order: OrderId) -> String {
-    key.tag("order-status", order.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn order_path(lang: Lang, slug: &str, session: SessionId) -> String {

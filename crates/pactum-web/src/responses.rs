@@ -152,8 +152,7 @@ pub fn stale_form(c: Chrome<'_>, lang: Lang) -> Response {
 
 /// The page for a field the purpose does not declare: named, and nothing stored (P01).
 pub fn undeclared_field(c: Chrome<'_>, lang: Lang, field: &str) -> Response {
-    let problem =
-        pactum_core::values::FieldError { field: field.to_string(), problem: pactum_core::values::Problem::Undeclared };
+    let problem = pactum_core::values::FieldError::undeclared(field);
     let title = match lang {
         Lang::Da => "Formularen indeholder et felt, vi ikke indsamler",
         Lang::En => "The form contains a field we do not collect",

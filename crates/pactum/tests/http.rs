@@ -800,6 +800,16 @@ async fn p01_p07_api_enrolment_and_newsletter(server: Server) {
     assert!(!body.to_string().contains("lis4@") && !body.to_string().contains("mo@"), "{body}");
     assert_eq!(seats_left(&server, "prince2-foundation").await, seats_before, "no seat taken");
 
+    // A made-up field whose name is personal data, or huge: refused, and the name is not repeated.
+    let odd = api_post(&server, "/api/v1/enrolments?lang=en", serde_json::json!({"session_id": session, "fields": {"name": "Lis Lund", "email": "lis5@eksempel.dk", "secret@pii.dk": "v", "x".repeat(60_000): "v"}, "notice_version": "2026.1"})).await;
+    assert_eq!(odd.status(), 400);
+    let body = odd.text().await.unwrap();
+    assert!(!body.contains("secret@pii") && !body.contains(&"x".repeat(100)), "{body}");
+    assert!(body.len() < 2_000, "the answer does not grow with what was sent: {} bytes", body.len());
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["fields"][0]["field"], "…", "{body}");
+    assert!(body["fields"][0]["message"].as_str().unwrap().contains("is not collected for this purpose"), "{body}");
+
     // Certification on a course that does not offer it: refused, naming the option, seat kept.
     let agile_session = first_session_id(&server, "agil-projektledelse").await;
     let seats_before = seats_left(&server, "agil-projektledelse").await;

@@ -118,6 +118,12 @@ async fn p04_l6_a_company_orders_two_seats_and_gets_the_invoice_and_a_confirmati
     assert_eq!(mail.to, vec!["indkob@eksempel.dk".to_string()], "to the buyer");
     assert!(mail.body().contains("37.375,00 kr."), "{}", mail.body());
     assert!(!mail.body().contains("Anna Andersen"), "the mail repeats no participant");
+    // The mail leads to the order's own page, which shows the invoice with its number.
+    let body = mail.body();
+    let link = body.split("finder du her:").nth(1).and_then(|s| s.split_whitespace().next()).expect("a link");
+    let status_page = no_redirects().get(link).send().await.unwrap();
+    assert_eq!(status_page.status(), 200, "{link}");
+    assert!(status_page.text().await.unwrap().contains("Faktura 1"), "the order page shows the invoice number");
     // The seats are taken: a second order for more than is left is refused whole.
     let (_, form) = page(&server, &format!("{path}?seats=10")).await;
     let mut many = company_order(&hidden_form_token(&form));
