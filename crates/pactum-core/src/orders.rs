@@ -163,6 +163,25 @@ pub fn status_token(key: &pactum_vault::BlindIndexKey, order: OrderId) -> String
     key.tag("order-status", order.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// An amount in øre as a reader of `lang` writes it: `37.375,00 kr.` in Danish, `DKK 37,375.00`
+/// in English (where `9.950,00` would read as nine kroner).
+pub fn money(ore: i64, lang: Lang) -> String {
+    match lang {
+        Lang::Da => format!("{} kr.", kroner(ore)),
+        Lang::En => {
+            let english: String = kroner(ore)
+                .chars()
+                .map(|c| match c {
+                    '.' => ',',
+                    ',' => '.',
+                    other => other,
+                })
+                .collect();
+            format!("DKK {english}")
+        }
+    }
+}
+
 /// Øre as kroner with two decimals and a comma, the Danish way: `37.375,00`.
 pub fn kroner(ore: i64) -> String {
     let sign = if ore < 0 { "-" } else { "" };
@@ -514,14 +533,14 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
     fn order_confirmation_mail(&self, to: &str, c: &OrderConfirmation<'_>) -> OutgoingMail {
         let controller = &self.policy.controller.name;
         let (starts, ends) = (pactum_store::date_to_text(c.dates.0), pactum_store::date_to_text(c.dates.1));
-        let (net, vat, total) = (kroner(c.amounts.0), kroner(c.amounts.1), kroner(c.amounts.2));
+        let (net, vat, total) = (money(c.amounts.0, c.lang), money(c.amounts.1, c.lang), money(c.amounts.2, c.lang));
         let due = pactum_store::date_to_text(c.due_on);
         let (subject, text) = match c.lang {
             Lang::Da => (
                 format!("Ordrebekræftelse: {}", c.course),
                 format!(
                     "Hej\n\nTak for din bestilling hos {controller}.\n\n{}, {starts} – {ends}, {}\nAntal pladser: {}\n\n\
-                     Beløb ekskl. moms: {net} kr.\nMoms 25 %: {vat} kr.\nI alt: {total} kr.\n\n\
+                     Beløb ekskl. moms: {net}\nMoms 25 %: {vat}\nI alt: {total}\n\n\
                      Fakturaen er udstedt og forfalder til betaling {due}. Angiv fakturanummeret ved betaling.\n\n\
                      Fakturaen med dens nummer, og betalingens status, finder du her:\n{}\n",
                     c.course, c.location, c.seats, c.status_url
@@ -531,7 +550,7 @@ impl<B: Backend, C: Clock> Pactum<B, C> {
                 format!("Order confirmation: {}", c.course),
                 format!(
                     "Hello\n\nThank you for your order with {controller}.\n\n{}, {starts} – {ends}, {}\nSeats: {}\n\n\
-                     Amount excl. VAT: DKK {net}\nVAT 25 %: DKK {vat}\nTotal: DKK {total}\n\n\
+                     Amount excl. VAT: {net}\nVAT 25 %: {vat}\nTotal: {total}\n\n\
                      The invoice has been issued and is due on {due}. Quote the invoice number when paying.\n\n\
                      The invoice with its number, and the payment's status, are here:\n{}\n",
                     c.course, c.location, c.seats, c.status_url
@@ -813,6 +832,14 @@ mod tests {
         assert_eq!(kroner(5), "0,05");
         assert_eq!(kroner(-1_868_750), "-18.687,50");
         assert_eq!(kroner(12_345_678_900), "123.456.789,00");
+    }
+
+    #[test]
+    fn amounts_read_as_each_language_writes_them() {
+        assert_eq!(money(3_737_500, Lang::Da), "37.375,00 kr.");
+        assert_eq!(money(3_737_500, Lang::En), "DKK 37,375.00");
+        assert_eq!(money(-995_000, Lang::En), "DKK -9,950.00");
+        assert_eq!(money(5, Lang::En), "DKK 0.05");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::{Form, Router};
 use pactum_core::catalogue::CourseListing;
 use pactum_core::enrolment::ENROLMENT_PURPOSE;
 use pactum_core::orders::{
-    BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER_PURPOSE, OrderRequest, kroner, status_path, status_token,
+    BOOKKEEPING_PURPOSE, BuyerKind, InvoiceDocument, ORDER_PURPOSE, OrderRequest, status_path, status_token,
 };
 use pactum_core::values::FieldError;
 use pactum_core::{Clock, CoreError};
@@ -529,7 +529,7 @@ fn done_page<B: Backend, C: Clock>(
     if let Some(reference) = &buyer.purchase_order {
         buyer_lines.push(format!("{} {reference}", if da { "Jeres reference:" } else { "Your reference:" }));
     }
-    let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+    let money = |ore: i64| pactum_core::orders::money(ore, lang);
     let keys = &state.pactum.keys.blind_index;
     let status_href = status_path(keys, lang, invoice.order);
     let ordered = if da {
@@ -629,7 +629,7 @@ fn cancellation_texts(
     status_href: &str,
 ) -> (Option<String>, Option<(String, String, String)>) {
     let da = lang == Lang::Da;
-    let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+    let money = |ore: i64| pactum_core::orders::money(ore, lang);
     let until = format_date(quote.free_until, lang);
     let fee = quote.late_fee_percent;
     let terms = if da {
@@ -802,7 +802,7 @@ async fn cancel<B: Backend, C: Clock>(
         match state.pactum.cancel_order_as_buyer(order.id).await {
             Ok(quote) => {
                 let da = lang == Lang::Da;
-                let money = |ore: i64| if da { format!("{} kr.", kroner(ore)) } else { format!("DKK {}", kroner(ore)) };
+                let money = |ore: i64| pactum_core::orders::money(ore, lang);
                 let text = match (da, quote.credit_ore > 0, order.payment_status == "paid") {
                     (true, true, true) => format!(
                         "Bestillingen er annulleret. Vi har udstedt en kreditnota på {} og sendt beløbet tilbage til dit kort.",

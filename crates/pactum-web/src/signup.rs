@@ -84,7 +84,7 @@ pub(crate) fn kroner(ore: i64, lang: Lang) -> String {
     let mut grouped = String::new();
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push('.');
+            grouped.push(if lang == Lang::Da { '.' } else { ',' });
         }
         grouped.push(ch);
     }
